@@ -1,0 +1,397 @@
+"""The exceptions raised by diffio_async.
+
+Every exception the SDK raises on purpose derives from :class:`DiffioError`::
+
+    DiffioError
+    ├── ClientClosedError                 the client was used after aclose()
+    ├── ConfigurationError                no API key, bad base URL, bad option
+    ├── APIError                          something went wrong talking to Diffio
+    │   ├── APIConnectionError            no usable HTTP response (connect, reset, drop)
+    │   │   └── APITimeoutError           a connect/read/write/pool timeout or the call deadline
+    │   ├── APIResponseValidationError    a 2xx answer that is not the documented shape
+    │   └── APIStatusError                a non-2xx answer (.status_code, .code, .body)
+    │       ├── BadRequestError                    400
+    │       ├── AuthenticationError                401
+    │       ├── PaymentRequiredError               402
+    │       │   ├── PaymentFailedError             402 code=paymentFailed (billing hold)
+    │       │   └── SpendLimitExceededError        402 code=spendLimitExceeded
+    │       ├── PermissionDeniedError              403
+    │       ├── NotFoundError                      404
+    │       │   └── TranscriptUnavailableError     404 code=TRANSCRIPT_UNAVAILABLE
+    │       ├── ConflictError                      409
+    │       │   ├── TranscriptPendingError         409 code=TRANSCRIPT_PENDING
+    │       │   ├── UploadMissingError             409 code=UPLOAD_MISSING
+    │       │   └── IdempotencyConflictError       409 code=idempotencyConflict
+    │       ├── ModelRetiredError                  410 code=model_retired
+    │       ├── PayloadTooLargeError               413
+    │       ├── RateLimitError                     429 (.retry_after)
+    │       └── InternalServerError                5xx
+    ├── UploadError                       a media upload failed (.project_id)
+    ├── DownloadError                     a media download failed or came back short
+    ├── GenerationFailedError             the generation ended in failed/error
+    └── WaitTimeoutError                  wait() ran out of time (.generation_id, .last_progress)
+
+Status errors keep the migration-friendly attributes of the official SDK (``message``,
+``status_code``, ``body``) and add ``code``, ``request_id`` and ``retry_after``. Messages never
+contain the API key: they are built from the server's text, which never echoes it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "ConfigurationError",
+    "ConflictError",
+    "DiffioError",
+    "DownloadError",
+    "GenerationFailedError",
+    "IdempotencyConflictError",
+    "InternalServerError",
+    "ModelRetiredError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PaymentFailedError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "SpendLimitExceededError",
+    "TranscriptPendingError",
+    "TranscriptUnavailableError",
+    "UploadError",
+    "UploadMissingError",
+    "WaitTimeoutError",
+    "status_error_from_response",
+]
+
+
+class DiffioError(Exception):
+    """Base class of every exception diffio_async raises on purpose."""
+
+
+class ClientClosedError(DiffioError, RuntimeError):
+    """The client (or the HTTP client it uses) was used after it was closed."""
+
+
+class ConfigurationError(DiffioError, ValueError):
+    """The client or a call was configured wrongly (no API key, bad URL, bad option)."""
+
+
+class APIError(DiffioError):
+    """Something went wrong while talking to the Diffio API or its media hosts.
+
+    ``endpoint`` names the call (``"create_project"``, ``"edge:parts"``, ``"media"``, ...) and
+    ``attempts`` counts the HTTP attempts that were made, retries included.
+    """
+
+    def __init__(self, message: str, *, endpoint: str | None = None, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.endpoint = endpoint
+        self.attempts = attempts
+
+
+class APIConnectionError(APIError):
+    """No usable HTTP response: the connection failed, was reset, or dropped mid-answer."""
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """A connect/read/write/pool timeout, or the call's overall deadline, ran out."""
+
+
+class APIResponseValidationError(APIError):
+    """A 2xx answer whose body is not JSON or not the documented shape."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        body: object = None,
+        endpoint: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, attempts=attempts)
+        self.body = body
+
+
+class APIStatusError(APIError):
+    """A non-2xx answer from the API, the edge upload host or a media URL.
+
+    Attributes: ``status_code``, ``code`` (the machine-readable code from either error body
+    shape, or ``None``), ``body`` (parsed JSON, or the text when the body is not JSON),
+    ``request_id`` (from ``x-request-id`` when present) and ``retry_after`` (seconds, from
+    ``Retry-After``/``retry-after-ms`` when present).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str | None = None,
+        body: object = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        endpoint: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, attempts=attempts)
+        self.status_code = status_code
+        self.code = code
+        self.body = body
+        self.request_id = request_id
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        parts = [f"{self.message} (status {self.status_code}"]
+        if self.code:
+            parts.append(f", code {self.code}")
+        if self.endpoint:
+            parts.append(f", {self.endpoint}")
+        if self.request_id:
+            parts.append(f", request id {self.request_id}")
+        parts.append(")")
+        return "".join(parts)
+
+
+class BadRequestError(APIStatusError):
+    """400: the request body was rejected (missing or mistyped field, bad enum value)."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key (or edge upload token) is missing or unknown."""
+
+
+class PaymentRequiredError(APIStatusError):
+    """402: the account cannot be billed; every later paid call will fail too."""
+
+
+class PaymentFailedError(PaymentRequiredError):
+    """402 ``paymentFailed``: a billing hold blocks API use until billing is fixed."""
+
+
+class SpendLimitExceededError(PaymentRequiredError):
+    """402 ``spendLimitExceeded``: the key's spend limit would be exceeded."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key is inactive, lacks a permission or scope, or is not an admin key."""
+
+
+class NotFoundError(APIStatusError):
+    """404: the project, generation, key or output does not exist (or is not yours)."""
+
+
+class TranscriptUnavailableError(NotFoundError):
+    """404 ``TRANSCRIPT_UNAVAILABLE``: this generation will never have a transcript."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the current state."""
+
+
+class TranscriptPendingError(ConflictError):
+    """409 ``TRANSCRIPT_PENDING``: the transcript is not ready yet; ask again later."""
+
+
+class UploadMissingError(ConflictError):
+    """409 ``UPLOAD_MISSING``: the project's media has not been uploaded (era B)."""
+
+
+class IdempotencyConflictError(ConflictError):
+    """409 ``idempotencyConflict``: the idempotency key was used for a different request."""
+
+
+class ModelRetiredError(APIStatusError):
+    """410 ``model_retired``: the model's endpoint was retired.
+
+    ``retired_model`` names it and ``supported_models`` lists what the server offers instead.
+    """
+
+    @property
+    def retired_model(self) -> str | None:
+        """The retired model key the server named, if any."""
+        value = _field(self.body, "retiredModel")
+        return value if isinstance(value, str) else None
+
+    @property
+    def supported_models(self) -> tuple[str, ...]:
+        """The model keys the server says to use instead."""
+        value = _field(self.body, "supportedModels")
+        if isinstance(value, list):
+            return tuple(v for v in value if isinstance(v, str))
+        return ()
+
+
+class PayloadTooLargeError(APIStatusError):
+    """413: the declared or sent size is above the server's limit."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests.
+
+    Raised after the retries are spent, or at once when the server's ``Retry-After`` hint is
+    longer than the client's cap (``retry_after`` then says when to come back).
+    """
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the server (or a proxy in front of it) failed."""
+
+
+class UploadError(DiffioError):
+    """Uploading a project's media failed; the project (``project_id``) may already exist."""
+
+    def __init__(self, message: str, *, project_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.project_id = project_id
+
+
+class DownloadError(DiffioError):
+    """Downloading a result failed or came back with the wrong size."""
+
+    def __init__(self, message: str, *, generation_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.generation_id = generation_id
+
+
+class GenerationFailedError(DiffioError):
+    """The generation ended in ``failed`` (or ``error``); ``progress`` holds its last state."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        generation_id: str,
+        project_id: str | None = None,
+        progress: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.generation_id = generation_id
+        self.project_id = project_id
+        self.progress = progress
+
+
+class WaitTimeoutError(DiffioError, TimeoutError):
+    """Waiting for a generation ran out of time; the generation itself goes on on the server.
+
+    ``generation_id`` and ``project_id`` let the caller wait again later; ``last_progress`` is
+    the last progress snapshot seen (or ``None``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        generation_id: str,
+        project_id: str | None = None,
+        last_progress: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.generation_id = generation_id
+        self.project_id = project_id
+        self.last_progress = last_progress
+
+
+def _field(body: object, name: str) -> object:
+    return body.get(name) if isinstance(body, Mapping) else None
+
+
+_BY_CODE: dict[str, type[APIStatusError]] = {
+    "paymentFailed": PaymentFailedError,
+    "spendLimitExceeded": SpendLimitExceededError,
+    "TRANSCRIPT_PENDING": TranscriptPendingError,
+    "TRANSCRIPT_UNAVAILABLE": TranscriptUnavailableError,
+    "UPLOAD_MISSING": UploadMissingError,
+    "idempotencyConflict": IdempotencyConflictError,
+    "model_retired": ModelRetiredError,
+}
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: PaymentRequiredError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    410: ModelRetiredError,
+    413: PayloadTooLargeError,
+    429: RateLimitError,
+}
+
+
+def parse_error_body(content: bytes) -> tuple[object, str | None, str | None]:
+    """Parse an error body of either shape; return ``(body, message, code)``.
+
+    API errors look like ``{"error": "<message>", "code": "<code>"}``; edge errors look like
+    ``{"error": {"code": "...", "message": "..."}}``. Anything else (an HTML page from a proxy,
+    an empty body) is kept as text and gives no message or code.
+    """
+    text = content.decode("utf-8", errors="replace")
+    try:
+        body: object = json.loads(text) if text.strip() else None
+    except ValueError:
+        return text, None, None
+    if not isinstance(body, Mapping):
+        return body, None, None
+    error = body.get("error")
+    code = body.get("code")
+    message: str | None = None
+    if isinstance(error, str):
+        message = error
+    elif isinstance(error, Mapping):
+        inner_message = error.get("message")
+        inner_code = error.get("code")
+        message = inner_message if isinstance(inner_message, str) else None
+        if code is None and isinstance(inner_code, str):
+            code = inner_code
+        if message is None and isinstance(inner_code, str):
+            message = inner_code
+    return body, message, code if isinstance(code, str) else None
+
+
+def status_error_from_response(
+    *,
+    status_code: int,
+    content: bytes,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+    endpoint: str | None = None,
+    attempts: int = 1,
+) -> APIStatusError:
+    """Build the most specific :class:`APIStatusError` for a non-2xx answer."""
+    body, message, code = parse_error_body(content)
+    if message is None:
+        snippet = body.strip()[:120] if isinstance(body, str) else ""
+        message = f"Request failed with status {status_code}"
+        if snippet:
+            message += f": {' '.join(snippet.split())}"
+    cls = _BY_CODE.get(code or "")
+    if cls is None:
+        cls = InternalServerError if status_code >= 500 else _BY_STATUS.get(status_code)
+    if cls is None:
+        cls = APIStatusError
+    return cls(
+        message,
+        status_code=status_code,
+        code=code,
+        body=body,
+        request_id=request_id,
+        retry_after=retry_after,
+        endpoint=endpoint,
+        attempts=attempts,
+    )
