@@ -29,7 +29,8 @@ Every exception the SDK raises on purpose derives from :class:`DiffioError`::
     ├── UploadError                       a media upload failed (.project_id)
     ├── DownloadError                     a media download failed or came back short
     ├── GenerationFailedError             the generation ended in failed/error
-    └── WaitTimeoutError                  wait() ran out of time (.generation_id, .last_progress)
+    ├── WaitTimeoutError                  wait() ran out of time (.generation_id, .last_progress)
+    └── WebhookVerificationError          a webhook delivery failed verification (also ValueError)
 
 Status errors keep the migration-friendly attributes of the official SDK (``message``,
 ``status_code``, ``body``) and add ``code``, ``request_id`` and ``retry_after``. Messages never
@@ -40,7 +41,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
 __all__ = [
     "APIConnectionError",
@@ -71,6 +71,7 @@ __all__ = [
     "UploadError",
     "UploadMissingError",
     "WaitTimeoutError",
+    "WebhookVerificationError",
     "status_error_from_response",
 ]
 
@@ -305,6 +306,20 @@ class WaitTimeoutError(DiffioError, TimeoutError):
         self.generation_id = generation_id
         self.project_id = project_id
         self.last_progress = last_progress
+
+
+class WebhookVerificationError(DiffioError, ValueError):
+    """A webhook delivery failed verification, or its signing secret is unusable.
+
+    Reasons: missing headers, a malformed or stale timestamp, no matching signature, a body that
+    is not a JSON object, or a secret that is not ``whsec_`` + base64.
+
+    ``message`` gives the reason; it never contains the signing secret.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def _field(body: object, name: str) -> object:
