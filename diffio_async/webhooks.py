@@ -1,0 +1,267 @@
+"""Verify and sign Diffio webhook deliveries (Svix / Standard Webhooks scheme), without svix.
+
+Diffio delivers webhooks through Svix. Every delivery carries three headers:
+
+* ``svix-id``: the message id (``msg_...``), the same on every retry of one message;
+* ``svix-timestamp``: integer Unix seconds of this attempt;
+* ``svix-signature``: space-separated ``v1,<base64>`` entries (several while a secret rotates).
+
+The white-label names ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` are accepted
+too. The signature is ``base64(HMAC-SHA256(key, f"{id}.{timestamp}.{raw body}"))`` where ``key``
+is the base64-decoded signing secret after its ``whsec_`` prefix.
+
+Typical use in a web handler (pass the body exactly as received, never re-serialised JSON)::
+
+    from diffio_async.webhooks import WebhookVerificationError, verify_event
+
+    try:
+        event = verify_event(await request.body(), request.headers, secret)
+    except WebhookVerificationError:
+        return Response(status_code=400)
+    if event["eventType"] == "generation.completed":
+        ...
+
+Differences from the official SDK: no client or API key is needed, the tolerance is
+configurable, ``now`` can be frozen for tests, failures raise :class:`WebhookVerificationError`
+(a :class:`ValueError`, not an API error), and both header families are accepted.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import math
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, cast
+
+from .errors import ConfigurationError, WebhookVerificationError
+
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "HeadersLike",
+    "WebhookVerificationError",
+    "construct_event",
+    "sign",
+    "verify",
+    "verify_event",
+]
+
+DEFAULT_TOLERANCE: float = 300.0
+"""Default allowed distance, in seconds, between ``svix-timestamp`` and now (Svix uses ±5 min)."""
+
+_SECRET_PREFIX = "whsec_"
+_FIELDS = ("id", "timestamp", "signature")
+_HEADER_FAMILIES = ("svix", "webhook")
+_TIMESTAMP_RE = re.compile(r"[0-9]{1,20}")
+_SIGNATURE_SPLIT_RE = re.compile(r"[\s,]+")
+
+
+class _SupportsItems(Protocol):
+    def items(self) -> Iterable[tuple[Any, Any]]: ...
+
+
+HeadersLike = (
+    Mapping[str, str]
+    | Mapping[str, Sequence[str]]
+    | Iterable[tuple[str, str]]
+    | Iterable[tuple[bytes, bytes]]
+    | _SupportsItems
+)
+"""Request headers in any common shape.
+
+A mapping (``dict``, ``httpx.Headers``, Starlette/Django/aiohttp headers), an iterable of
+``(name, value)`` pairs (ASGI ``scope["headers"]`` with bytes works too), or anything with an
+``items()`` method. Names are matched case-insensitively; a list value, or a name that occurs
+several times, is joined with ``,`` as the official SDK does.
+"""
+
+
+def sign(secret: str, *, msg_id: str, timestamp: int, payload: bytes | str) -> str:
+    """Return the ``v1,<base64>`` signature Svix would send for this message.
+
+    ``secret`` is the endpoint's signing secret (``whsec_<base64>``; the prefix is optional),
+    ``msg_id`` the ``svix-id`` value, ``timestamp`` the ``svix-timestamp`` value in Unix
+    seconds and ``payload`` the exact request body (a ``str`` is signed as UTF-8).
+
+    Raises :class:`WebhookVerificationError` if the secret is not valid base64.
+    """
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int):
+        raise TypeError(f"timestamp must be an int (Unix seconds), not {type(timestamp).__name__}")
+    key = _decode_secret(secret)
+    return "v1," + _signature(key, msg_id, str(timestamp), _body_bytes(payload))
+
+
+def verify(
+    payload: bytes | str,
+    headers: HeadersLike,
+    secret: str,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> None:
+    """Check that a webhook delivery was signed with ``secret`` and is recent; return ``None``.
+
+    ``payload`` must be the raw request body exactly as received. ``headers`` may hold the
+    ``svix-*`` or the ``webhook-*`` names (see :data:`HeadersLike`). The delivery is accepted
+    when any ``v1`` entry of the signature header matches (constant-time comparison; other
+    versions are ignored) and the timestamp is within ``tolerance`` seconds of ``now``
+    (default: the current time), boundaries included. Pass ``tolerance=math.inf`` to skip the
+    timestamp check.
+
+    Raises :class:`WebhookVerificationError` whose message starts with the reason:
+    ``invalid secret``, ``missing headers: ...``, ``invalid timestamp header``,
+    ``timestamp too old``, ``timestamp too new`` or ``no matching signature``. Messages never
+    contain the secret. Raises :class:`~diffio_async.errors.ConfigurationError` for a negative
+    or NaN ``tolerance`` or a NaN ``now``, and :class:`TypeError` for a payload that is not
+    bytes or str.
+    """
+    if math.isnan(tolerance) or tolerance < 0:
+        raise ConfigurationError(f"tolerance must be a non-negative number, not {tolerance!r}")
+    current = time.time() if now is None else now
+    if math.isnan(current):
+        raise ConfigurationError("now must be a number of Unix seconds, not NaN")
+    body = _body_bytes(payload)
+    key = _decode_secret(secret)
+    msg_id, timestamp_text, signature_header = _pick_headers(_normalise_headers(headers))
+
+    timestamp_text = timestamp_text.strip()
+    if not _TIMESTAMP_RE.fullmatch(timestamp_text):
+        # Header values are not echoed: a message should never carry secret-looking text.
+        raise WebhookVerificationError("invalid timestamp header: expected integer Unix seconds")
+    timestamp = int(timestamp_text)
+    if timestamp < current - tolerance:
+        raise WebhookVerificationError(
+            f"timestamp too old: {timestamp} is {current - timestamp:.0f} s before now "
+            f"(tolerance {tolerance:g} s)"
+        )
+    if timestamp > current + tolerance:
+        raise WebhookVerificationError(
+            f"timestamp too new: {timestamp} is {timestamp - current:.0f} s after now "
+            f"(tolerance {tolerance:g} s)"
+        )
+
+    # Sign the parsed integer, as svix does (so "0123" is checked as "123").
+    expected = _signature(key, msg_id, str(timestamp), body).encode("ascii")
+    matched = False
+    for candidate in _v1_signatures(signature_header):
+        # Check every entry (no early exit); each comparison is constant-time.
+        matched |= hmac.compare_digest(candidate.encode("utf-8"), expected)
+    if not matched:
+        raise WebhookVerificationError("no matching signature")
+
+
+def construct_event(payload: bytes | str) -> Mapping[str, Any]:
+    """Parse a webhook body into its JSON object, *without* checking any signature.
+
+    Use :func:`verify_event` for requests from the network; this is for bodies that were
+    already verified (or for tests). Diffio events are flat objects with ``eventType``,
+    ``eventId``, ``generationId``, ``status`` and so on.
+
+    Raises :class:`WebhookVerificationError` if the body is not UTF-8 JSON or not an object.
+    """
+    try:
+        data = json.loads(_body_bytes(payload))
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise WebhookVerificationError(f"payload is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise WebhookVerificationError(f"payload is not a JSON object (got {type(data).__name__})")
+    return data
+
+
+def verify_event(
+    payload: bytes | str,
+    headers: HeadersLike,
+    secret: str,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> Mapping[str, Any]:
+    """:func:`verify` the delivery, then return its parsed body (see :func:`construct_event`).
+
+    This is the counterpart of the official SDK's ``webhooks.verify_signature``. Raises
+    :class:`WebhookVerificationError` on any verification failure or a body that is not a JSON
+    object.
+    """
+    verify(payload, headers, secret, tolerance=tolerance, now=now)
+    return construct_event(payload)
+
+
+def _body_bytes(payload: object) -> bytes:
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return bytes(payload)
+    raise TypeError(
+        "payload must be the raw request body as bytes or str, "
+        f"not {type(payload).__name__} (do not pass parsed JSON)"
+    )
+
+
+def _decode_secret(secret: str) -> bytes:
+    if not isinstance(secret, str):
+        raise TypeError(f"secret must be a str, not {type(secret).__name__}")
+    encoded = secret.strip()
+    if encoded.startswith(_SECRET_PREFIX):
+        encoded = encoded[len(_SECRET_PREFIX) :]
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not key:
+        # Never echo the secret (or any part of it) in the message.
+        raise WebhookVerificationError(
+            "invalid secret: expected 'whsec_' followed by non-empty standard base64"
+        )
+    return key
+
+
+def _signature(key: bytes, msg_id: str, timestamp: str, body: bytes) -> str:
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _text(value: object) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("latin-1")
+    return str(value)
+
+
+def _normalise_headers(headers: HeadersLike) -> dict[str, str]:
+    if isinstance(headers, (str, bytes)):
+        raise TypeError("headers must be a mapping or an iterable of (name, value) pairs")
+    items_method = getattr(headers, "items", None)
+    items = cast("Iterable[Any]", items_method() if callable(items_method) else headers)
+    collected: dict[str, list[str]] = {}
+    for name, value in items:
+        if value is None:  # some frameworks' .get()-style mappings
+            continue
+        values: Iterable[object] = [value] if isinstance(value, (str, bytes, bytearray)) else value
+        collected.setdefault(_text(name).lower(), []).extend(_text(v) for v in values)
+    return {name: ",".join(values) for name, values in collected.items()}
+
+
+def _pick_headers(headers: Mapping[str, str]) -> tuple[str, str, str]:
+    first_partial: list[str] | None = None
+    for family in _HEADER_FAMILIES:
+        names = [f"{family}-{field}" for field in _FIELDS]
+        values = [headers.get(name, "") for name in names]
+        missing = [name for name, value in zip(names, values, strict=True) if not value.strip()]
+        if not missing:
+            return values[0], values[1], values[2]
+        if first_partial is None and len(missing) < len(names):
+            first_partial = missing
+    missing = first_partial or [f"svix-{field}" for field in _FIELDS]
+    raise WebhookVerificationError(f"missing headers: {', '.join(missing)}")
+
+
+def _v1_signatures(header: str) -> list[str]:
+    # Entries are "v1,<base64>" separated by spaces; base64 never contains "," or spaces and is
+    # never "v1", so splitting on both also copes with list values joined by "," or ", ".
+    tokens = _SIGNATURE_SPLIT_RE.split(header.strip())
+    return [tokens[i + 1] for i, token in enumerate(tokens[:-1]) if token == "v1"]
