@@ -198,6 +198,8 @@ class Transport:
         self._shared = _Shared(
             http=http_client or _default_http_client(), owns_http=http_client is None
         )
+        self._is_copy = False
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"<Transport base_url={self.base_url!r} auth_header={self.auth_header!r}>"
@@ -206,8 +208,8 @@ class Transport:
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`aclose` was called on this transport or the one it was copied from."""
-        return self._shared.closed or self._shared.http.is_closed
+        """Whether this transport, the one it was copied from, or the pool was closed."""
+        return self._closed or self._shared.closed or self._shared.http.is_closed
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -219,6 +221,7 @@ class Transport:
         """A transport with ``options`` applied that shares this one's connection pool."""
         clone = object.__new__(Transport)
         clone.__dict__.update(self.__dict__)
+        clone._is_copy = True
         if options.api_key is not None:
             if not options.api_key.strip():
                 raise ConfigurationError("the API key is empty")
@@ -232,15 +235,19 @@ class Transport:
         return clone
 
     async def aclose(self) -> None:
-        """Close the connection pool if this SDK created it; safe to call twice."""
-        if self._shared.closed:
+        """Close the connection pool if this SDK created it; safe to call twice.
+
+        A copy only marks itself closed: the pool belongs to the transport it came from.
+        """
+        self._closed = True
+        if self._is_copy or self._shared.closed:
             return
         self._shared.closed = True
         if self._shared.owns_http:
             await self._shared.http.aclose()
 
     def _check_open(self) -> None:
-        if self._shared.closed:
+        if self._closed or self._shared.closed:
             raise ClientClosedError("the AsyncDiffio client is closed")
         if self._shared.http.is_closed:
             raise ClientClosedError("the httpx.AsyncClient given to AsyncDiffio is closed")

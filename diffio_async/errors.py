@@ -5,6 +5,7 @@ Every exception the SDK raises on purpose derives from :class:`DiffioError`::
     DiffioError
     ├── ClientClosedError                 the client was used after aclose()
     ├── ConfigurationError                no API key, bad base URL, bad option
+    ├── InvalidRequestError               a call's arguments were rejected before sending
     ├── APIError                          something went wrong talking to Diffio
     │   ├── APIConnectionError            no usable HTTP response (connect, reset, drop)
     │   │   └── APITimeoutError           a connect/read/write/pool timeout or the call deadline
@@ -57,6 +58,7 @@ __all__ = [
     "DownloadError",
     "GenerationFailedError",
     "IdempotencyConflictError",
+    "InvalidRequestError",
     "InternalServerError",
     "ModelRetiredError",
     "NotFoundError",
@@ -86,6 +88,10 @@ class ClientClosedError(DiffioError, RuntimeError):
 
 class ConfigurationError(DiffioError, ValueError):
     """The client or a call was configured wrongly (no API key, bad URL, bad option)."""
+
+
+class InvalidRequestError(DiffioError, ValueError):
+    """A call's arguments were rejected on the client, before any request was sent."""
 
 
 class APIError(DiffioError):
