@@ -1,0 +1,415 @@
+"""The converter: names, scalars, timestamps, tolerance, errors, unstructuring."""
+
+from __future__ import annotations
+
+import string
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from diffio_async import models as m
+from diffio_async._convert import (
+    converter,
+    format_datetime,
+    parse_datetime,
+    strict_converter,
+    structure,
+    to_camel,
+    to_snake,
+    unstructure,
+    wire_name,
+)
+from diffio_async.errors import APIResponseValidationError
+
+UTC = timezone.utc
+
+MINIMAL_PROGRESS: dict[str, Any] = {
+    "generationId": "g",
+    "apiProjectId": "p",
+    "status": "processing",
+    "preProcessing": {},
+    "inference": {},
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# names
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("snake", "camel"),
+    [
+        ("api_project_id", "apiProjectId"),
+        ("pre_processing", "preProcessing"),
+        ("svix_message_id", "svixMessageId"),
+        ("lifetime_list_price_cents", "lifetimeListPriceCents"),
+        ("url", "url"),
+        ("type", "type"),
+    ],
+)
+def test_camel_and_snake(snake: str, camel: str) -> None:
+    assert to_camel(snake) == camel
+    assert to_snake(camel) == snake
+
+
+_word = st.text(string.ascii_lowercase, min_size=1, max_size=8)
+
+
+@given(st.lists(_word, min_size=1, max_size=5))
+def test_name_round_trip(words: list[str]) -> None:
+    snake = "_".join(words)
+    assert to_snake(to_camel(snake)) == snake
+
+
+def test_every_wire_name_is_mechanical_camel_case() -> None:
+    for name in m.__all__:
+        cls = getattr(m, name)
+        if isinstance(cls, type) and attrs.has(cls):
+            for field in attrs.fields(cls):
+                assert wire_name(field) == to_camel(field.name)
+                assert to_snake(wire_name(field)) == field.name
+
+
+def test_wire_metadata_overrides_name() -> None:
+    @attrs.frozen(kw_only=True)
+    class Odd:
+        """Test class."""
+
+        x_url: str = attrs.field(metadata={"wire": "xURL"})
+
+    assert unstructure(Odd(x_url="u")) == {"xURL": "u"}
+    assert structure({"xURL": "u"}, Odd, endpoint="t") == Odd(x_url="u")
+
+
+# ---------------------------------------------------------------------------------------------
+# timestamps
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-01-05T12:34:56Z", datetime(2025, 1, 5, 12, 34, 56, tzinfo=UTC)),
+        ("2025-01-05T12:34:56z", datetime(2025, 1, 5, 12, 34, 56, tzinfo=UTC)),
+        ("2025-01-05T12:34:56.1Z", datetime(2025, 1, 5, 12, 34, 56, 100000, tzinfo=UTC)),
+        ("2025-01-05T12:34:56.123456789Z", datetime(2025, 1, 5, 12, 34, 56, 123456, tzinfo=UTC)),
+        ("2025-01-05T12:34:56+02:00", datetime(2025, 1, 5, 10, 34, 56, tzinfo=UTC)),
+        ("2025-01-05T12:34:56-0130", datetime(2025, 1, 5, 14, 4, 56, tzinfo=UTC)),
+        ("2025-01-05T12:34:56", datetime(2025, 1, 5, 12, 34, 56, tzinfo=UTC)),
+        ("2025-01-05 12:34", datetime(2025, 1, 5, 12, 34, tzinfo=UTC)),
+        ("2025-01-05", datetime(2025, 1, 5, tzinfo=UTC)),
+        (0, datetime(1970, 1, 1, tzinfo=UTC)),
+        (1769603696, datetime(2026, 1, 28, 12, 34, 56, tzinfo=UTC)),
+    ],
+)
+def test_parse_datetime(text: object, expected: datetime) -> None:
+    parsed = parse_datetime(text)
+    assert parsed == expected and parsed.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "yesterday", "2025-13-01T00:00:00Z", "2025-01-05T25:00Z", [], True]
+)
+def test_parse_datetime_rejects(bad: object) -> None:
+    with pytest.raises(ValueError):
+        parse_datetime(bad)
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_datetime_round_trip(value: datetime) -> None:
+    text = format_datetime(value)
+    assert text.endswith("Z")
+    assert parse_datetime(text) == value
+
+
+@given(
+    st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2200, 1, 1)),
+    st.integers(min_value=-14 * 60, max_value=14 * 60),
+)
+def test_offsets_normalised_to_utc(naive: datetime, minutes: int) -> None:
+    aware = naive.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+    parsed = parse_datetime(aware.isoformat())
+    assert parsed == aware and parsed.utcoffset() == timedelta(0)
+
+
+def test_naive_datetime_unstructures_as_utc() -> None:
+    assert format_datetime(datetime(2026, 1, 1)) == "2026-01-01T00:00:00Z"
+
+
+def test_unparseable_optional_timestamp_becomes_none() -> None:
+    p = structure(
+        {"apiProjectId": "p", "createdAt": "not a date", "updatedAt": 12},
+        m.Project,
+        endpoint="list_projects",
+    )
+    assert p.created_at is None
+    assert p.updated_at == datetime(1970, 1, 1, 0, 0, 12, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# tolerant structuring
+# ---------------------------------------------------------------------------------------------
+
+
+def test_unknown_fields_are_ignored() -> None:
+    data = {**MINIMAL_PROGRESS, "brandNewField": {"x": 1}, "inference": {"novel": True}}
+    p = structure(data, m.GenerationProgress, endpoint="get_generation_progress")
+    assert p.inference == m.Stage()
+
+
+def test_strict_mode_rejects_unknown_fields() -> None:
+    data = {**MINIMAL_PROGRESS, "brandNewField": 1}
+    with pytest.raises(APIResponseValidationError, match=r"extra fields found \(brandNewField\)"):
+        structure(data, m.GenerationProgress, endpoint="x", strict=True)
+    nested = {**MINIMAL_PROGRESS, "inference": {"novel": 1}}
+    with pytest.raises(APIResponseValidationError, match=r"novel.*@ \$\.inference"):
+        structure(nested, m.GenerationProgress, endpoint="x", strict=True)
+    assert strict_converter.structure(MINIMAL_PROGRESS, m.GenerationProgress).status == "processing"
+
+
+@given(st.text(min_size=1))
+def test_unknown_status_values_are_kept(status: str) -> None:
+    p = structure({**MINIMAL_PROGRESS, "status": status}, m.GenerationProgress, endpoint="x")
+    assert p.status == status
+    assert p.is_terminal == (status in {"complete", "failed", "error"})
+    stage = structure({"status": status}, m.Stage, endpoint="x")
+    assert stage.status == status
+
+
+def test_null_means_default_for_non_optional_fields() -> None:
+    stage = structure({"status": None, "progress": None, "jobId": None}, m.Stage, endpoint="x")
+    assert stage == m.Stage()
+    gen = structure(
+        {
+            "generationId": "g",
+            "apiProjectId": "p",
+            "modelKey": "k",
+            "status": "queued",
+            "idempotentReplay": None,
+        },
+        m.CreatedGeneration,
+        endpoint="x",
+    )
+    assert gen.idempotent_replay is False
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(2, 2), ("2", 2), (" 7 ", 7), (2.0, 2), (45.9, 45), ("3.0", 3)]
+)
+def test_integers_are_coerced(raw: object, expected: int) -> None:
+    p = structure({"apiProjectId": "p", "generationCount": raw}, m.Project, endpoint="x")
+    assert p.generation_count == expected
+
+
+@pytest.mark.parametrize("raw", ["two", True, [], {}, "nan", float("inf")])
+def test_bad_integers_are_rejected(raw: object) -> None:
+    with pytest.raises(APIResponseValidationError, match=r"@ \$\.generationCount"):
+        structure({"apiProjectId": "p", "generationCount": raw}, m.Project, endpoint="x")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(True, True), (False, False), ("true", True), ("False", False), (1, True)]
+)
+def test_booleans(raw: object, expected: bool) -> None:
+    assert structure({"apiProjectId": "p", "hasVideo": raw}, m.Project, endpoint="x").has_video is (
+        expected
+    )
+
+
+@pytest.mark.parametrize("raw", ["maybe", 2, [], {}])
+def test_bad_booleans_are_rejected(raw: object) -> None:
+    with pytest.raises(APIResponseValidationError, match=r"expected a boolean.*@ \$\.hasVideo"):
+        structure({"apiProjectId": "p", "hasVideo": raw}, m.Project, endpoint="x")
+
+
+def test_numbers_accepted_for_strings_but_not_objects() -> None:
+    assert structure({"apiProjectId": 123}, m.ProjectGenerations, endpoint="x").api_project_id == (
+        "123"
+    )
+    with pytest.raises(APIResponseValidationError, match=r"expected a string, got object"):
+        structure({"apiProjectId": {"a": 1}}, m.ProjectGenerations, endpoint="x")
+
+
+def test_string_is_not_an_array() -> None:
+    with pytest.raises(
+        APIResponseValidationError, match=r"expected an array, got string @ \$\.scopes"
+    ):
+        structure({"keyId": "k", "scopes": "projects:read"}, m.ApiKey, endpoint="x")
+
+
+def test_free_form_objects_must_be_objects() -> None:
+    with pytest.raises(APIResponseValidationError, match=r"expected an object.*resourceBounds"):
+        structure({"keyId": "k", "resourceBounds": ["x"]}, m.ApiKey, endpoint="x")
+
+
+# ---------------------------------------------------------------------------------------------
+# validation errors
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [None, [], "text", 3, True, [MINIMAL_PROGRESS]])
+def test_non_object_body(body: object) -> None:
+    with pytest.raises(APIResponseValidationError) as info:
+        structure(body, m.GenerationProgress, endpoint="get_generation_progress")
+    err = info.value
+    assert "get_generation_progress" in str(err) and "expected an object" in str(err)
+    assert err.endpoint == "get_generation_progress" and err.body == body
+
+
+@pytest.mark.parametrize("missing", ["generationId", "apiProjectId", "status", "preProcessing"])
+def test_missing_required_field_names_the_wire_path(missing: str) -> None:
+    data = {k: v for k, v in MINIMAL_PROGRESS.items() if k != missing}
+    with pytest.raises(APIResponseValidationError) as info:
+        structure(data, m.GenerationProgress, endpoint="get_generation_progress")
+    assert f"required field missing @ $.{missing}" in str(info.value)
+    assert not isinstance(info.value, KeyError)
+
+
+def test_nested_and_indexed_paths() -> None:
+    data = {"apiProjectId": "p", "generations": [{"generationId": "a"}, {"progress": "x"}]}
+    with pytest.raises(APIResponseValidationError) as info:
+        structure(data, m.ProjectGenerations, endpoint="list_project_generations")
+    text = str(info.value)
+    assert "required field missing @ $.generations[1].generationId" in text
+    assert "@ $.generations[1].progress" in text
+    data2 = {**MINIMAL_PROGRESS, "inference": {"progress": "lots"}}
+    with pytest.raises(APIResponseValidationError, match=r"@ \$\.inference\.progress"):
+        structure(data2, m.GenerationProgress, endpoint="x")
+    data3 = {"modelCents": {"diffio-2": "lots"}}
+    with pytest.raises(APIResponseValidationError, match=r"@ \$\.modelCents\['diffio-2'\]"):
+        structure(data3, m.UsagePeriod, endpoint="x")
+
+
+def test_error_message_never_echoes_values() -> None:
+    data = {"edgeBaseUrl": "https://e", "uploadToken": {"secret": "TOPSECRET"}}
+    with pytest.raises(APIResponseValidationError) as info:
+        structure(data, m.UploadSession, endpoint="create_project")
+    assert "TOPSECRET" not in str(info.value)
+    assert "@ $.uploadToken" in str(info.value)
+
+
+def test_many_problems_are_summarised() -> None:
+    data = {"projects": [{"generationCount": "x"} for _ in range(20)]}
+    with pytest.raises(APIResponseValidationError, match=r"and \d+ more"):
+        structure(data, m.ProjectList, endpoint="list_projects")
+
+
+@given(
+    st.dictionaries(
+        st.text(max_size=5),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+            max_leaves=8,
+        ),
+        max_size=6,
+    )
+)
+def test_arbitrary_json_never_escapes_as_a_raw_error(data: dict[str, Any]) -> None:
+    for cls in (m.GenerationProgress, m.Project, m.ApiKey, m.UsageSummary, m.CreateProjectResponse):
+        try:
+            structure(data, cls, endpoint="fuzz")
+        except APIResponseValidationError as exc:
+            assert str(exc).startswith("Unexpected fuzz response: ")
+
+
+# ---------------------------------------------------------------------------------------------
+# unstructuring and round trips
+# ---------------------------------------------------------------------------------------------
+
+
+def test_unstructure_drops_none_but_keeps_nulls_inside_free_form_objects() -> None:
+    body = m.CreateGenerationRequest(api_project_id="p", params={"x": None, "y": (1, 2)})
+    assert unstructure(body) == {"apiProjectId": "p", "params": {"x": None, "y": [1, 2]}}
+
+
+def test_unstructure_can_keep_nulls() -> None:
+    stage = m.Stage(status="running", progress=5)
+    assert unstructure(stage, omit_none=False) == {
+        "jobId": None,
+        "jobState": None,
+        "status": "running",
+        "progress": 5,
+        "statusMessage": None,
+        "error": None,
+        "errorDetails": None,
+    }
+
+
+def test_unstructure_writes_timestamps_with_z() -> None:
+    project = m.Project(api_project_id="p", created_at=datetime(2025, 1, 5, 12, 34, 56, tzinfo=UTC))
+    assert unstructure(project)["createdAt"] == "2025-01-05T12:34:56Z"
+
+
+def test_unstructure_rejects_non_models() -> None:
+    with pytest.raises(TypeError):
+        unstructure(5)
+
+
+_ids = st.text(min_size=1, max_size=12)
+_opt_text = st.none() | st.text(max_size=12)
+_stages = st.builds(
+    m.Stage,
+    job_id=_opt_text,
+    job_state=_opt_text,
+    status=st.text(min_size=1, max_size=10),
+    progress=st.integers(0, 100),
+    status_message=_opt_text,
+    error=_opt_text,
+    error_details=_opt_text,
+)
+_progress = st.builds(
+    m.GenerationProgress,
+    generation_id=_ids,
+    api_project_id=_ids,
+    status=st.sampled_from(["queued", "processing", "complete", "failed", "weird"]),
+    pre_processing=_stages,
+    inference=_stages,
+    has_video=st.booleans(),
+    restored_video=st.none() | _stages,
+    error=_opt_text,
+    transcription=st.none() | st.builds(m.Transcription, status=st.text(min_size=1)),
+    stage=_opt_text,
+    stage_progress=st.none()
+    | st.builds(
+        m.StageProgress,
+        overall_percent=st.none() | st.floats(0, 100),
+        bytes_done=st.none() | st.integers(0, 2**40),
+    ),
+    queue=st.none() | st.builds(m.QueueInfo, position=st.none() | st.integers(0, 99)),
+)
+
+
+@given(_progress)
+def test_progress_round_trip(progress: m.GenerationProgress) -> None:
+    wire = unstructure(progress)
+    assert structure(wire, m.GenerationProgress, endpoint="x", strict=True) == progress
+    assert structure(
+        unstructure(progress, omit_none=False), m.GenerationProgress, endpoint="x"
+    ) == (progress)
+
+
+_keys = st.builds(
+    m.ApiKey,
+    key_id=_ids,
+    key=st.none() | st.text(max_size=20).map(lambda s: "diffio_live_" + s),
+    scopes=st.lists(st.text(max_size=10), max_size=4).map(tuple),
+    resource_bounds=st.dictionaries(st.text(max_size=5), st.lists(st.text(max_size=5)).map(list)),
+    permissions=st.none() | st.builds(m.ApiKeyPermissions, read=st.booleans(), write=st.booleans()),
+    created_at=st.none() | st.datetimes(timezones=st.just(UTC)),
+)
+
+
+@given(_keys)
+def test_api_key_round_trip(key: m.ApiKey) -> None:
+    assert structure(unstructure(key), m.ApiKey, endpoint="x", strict=True) == key
+    assert "diffio_live_" not in repr(key)
+
+
+def test_converter_is_shared_and_typed() -> None:
+    assert converter.structure({"status": "running"}, m.Stage) == m.Stage(status="running")
