@@ -299,7 +299,7 @@ def _make_converter(*, forbid_extra_keys: bool, omit_none: bool) -> Converter:
         def structure_class(value: object, tp: Any) -> Any:
             if not isinstance(value, Mapping):
                 raise _ShapeError(f"expected an object, got {_json_type(value)}")
-            if null_is_missing:
+            if any(k in value and value[k] is None for k in null_is_missing):
                 value = {k: v for k, v in value.items() if not (v is None and k in null_is_missing)}
             return generated(value, tp)
 

@@ -269,10 +269,10 @@ class CreateProjectResponse:
 
 @attrs.frozen(kw_only=True)
 class EdgeUploadStart:
-    """Answer of the edge ``POST /v1/uploads/start``."""
+    """Answer of the edge ``POST /v1/uploads/start`` (sizes fall back to the session's)."""
 
     upload_id: str
-    part_size_bytes: int
+    part_size_bytes: int | None = None
     max_bytes: int | None = None
 
 

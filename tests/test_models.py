@@ -147,6 +147,8 @@ def test_edge_answers_and_complete_upload() -> None:
         endpoint="edge:start",
     )
     assert start == m.EdgeUploadStart(upload_id="up-1", part_size_bytes=33554432, max_bytes=2**31)
+    bare = structure({"uploadId": "up-1"}, m.EdgeUploadStart, endpoint="edge:start")
+    assert bare.part_size_bytes is None and bare.max_bytes is None
     part = structure({"partNumber": 1, "etag": "abc"}, m.EdgePartReceipt, endpoint="edge:parts")
     assert part == m.EdgePartReceipt(part_number=1, etag="abc")
     done = structure(
