@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import attrs
 
-from .errors import ConfigurationError
+from .errors import InvalidRequestError
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -53,7 +53,7 @@ _SEGMENT = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
 
 def _check_key(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(f"model {attribute.name} must be a non-empty string")
+        raise InvalidRequestError(f"model {attribute.name} must be a non-empty string")
 
 
 def _check_endpoint(_: object, __: attrs.Attribute[Any], value: object) -> None:
@@ -62,7 +62,7 @@ def _check_endpoint(_: object, __: attrs.Attribute[Any], value: object) -> None:
 
 def _validate_endpoint(value: object) -> str:
     if not isinstance(value, str) or not _SEGMENT.fullmatch(value):
-        raise ConfigurationError(
+        raise InvalidRequestError(
             f"model endpoint {value!r} is not a safe path segment: use lowercase letters, "
             "digits, '.' and '-' without the '/v1/' prefix, e.g. 'diffio-3.5-generation'"
         )
@@ -72,7 +72,7 @@ def _validate_endpoint(value: object) -> str:
 def _check_choice(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     allowed = {"era": ("a", "b"), "status": ("current", "retired", "alias")}[attribute.name]
     if value not in allowed:
-        raise ConfigurationError(f"model {attribute.name} must be one of {allowed}, not {value!r}")
+        raise InvalidRequestError(f"model {attribute.name} must be one of {allowed}, not {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -209,7 +209,7 @@ def default_model(era: str | None = None) -> str:
     try:
         return DEFAULT_MODEL_BY_ERA[era]
     except KeyError:
-        raise ConfigurationError(f"unknown API era {era!r}; expected 'a' or 'b'") from None
+        raise InvalidRequestError(f"unknown API era {era!r}; expected 'a' or 'b'") from None
 
 
 def models_for_era(era: str, *, include_retired: bool = False) -> tuple[ModelSpec, ...]:
@@ -226,14 +226,16 @@ def _known_list() -> str:
 def get_model(model: str) -> ModelSpec:
     """The :class:`ModelSpec` of a known model key.
 
-    :raises ConfigurationError: the key is empty or unknown; the message lists the known keys
+    :raises InvalidRequestError: the key is empty or unknown; the message lists the known keys
         and explains the ``endpoint=`` escape hatch.
     """
     if not isinstance(model, str) or not model.strip():
-        raise ConfigurationError(f"model must be a non-empty string. Known models: {_known_list()}")
+        raise InvalidRequestError(
+            f"model must be a non-empty string. Known models: {_known_list()}"
+        )
     spec = MODELS.get(model.strip())
     if spec is None:
-        raise ConfigurationError(
+        raise InvalidRequestError(
             f"Unknown model {model!r}. Known models: {_known_list()}. To call a model this SDK "
             f"does not know yet, also pass its endpoint, e.g. endpoint='{_guess(model)}'."
         )
@@ -251,15 +253,17 @@ def resolve_endpoint(model: str | ModelSpec, *, endpoint: str | None = None) -> 
     :param model: a known model key (``"diffio-3.5"``) or a :class:`ModelSpec` (used as is).
     :param endpoint: escape hatch: call this endpoint for ``model`` (which then need not be
         known), e.g. ``resolve_endpoint("diffio-5.0", endpoint="diffio-5.0-generation")``.
-    :raises ConfigurationError: empty or unknown model key without ``endpoint``, or an
+    :raises InvalidRequestError: empty or unknown model key without ``endpoint``, or an
         ``endpoint`` that is not a safe path segment (``^[a-z0-9][a-z0-9.-]*$``).
     """
     if isinstance(model, ModelSpec):
         if endpoint is not None and endpoint != model.endpoint:
-            raise ConfigurationError("pass either a ModelSpec or endpoint=, not both")
+            raise InvalidRequestError("pass either a ModelSpec or endpoint=, not both")
         return model.endpoint
     if not isinstance(model, str) or not model.strip():
-        raise ConfigurationError(f"model must be a non-empty string. Known models: {_known_list()}")
+        raise InvalidRequestError(
+            f"model must be a non-empty string. Known models: {_known_list()}"
+        )
     if endpoint is not None:
         return _validate_endpoint(endpoint)
     return get_model(model).endpoint

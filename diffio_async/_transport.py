@@ -40,12 +40,14 @@ from .errors import (
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
     "ApiResponse",
     "AuthHeader",
     "RequestOptions",
     "Timeout",
     "Transport",
     "api_url",
+    "iter_response_bytes",
 ]
 
 logger = logging.getLogger("diffio_async")
@@ -73,6 +75,10 @@ class Timeout:
     def to_httpx(self) -> httpx.Timeout:
         """The per-phase part as an ``httpx.Timeout``."""
         return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
+
+
+DEFAULT_TIMEOUT = Timeout()
+"""connect 5 s, read 60 s, write 60 s, pool 10 s, 180 s per API call."""
 
 
 def _coerce_timeout(value: float | Timeout) -> Timeout:
@@ -173,7 +179,7 @@ class Transport:
         api_key: str,
         base_url: str,
         auth_header: AuthHeader = "authorization",
-        timeout: float | Timeout = Timeout(),
+        timeout: float | Timeout = DEFAULT_TIMEOUT,
         max_retries: int | RetryPolicy = 2,
         headers: Mapping[str, str] | None = None,
         http_client: httpx.AsyncClient | None = None,
@@ -390,6 +396,18 @@ class Transport:
         finally:
             with anyio.CancelScope(shield=True):
                 await response.aclose()
+
+
+async def iter_response_bytes(
+    response: httpx.Response, *, endpoint: str, chunk_size: int
+) -> AsyncIterator[bytes]:
+    """Stream a response body, turning httpx errors into :class:`APIConnectionError`."""
+    try:
+        async for chunk in response.aiter_bytes(chunk_size):
+            yield chunk
+    except httpx.HTTPError as exc:
+        failure = _transport_failure(exc, endpoint=endpoint)
+        raise (failure.error if isinstance(failure, RetryableFailure) else failure) from exc
 
 
 def _transport_failure(exc: httpx.HTTPError, *, endpoint: str) -> Exception:

@@ -30,6 +30,7 @@ Every exception the SDK raises on purpose derives from :class:`DiffioError`::
     ├── UploadError                       a media upload failed (.project_id)
     ├── DownloadError                     a media download failed or came back short
     ├── GenerationFailedError             the generation ended in failed/error
+    ├── RestoreError                      client.restore() failed (.stage, ids, __cause__)
     ├── WaitTimeoutError                  wait() ran out of time (.generation_id, .last_progress)
     └── WebhookVerificationError          a webhook delivery failed verification (also ValueError)
 
@@ -67,6 +68,7 @@ __all__ = [
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RestoreError",
     "SpendLimitExceededError",
     "TranscriptPendingError",
     "TranscriptUnavailableError",
@@ -326,6 +328,27 @@ class WebhookVerificationError(DiffioError, ValueError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class RestoreError(DiffioError):
+    """``client.restore()`` failed at ``stage`` (``upload``, ``generation``, ``wait`` or
+    ``download``); ``project_id`` and ``generation_id`` say what was already created (and may
+    be billed), and ``__cause__`` is the original error.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stage: str,
+        project_id: str | None = None,
+        generation_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.stage = stage
+        self.project_id = project_id
+        self.generation_id = generation_id
 
 
 def _field(body: object, name: str) -> object:

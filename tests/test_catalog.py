@@ -21,7 +21,7 @@ from diffio_async._catalog import (
     models_for_era,
     resolve_endpoint,
 )
-from diffio_async.errors import ConfigurationError
+from diffio_async.errors import InvalidRequestError
 
 
 @pytest.mark.parametrize(
@@ -83,12 +83,12 @@ def test_defaults() -> None:
     assert default_model("b") == "diffio-4.6-flash"
     for era, key in DEFAULT_MODEL_BY_ERA.items():
         assert MODELS[key].era == era and MODELS[key].status == "current"
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(InvalidRequestError):
         default_model("c")
 
 
 def test_unknown_model_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigurationError) as info:
+    with pytest.raises(InvalidRequestError) as info:
         resolve_endpoint("diffio-5.0")
     text = str(info.value)
     assert "diffio-5.0" in text
@@ -100,11 +100,11 @@ def test_unknown_model_lists_the_known_ones() -> None:
 
 @pytest.mark.parametrize("bad", ["", "   ", None, 35])
 def test_empty_or_non_string_model_is_rejected(bad: object) -> None:
-    with pytest.raises(ConfigurationError, match="non-empty"):
+    with pytest.raises(InvalidRequestError, match="non-empty"):
         resolve_endpoint(bad)  # type: ignore[arg-type]
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(InvalidRequestError):
         get_model(bad)  # type: ignore[arg-type]
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(InvalidRequestError):
         resolve_endpoint(bad, endpoint="diffio-5.0-generation")  # type: ignore[arg-type]
 
 
@@ -125,7 +125,7 @@ def test_escape_hatch_model_spec() -> None:
     assert spec.status == "current" and spec.has_transcript is None
     assert resolve_endpoint(spec) == "diffio-5.0-generation"
     assert resolve_endpoint(spec, endpoint="diffio-5.0-generation") == "diffio-5.0-generation"
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(InvalidRequestError):
         resolve_endpoint(spec, endpoint="other-generation")
 
 
@@ -146,9 +146,9 @@ def test_escape_hatch_model_spec() -> None:
     ],
 )
 def test_unsafe_endpoints_are_rejected(bad: str) -> None:
-    with pytest.raises(ConfigurationError, match="safe path segment"):
+    with pytest.raises(InvalidRequestError, match="safe path segment"):
         resolve_endpoint("diffio-5.0", endpoint=bad)
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(InvalidRequestError):
         ModelSpec(key="x", endpoint=bad, era="a")
 
 
@@ -156,18 +156,18 @@ def test_unsafe_endpoints_are_rejected(bad: str) -> None:
 def test_accepted_endpoints_are_always_safe(candidate: str) -> None:
     try:
         result = resolve_endpoint("diffio-x", endpoint=candidate)
-    except ConfigurationError:
+    except InvalidRequestError:
         return
     assert re.fullmatch(r"[a-z0-9][a-z0-9.\-]*", result)
     assert "/" not in result and "?" not in result and "#" not in result
 
 
 def test_model_spec_validation() -> None:
-    with pytest.raises(ConfigurationError, match="key"):
+    with pytest.raises(InvalidRequestError, match="key"):
         ModelSpec(key="", endpoint="e", era="a")
-    with pytest.raises(ConfigurationError, match="era"):
+    with pytest.raises(InvalidRequestError, match="era"):
         ModelSpec(key="k", endpoint="e", era="c")  # type: ignore[arg-type]
-    with pytest.raises(ConfigurationError, match="status"):
+    with pytest.raises(InvalidRequestError, match="status"):
         ModelSpec(key="k", endpoint="e", era="a", status="beta")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         ModelSpec("k", "e", "a")  # type: ignore[call-arg]

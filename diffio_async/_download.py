@@ -1,0 +1,160 @@
+"""Media downloads: stream a signed URL to a temp file beside the target, then ``os.replace``.
+
+The body is written in 1 MiB chunks and never held in memory. A dropped or truncated
+transfer resumes with ``Range`` from the bytes already written (or restarts when the server
+ignores ``Range``); an expired or refused URL (403) is replaced by a fresh one from
+``get_generation_download``. The size is checked against ``Content-Length``. On any failure or
+cancellation the temp file is removed and an existing file at the target is left untouched.
+The API key is never sent to a media URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ._transport import iter_response_bytes
+from ._upload import CHUNK_SIZE, ProgressCallback
+from .errors import APIConnectionError, DownloadError, InvalidRequestError, PermissionDeniedError
+from .models import DownloadInfo
+
+if TYPE_CHECKING:
+    from ._transport import Transport
+
+__all__ = ["download_to_path", "resolve_target"]
+
+MAX_URL_REFRESHES = 3
+"""How many times an expired or refused media URL is replaced before giving up."""
+
+
+def resolve_target(dest: str | os.PathLike[str], file_name: str | None) -> Path:
+    """The file to write: ``dest`` itself, or ``dest/<file_name>`` when ``dest`` is a folder.
+
+    A ``dest`` that is an existing folder, or ends with a path separator, is a folder (created
+    if needed). The server's file name is reduced to its last path component.
+    """
+    raw = os.fspath(dest)
+    path = Path(raw)
+    if path.is_dir() or raw.endswith((os.sep, "/")):
+        name = Path(file_name or "").name
+        if not name or name in (".", ".."):
+            raise InvalidRequestError(
+                f"{raw} is a folder and the server gave no file name; pass a file path"
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        return path / name
+    if not path.parent.is_dir():
+        raise InvalidRequestError(f"the folder {path.parent} does not exist")
+    return path
+
+
+def _total_size(status_code: int, headers: dict[str, str], offset: int) -> int | None:
+    if status_code == 206:
+        content_range = headers.get("content-range", "")
+        _, _, total = content_range.rpartition("/")
+        if total.isdigit():
+            return int(total)
+    length = headers.get("content-length")
+    if length is not None and length.isdigit():
+        return int(length) + (offset if status_code == 206 else 0)
+    return None
+
+
+async def download_to_path(
+    transport: Transport,
+    *,
+    info: DownloadInfo,
+    refresh: Callable[[], Awaitable[DownloadInfo]],
+    dest: str | os.PathLike[str],
+    on_progress: ProgressCallback | None = None,
+) -> Path:
+    """Download ``info.download_url`` to ``dest`` atomically; return the final path.
+
+    ``refresh`` fetches a new :class:`DownloadInfo` when the URL has expired.
+    """
+    target, temp = await anyio.to_thread.run_sync(_prepare, dest, info.file_name)
+    try:
+        await _fetch(transport, info, refresh, temp, on_progress)
+        await anyio.to_thread.run_sync(os.replace, temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)  # no await: runs even when the task is being cancelled
+        raise
+    return target
+
+
+def _prepare(dest: str | os.PathLike[str], file_name: str | None) -> tuple[Path, Path]:
+    """Resolve the target and create an empty temp file beside it (runs in a thread)."""
+    target = resolve_target(dest, file_name)
+    handle, temp_name = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+    )
+    os.close(handle)
+    return target, Path(temp_name)
+
+
+async def _fetch(
+    transport: Transport,
+    info: DownloadInfo,
+    refresh: Callable[[], Awaitable[DownloadInfo]],
+    temp: Path,
+    on_progress: ProgressCallback | None,
+) -> None:
+    url = info.download_url
+    written = 0
+    total: int | None = None
+    refreshes = 0
+    resumes = 0
+    async with await anyio.open_file(temp, "wb") as out:
+        while True:
+            headers = {"Range": f"bytes={written}-"} if written else {}
+            try:
+                async with transport.send_media(
+                    "GET", url, endpoint="media", headers=headers, stream_response=True
+                ) as response:
+                    if written and response.status_code != 206:
+                        # The server ignored Range: start over.
+                        await out.seek(0)
+                        await out.truncate()
+                        written = 0
+                    total = _total_size(response.status_code, dict(response.headers), written)
+                    async for chunk in iter_response_bytes(
+                        response, endpoint="media", chunk_size=CHUNK_SIZE
+                    ):
+                        await out.write(chunk)
+                        written += len(chunk)
+                        if on_progress is not None:
+                            result = on_progress(written, total or written)
+                            if inspect.isawaitable(result):
+                                await result
+            except PermissionDeniedError:
+                refreshes += 1
+                if refreshes > MAX_URL_REFRESHES:
+                    raise
+                url = (await refresh()).download_url
+                continue
+            except APIConnectionError:
+                resumes += 1
+                if resumes > transport.retry.max_retries + 1:
+                    raise
+                continue
+            if total is None or written == total:
+                break
+            if written > total:
+                raise DownloadError(
+                    f"the media URL sent {written} bytes but announced {total}",
+                    generation_id=info.generation_id,
+                )
+            resumes += 1  # a short body without an error: resume from where it stopped
+            if resumes > transport.retry.max_retries + 1:
+                raise DownloadError(
+                    f"the download stopped at {written} of {total} bytes",
+                    generation_id=info.generation_id,
+                )

@@ -1,0 +1,117 @@
+"""``client.restore()``: upload, create a generation, wait for it, download the result."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+
+from ._catalog import DEFAULT_MODEL_BY_ERA
+from ._upload import MediaSource, ProgressCallback
+from .errors import DiffioError, RestoreError
+from .generation import Generation, PollPolicy
+from .models import CreateProjectResponse, GenerationProgress
+
+if TYPE_CHECKING:
+    from .client import AsyncDiffio
+
+__all__ = ["RestoreResult", "restore"]
+
+
+@attrs.frozen(kw_only=True)
+class RestoreResult:
+    """What ``client.restore()`` did: the ids, the final progress and where the output went.
+
+    ``timings`` maps each stage (``upload``, ``generation``, ``wait``, ``download``) to the
+    seconds it took; ``idempotency_key`` is the key the generation was created with.
+    """
+
+    project: CreateProjectResponse
+    generation: Generation = attrs.field(eq=False)
+    progress: GenerationProgress
+    output: Path
+    download_type: str
+    timings: Mapping[str, float]
+
+    @property
+    def project_id(self) -> str:
+        """The project id."""
+        return self.project.api_project_id
+
+    @property
+    def generation_id(self) -> str:
+        """The generation id."""
+        return self.generation.id
+
+
+async def restore(
+    client: AsyncDiffio,
+    source: str | os.PathLike[str] | bytes | MediaSource,
+    *,
+    output: str | os.PathLike[str],
+    model: str | None,
+    download_type: str,
+    sampling: Mapping[str, Any] | None,
+    params: Mapping[str, Any] | None,
+    idempotency_key: str | None,
+    timeout: float | None,  # noqa: ASYNC109
+    on_progress: Callable[[GenerationProgress], Any] | None,
+    on_upload_progress: ProgressCallback | None,
+    poll: PollPolicy | None,
+) -> RestoreResult:
+    """Run the four stages; see ``AsyncDiffio.restore``."""
+    from .resources.generations import normalize_download_type
+
+    download_type = normalize_download_type(download_type)
+    timings: dict[str, float] = {}
+    project: CreateProjectResponse | None = None
+    generation: Generation | None = None
+    stage = "upload"
+    started = anyio.current_time()
+    try:
+        project = await client.projects.create(source, on_progress=on_upload_progress)
+        timings["upload"] = anyio.current_time() - started
+
+        stage, started = "generation", anyio.current_time()
+        generation = await client.generations.create(
+            project,
+            model=model or DEFAULT_MODEL_BY_ERA[project.era],
+            sampling=sampling,
+            params=params,
+            idempotency_key=idempotency_key,
+        )
+        timings["generation"] = anyio.current_time() - started
+
+        stage, started = "wait", anyio.current_time()
+        final = await generation.wait(timeout=timeout, on_progress=on_progress, poll=poll)
+        timings["wait"] = anyio.current_time() - started
+
+        stage, started = "download", anyio.current_time()
+        path = await generation.download(output, download_type=download_type)
+        timings["download"] = anyio.current_time() - started
+    except DiffioError as exc:
+        project_id = project.api_project_id if project else getattr(exc, "project_id", None)
+        generation_id = generation.id if generation else None
+        ids = ", ".join(
+            f"{name} {value}"
+            for name, value in (("project", project_id), ("generation", generation_id))
+            if value
+        )
+        raise RestoreError(
+            f"restore failed at {stage}{f' ({ids})' if ids else ''}: {exc}",
+            stage=stage,
+            project_id=project_id,
+            generation_id=generation_id,
+        ) from exc
+    return RestoreResult(
+        project=project,
+        generation=generation,
+        progress=final,
+        output=path,
+        download_type=download_type,
+        timings=timings,
+    )

@@ -1,0 +1,396 @@
+"""Media uploads: what can be uploaded (:class:`MediaSource`) and both upload protocols.
+
+Era A answers ``create_project`` with a signed ``uploadUrl``: one PUT of the whole file.
+Era B answers with an edge ``upload`` session: ``start``, parts of ``partSizeBytes`` sent in
+parallel, ``complete``, then ``complete_project_upload``. Both stream the source in 1 MiB
+chunks with an explicit ``Content-Length`` (never chunked encoding); each attempt re-opens the
+source, so a retry sends the full body again. Neither ever sends the API key.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import mimetypes
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+
+from ._convert import structure
+from .errors import APIError, InvalidRequestError, UploadError
+from .models import CreateProjectResponse, EdgePartReceipt, EdgeUploadStart, UploadSession
+
+if TYPE_CHECKING:
+    from ._transport import Transport
+
+__all__ = [
+    "CHUNK_SIZE",
+    "MAX_UPLOAD_BYTES",
+    "MediaSource",
+    "ProgressCallback",
+    "upload_media",
+]
+
+CHUNK_SIZE = 1024 * 1024
+"""Bytes read from a source (and written to a download) at a time."""
+
+MAX_UPLOAD_BYTES = 2 * 1024**3
+"""The largest upload the API accepts (2 GiB), checked before a project is created."""
+
+ProgressCallback = Callable[[int, int], Any]
+"""``callback(done_bytes, total_bytes)``; may be sync or async."""
+
+_Opener = Callable[[int, int], AsyncIterator[bytes]]
+
+
+@attrs.frozen(kw_only=True)
+class MediaSource:
+    """Something to upload: its name, size and content type are known before any request.
+
+    Build one with :meth:`from_path`, :meth:`from_bytes` or :meth:`from_stream`;
+    ``client.projects.create`` also accepts a path or bytes directly.
+    """
+
+    file_name: str
+    size: int
+    content_type: str
+    _opener: _Opener = attrs.field(alias="opener", repr=False)
+
+    @classmethod
+    def from_path(
+        cls, path: str | os.PathLike[str], *, content_type: str | None = None
+    ) -> MediaSource:
+        """A file on disk; raises :class:`InvalidRequestError` if it cannot be read."""
+        file = Path(path)
+        try:
+            stat = file.stat()
+        except FileNotFoundError:
+            raise InvalidRequestError(f"no such file: {file}") from None
+        except OSError as exc:
+            raise InvalidRequestError(f"cannot read {file}: {exc.strerror}") from None
+        if file.is_dir():
+            raise InvalidRequestError(f"{file} is a directory, not a media file")
+        if not os.access(file, os.R_OK):
+            raise InvalidRequestError(f"cannot read {file}: permission denied")
+
+        async def opener(offset: int, length: int) -> AsyncIterator[bytes]:
+            async with await anyio.open_file(file, "rb") as handle:
+                await handle.seek(offset)
+                remaining = length
+                while remaining > 0:
+                    chunk = await handle.read(min(CHUNK_SIZE, remaining))
+                    if not chunk:
+                        raise UploadError(f"{file} shrank while it was being uploaded")
+                    remaining -= len(chunk)
+                    yield chunk
+
+        return cls(
+            file_name=file.name,
+            size=stat.st_size,
+            content_type=content_type or _guess_type(file.name),
+            opener=opener,
+        )
+
+    @classmethod
+    def from_bytes(
+        cls, data: bytes, *, file_name: str, content_type: str | None = None
+    ) -> MediaSource:
+        """Bytes already in memory."""
+        view = memoryview(data)
+
+        async def opener(offset: int, length: int) -> AsyncIterator[bytes]:
+            for start in range(offset, offset + length, CHUNK_SIZE):
+                yield bytes(view[start : min(start + CHUNK_SIZE, offset + length)])
+
+        return cls(
+            file_name=_check_name(file_name),
+            size=len(data),
+            content_type=content_type or _guess_type(file_name),
+            opener=opener,
+        )
+
+    @classmethod
+    def from_stream(
+        cls,
+        factory: Callable[[], AsyncIterable[bytes]],
+        *,
+        size: int,
+        file_name: str,
+        content_type: str | None = None,
+    ) -> MediaSource:
+        """A caller's stream of known ``size``; ``factory()`` must start it afresh each call.
+
+        Each attempt (and each era-B part) calls ``factory()`` again and skips to where it
+        needs to start, so the factory must yield the same bytes every time.
+        """
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise InvalidRequestError(f"size must be an int >= 0, not {size!r}")
+
+        async def opener(offset: int, length: int) -> AsyncIterator[bytes]:
+            position = 0
+            end = offset + length
+            async for chunk in factory():
+                chunk_end = position + len(chunk)
+                if chunk_end > offset and position < end:
+                    yield bytes(chunk[max(0, offset - position) : min(len(chunk), end - position)])
+                position = chunk_end
+                if position >= end:
+                    break
+            if position < end:
+                raise UploadError(f"the stream for {file_name} ended after {position} bytes")
+
+        return cls(
+            file_name=_check_name(file_name),
+            size=size,
+            content_type=content_type or _guess_type(file_name),
+            opener=opener,
+        )
+
+    def open(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream ``length`` bytes from ``offset`` (the whole source by default)."""
+        return self._opener(offset, self.size - offset if length is None else length)
+
+
+def _check_name(file_name: str) -> str:
+    if not isinstance(file_name, str) or not file_name.strip():
+        raise InvalidRequestError("file_name must be a non-empty string")
+    return file_name
+
+
+def _guess_type(file_name: str) -> str:
+    return mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+
+
+def as_media_source(
+    source: str | os.PathLike[str] | bytes | MediaSource,
+    *,
+    file_name: str | None = None,
+    content_type: str | None = None,
+) -> MediaSource:
+    """Turn what the caller passed into a :class:`MediaSource`, checking it is uploadable."""
+    if isinstance(source, MediaSource):
+        media = source
+        if file_name or content_type:
+            media = attrs.evolve(
+                media,
+                file_name=file_name or media.file_name,
+                content_type=content_type or media.content_type,
+            )
+    elif isinstance(source, bytes | bytearray | memoryview):
+        media = MediaSource.from_bytes(
+            bytes(source), file_name=file_name or "upload.bin", content_type=content_type
+        )
+    elif isinstance(source, str | os.PathLike):
+        media = MediaSource.from_path(source, content_type=content_type)
+        if file_name:
+            media = attrs.evolve(media, file_name=file_name)
+    else:
+        raise InvalidRequestError(
+            f"cannot upload a {type(source).__name__}: pass a path, bytes or a MediaSource"
+        )
+    if media.size > MAX_UPLOAD_BYTES:
+        raise InvalidRequestError(
+            f"{media.file_name} is {media.size} bytes; the API accepts at most "
+            f"{MAX_UPLOAD_BYTES} bytes (2 GiB)"
+        )
+    return media
+
+
+class _Progress:
+    """Counts bytes sent across parallel parts; a retried part takes its count back first."""
+
+    def __init__(self, total: int, callback: ProgressCallback | None) -> None:
+        self.total = total
+        self.done = 0
+        self.callback = callback
+
+    async def add(self, count: int) -> None:
+        self.done += count
+        if self.callback is not None:
+            result = self.callback(self.done, self.total)
+            if inspect.isawaitable(result):
+                await result
+
+
+class _Body:
+    """A request body that re-opens its source range each time httpx iterates it."""
+
+    def __init__(self, media: MediaSource, offset: int, length: int, progress: _Progress) -> None:
+        self.media = media
+        self.offset = offset
+        self.length = length
+        self.progress = progress
+        self.counted = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self.counted:
+            await self.progress.add(-self.counted)
+            self.counted = 0
+        async for chunk in self.media.open(self.offset, self.length):
+            yield chunk
+            self.counted += len(chunk)
+            await self.progress.add(len(chunk))
+
+
+async def upload_media(
+    transport: Transport,
+    project: CreateProjectResponse,
+    media: MediaSource,
+    *,
+    on_progress: ProgressCallback | None = None,
+    part_concurrency: int = 4,
+    complete_upload: Callable[[str], Awaitable[object]],
+) -> None:
+    """Upload ``media`` for a project just created, by whichever protocol it answered with.
+
+    ``complete_upload`` is called with the project id after an era-B upload. Raises
+    :class:`UploadError` (with ``project_id`` and the cause chained) on failure.
+    """
+    progress = _Progress(media.size, on_progress)
+    try:
+        if project.upload is not None:
+            await _upload_edge(transport, project.upload, media, progress, part_concurrency)
+            await complete_upload(project.api_project_id)
+        elif project.upload_url:
+            await _upload_signed(transport, project, media, progress)
+        else:
+            raise UploadError(
+                "create_project answered with neither uploadUrl nor upload",
+                project_id=project.api_project_id,
+            )
+    except APIError as exc:
+        raise UploadError(
+            f"uploading {media.file_name} failed: {exc}", project_id=project.api_project_id
+        ) from exc
+    except UploadError as exc:
+        if exc.project_id is None:
+            exc.project_id = project.api_project_id
+        raise
+
+
+async def _upload_signed(
+    transport: Transport, project: CreateProjectResponse, media: MediaSource, progress: _Progress
+) -> None:
+    assert project.upload_url is not None
+    body = _Body(media, 0, media.size, progress)
+    headers = {"Content-Type": media.content_type, "Content-Length": str(media.size)}
+    async with transport.send_media(
+        (project.upload_method or "PUT").upper(),
+        project.upload_url,
+        endpoint="upload",
+        headers=headers,
+        content=lambda: body,
+    ):
+        pass
+
+
+async def _upload_edge(
+    transport: Transport,
+    session: UploadSession,
+    media: MediaSource,
+    progress: _Progress,
+    part_concurrency: int,
+) -> None:
+    if part_concurrency < 1:
+        raise InvalidRequestError("part_concurrency must be at least 1")
+    if session.max_bytes and media.size > session.max_bytes:
+        raise InvalidRequestError(
+            f"{media.file_name} is {media.size} bytes; this upload accepts at most "
+            f"{session.max_bytes}"
+        )
+    edge = session.edge_base_url.rstrip("/")
+    auth = {"Authorization": f"Bearer {session.upload_token}"}
+    json_headers = {**auth, "Content-Type": "application/json"}
+
+    async with transport.send_media(
+        "POST",
+        f"{edge}/v1/uploads/start",
+        endpoint="edge:start",
+        idempotent=False,
+        headers=json_headers,
+        content=lambda: b"{}",
+    ) as response:
+        started = structure(_json_body(response), EdgeUploadStart, endpoint="edge:start")
+    part_size = started.part_size_bytes or session.part_size_bytes or 0
+    if part_size <= 0:
+        raise UploadError("the edge gave no part size")
+    count = max(1, -(-media.size // part_size))
+    receipts: list[EdgePartReceipt] = []
+    limiter = anyio.CapacityLimiter(part_concurrency)
+
+    async def send_part(number: int) -> None:
+        offset = (number - 1) * part_size
+        length = min(part_size, media.size - offset)
+        body = _Body(media, offset, length, progress)
+        headers = {
+            **auth,
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(length),
+        }
+        async with (
+            limiter,
+            transport.send_media(
+                "PUT",
+                f"{edge}/v1/uploads/parts/{number}?uploadId={started.upload_id}",
+                endpoint=f"edge:part {number}",
+                headers=headers,
+                content=lambda: body,
+            ) as response,
+        ):
+            receipt = structure(_json_body(response), EdgePartReceipt, endpoint="edge:part")
+        if not receipt.etag:
+            raise UploadError(f"the edge answered part {number} without an etag")
+        receipts.append(receipt)
+
+    try:
+        async with anyio.create_task_group() as group:
+            for number in range(1, count + 1):
+                group.start_soon(send_part, number)
+        parts = [
+            {"partNumber": r.part_number, "etag": r.etag}
+            for r in sorted(receipts, key=lambda r: r.part_number)
+        ]
+        payload = _json({"uploadId": started.upload_id, "parts": parts})
+        async with transport.send_media(
+            "POST",
+            f"{edge}/v1/uploads/complete",
+            endpoint="edge:complete",
+            headers=json_headers,
+            content=lambda: payload,
+        ):
+            pass
+    except BaseException:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+            await _abort(transport, edge, json_headers, started.upload_id)
+        raise
+
+
+async def _abort(transport: Transport, edge: str, headers: dict[str, str], upload_id: str) -> None:
+    payload = _json({"uploadId": upload_id})
+    try:
+        async with transport.send_media(
+            "POST",
+            f"{edge}/v1/uploads/abort",
+            endpoint="edge:abort",
+            idempotent=False,
+            headers=headers,
+            content=lambda: payload,
+        ):
+            pass
+    except Exception:  # the upload already failed; a failed abort must not hide why
+        pass
+
+
+def _json_body(response: Any) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()

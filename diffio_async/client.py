@@ -1,0 +1,175 @@
+"""``AsyncDiffio``: configuration, lifecycle and the resource groups."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from ._restore import RestoreResult, restore
+from ._retry import RetryPolicy
+from ._transport import (
+    DEFAULT_BASE_URL,
+    DEFAULT_TIMEOUT,
+    AuthHeader,
+    RequestOptions,
+    Timeout,
+    Transport,
+)
+from ._upload import MediaSource, ProgressCallback
+from .errors import ConfigurationError
+from .generation import PollPolicy
+from .models import GenerationProgress
+from .resources import Account, ApiKeys, Generations, Projects, Usage, Webhooks
+
+__all__ = ["AsyncDiffio"]
+
+
+class AsyncDiffio:
+    """An async client for the Diffio API (works on asyncio and trio).
+
+    ``api_key`` defaults to ``$DIFFIO_API_KEY`` and ``base_url`` to ``$DIFFIO_API_BASE_URL``,
+    then ``https://api.diffio.ai``; ``/v1`` is appended unless the base already ends with it.
+    ``auth_header`` picks how the key is sent: ``"authorization"`` (``Bearer``, the default),
+    ``"x-api-key"`` or ``"xi-api-key"``. ``timeout`` is seconds or a :class:`Timeout` (per
+    phase, plus a ``total`` deadline per call); ``max_retries`` is a count or a
+    :class:`RetryPolicy`. An ``http_client`` you pass stays yours: it is used with absolute
+    URLs (so our base URL still applies) and never closed by us.
+
+    Use it as ``async with AsyncDiffio() as client: ...`` or call :meth:`aclose`. Share one
+    client per event loop; :meth:`with_options` makes cheap copies that share its pool.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float | Timeout = DEFAULT_TIMEOUT,
+        max_retries: int | RetryPolicy = 2,
+        http_client: httpx.AsyncClient | None = None,
+        auth_header: AuthHeader = "authorization",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("DIFFIO_API_KEY")
+        if not key or not key.strip():
+            raise ConfigurationError(
+                "no API key: pass api_key=... or set DIFFIO_API_KEY "
+                "(for offline work, run the emulator: diffio-async emulator)"
+            )
+        url = base_url or os.environ.get("DIFFIO_API_BASE_URL") or DEFAULT_BASE_URL
+        self._transport = Transport(
+            api_key=key,
+            base_url=url,
+            auth_header=auth_header,
+            timeout=timeout,
+            max_retries=max_retries,
+            headers=headers,
+            http_client=http_client,
+        )
+        self._attach_resources()
+
+    def _attach_resources(self) -> None:
+        self.projects = Projects(self)
+        """Projects: create (with upload), list, list generations, complete upload."""
+        self.generations = Generations(self)
+        """Generations: create, progress, download info, handles."""
+        self.webhooks = Webhooks(self)
+        """Webhook endpoints and test events."""
+        self.api_keys = ApiKeys(self)
+        """Scoped API keys (admin keys only)."""
+        self.usage = Usage(self)
+        """Usage and billing counters."""
+        self.account = Account(self)
+        """Account billing settings."""
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL in use."""
+        return self._transport.base_url
+
+    @property
+    def closed(self) -> bool:
+        """Whether the client has been closed."""
+        return self._transport.closed
+
+    def __repr__(self) -> str:
+        return f"<AsyncDiffio base_url={self.base_url!r}>"
+
+    def with_options(
+        self,
+        *,
+        api_key: str | None = None,
+        timeout: float | Timeout | None = None,
+        max_retries: int | RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncDiffio:
+        """A copy with some settings changed that shares this client's connection pool.
+
+        Closing the copy does not close the pool; closing this client closes it for both.
+        """
+        options = RequestOptions(
+            api_key=api_key, timeout=timeout, max_retries=max_retries, headers=headers
+        )
+        clone = object.__new__(AsyncDiffio)
+        clone._transport = self._transport.copy(options)
+        clone._attach_resources()
+        return clone
+
+    async def restore(
+        self,
+        source: str | os.PathLike[str] | bytes | MediaSource,
+        *,
+        output: str | os.PathLike[str],
+        model: str | None = None,
+        download_type: str = "audio",
+        sampling: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = 1800.0,
+        on_progress: Callable[[GenerationProgress], Any] | None = None,
+        on_upload_progress: ProgressCallback | None = None,
+        poll: PollPolicy | None = None,
+    ) -> RestoreResult:
+        """Restore one recording: upload, create a generation, wait, download.
+
+        ``output`` is a file path or a folder (the server's file name is used). ``model``
+        defaults to the current model of the API era the server speaks (``diffio-3.5`` for
+        signed-URL uploads, ``diffio-4.6-flash`` for edge uploads). ``timeout`` bounds the
+        wait. On failure raises :class:`~diffio_async.RestoreError` whose ``stage``,
+        ``project_id`` and ``generation_id`` say what exists on the server (and may be
+        billed); ``__cause__`` is the original error.
+        """
+        return await restore(
+            self,
+            source,
+            output=output,
+            model=model,
+            download_type=download_type,
+            sampling=sampling,
+            params=params,
+            idempotency_key=idempotency_key,
+            timeout=timeout,
+            on_progress=on_progress,
+            on_upload_progress=on_upload_progress,
+            poll=poll,
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool (if the SDK created it). Safe to call more than once."""
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> AsyncDiffio:
+        self._transport._check_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

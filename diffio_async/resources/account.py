@@ -1,0 +1,43 @@
+"""``client.account``: account billing settings."""
+
+from __future__ import annotations
+
+from .._transport import RequestOptions
+from ..errors import InvalidRequestError
+from ..models import AccountSettings, BillingPolicy, UpdateAccountSettingsRequest
+from ._base import Resource
+
+__all__ = ["BILLING_POLICY_TYPES", "Account"]
+
+BILLING_POLICY_TYPES = ("customerStripe", "internalDiffio")
+"""The billing policy types the API documents."""
+
+
+class Account(Resource):
+    """Account settings."""
+
+    async def get_settings(self, *, options: RequestOptions | None = None) -> AccountSettings:
+        """The account's billing settings (``account/settings/get``)."""
+        return await self._post_as(
+            "account/settings/get", {}, AccountSettings, idempotent=True, options=options
+        )
+
+    async def update_settings(
+        self,
+        *,
+        billing_policy: str,
+        reason: str | None = None,
+        options: RequestOptions | None = None,
+    ) -> AccountSettings:
+        """Set the billing policy (``account/settings/update``, admin keys only)."""
+        if billing_policy not in BILLING_POLICY_TYPES:
+            raise InvalidRequestError(
+                f"billing_policy must be one of {', '.join(BILLING_POLICY_TYPES)}, "
+                f"not {billing_policy!r}"
+            )
+        body = UpdateAccountSettingsRequest(
+            billing_policy=BillingPolicy(type=billing_policy, reason=reason)
+        )
+        return await self._post_as(
+            "account/settings/update", body, AccountSettings, idempotent=True, options=options
+        )

@@ -1,0 +1,146 @@
+"""``client.generations``: queue generations, poll their progress, get their downloads."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._catalog import resolve_endpoint
+from .._transport import RequestOptions
+from ..errors import InvalidRequestError
+from ..models import (
+    CreatedGeneration,
+    CreateGenerationRequest,
+    DownloadInfo,
+    GenerationDownloadRequest,
+    GenerationProgress,
+    GenerationProgressRequest,
+)
+from ._base import Resource, optional_id, optional_mapping, require_id
+
+if TYPE_CHECKING:
+    from ..generation import Generation
+
+__all__ = ["DOWNLOAD_TYPES", "Generations", "normalize_download_type"]
+
+DOWNLOAD_TYPES = ("audio", "video", "transcript")
+"""What ``get_download`` can fetch; ``"mp3"`` is accepted as another name for ``"audio"``."""
+
+
+def normalize_download_type(download_type: str) -> str:
+    """Check a download type before any request is sent (``"mp3"`` becomes ``"audio"``)."""
+    value = download_type.strip().lower() if isinstance(download_type, str) else download_type
+    if value == "mp3":
+        return "audio"
+    if value not in DOWNLOAD_TYPES:
+        raise InvalidRequestError(
+            f"download_type must be one of {', '.join(DOWNLOAD_TYPES)} (or mp3), "
+            f"not {download_type!r}"
+        )
+    return str(value)
+
+
+def _check_idempotency_key(key: str) -> str:
+    if not isinstance(key, str):
+        raise InvalidRequestError(f"idempotency_key must be a string, not {type(key).__name__}")
+    if not 1 <= len(key.strip()) <= 255:
+        raise InvalidRequestError("idempotency_key must be 1-255 characters after trimming")
+    return key
+
+
+class Generations(Resource):
+    """Generations: a model run over a project's media."""
+
+    async def create(
+        self,
+        project: str | Any,
+        *,
+        model: str,
+        endpoint: str | None = None,
+        sampling: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        options: RequestOptions | None = None,
+    ) -> Generation:
+        """Queue a generation of ``project`` (an id, or anything with ``api_project_id``).
+
+        ``model`` is a model key such as ``"diffio-3.5"``; a model the SDK does not know yet
+        can be used by naming its ``endpoint`` (``"diffio-5.0-generation"``). An
+        ``idempotency_key`` is always sent: the caller's, or one minted here and reused on
+        every retry of this call, so a retry can never create (and bill) a second generation.
+        The handle's ``created.idempotent_replay`` tells whether the server returned an
+        existing generation for the key.
+        """
+        from ..generation import Generation
+
+        project_id = require_id("project", getattr(project, "api_project_id", project))
+        path = resolve_endpoint(model, endpoint=endpoint)
+        key = (
+            _check_idempotency_key(idempotency_key)
+            if idempotency_key is not None
+            else f"diffio-async-{uuid.uuid4().hex}"
+        )
+        body = CreateGenerationRequest(
+            api_project_id=project_id,
+            sampling=optional_mapping("sampling", sampling),
+            params=optional_mapping("params", params) or None,
+            idempotency_key=key,
+        )
+        created = await self._post_as(
+            path, body, CreatedGeneration, idempotent=True, options=options
+        )
+        return Generation(self._client, created=created, idempotency_key=key)
+
+    def get(
+        self, generation_id: str, *, project_id: str, model_key: str | None = None
+    ) -> Generation:
+        """Rebuild a handle for an existing generation from its ids (no request is sent)."""
+        from ..generation import Generation
+
+        created = CreatedGeneration(
+            generation_id=require_id("generation_id", generation_id),
+            api_project_id=require_id("project_id", project_id),
+            model_key=model_key or "",
+            status="unknown",
+        )
+        return Generation(self._client, created=created, idempotency_key=None)
+
+    async def get_progress(
+        self,
+        generation_id: str,
+        *,
+        project_id: str | None = None,
+        options: RequestOptions | None = None,
+    ) -> GenerationProgress:
+        """One ``get_generation_progress`` call: the overall status and each stage."""
+        body = GenerationProgressRequest(
+            generation_id=require_id("generation_id", generation_id),
+            api_project_id=optional_id("project_id", project_id),
+        )
+        return await self._post_as(
+            "get_generation_progress", body, GenerationProgress, idempotent=True, options=options
+        )
+
+    async def get_download(
+        self,
+        generation_id: str,
+        *,
+        project_id: str,
+        download_type: str = "audio",
+        options: RequestOptions | None = None,
+    ) -> DownloadInfo:
+        """One ``get_generation_download`` call: a signed URL for the result.
+
+        Raises :class:`~diffio_async.TranscriptPendingError` or
+        :class:`~diffio_async.TranscriptUnavailableError` for transcripts that are not ready or
+        never will be.
+        """
+        body = GenerationDownloadRequest(
+            generation_id=require_id("generation_id", generation_id),
+            api_project_id=require_id("project_id", project_id),
+            download_type=normalize_download_type(download_type),
+        )
+        return await self._post_as(
+            "get_generation_download", body, DownloadInfo, idempotent=True, options=options
+        )

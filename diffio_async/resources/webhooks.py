@@ -1,0 +1,107 @@
+"""``client.webhooks``: send test events and configure webhook endpoints.
+
+Verifying the signature of a delivery needs no client: see :mod:`diffio_async.webhooks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .._transport import RequestOptions
+from ..errors import InvalidRequestError
+from ..models import (
+    ConfigureWebhookRequest,
+    SendTestEventRequest,
+    WebhookConfigureResponse,
+    WebhookEndpoint,
+    WebhookTestEvent,
+)
+from ._base import Resource, optional_id, optional_mapping
+
+__all__ = ["EVENT_TYPES", "MODES", "Webhooks"]
+
+EVENT_TYPES = (
+    "generation.queued",
+    "generation.processing",
+    "generation.failed",
+    "generation.completed",
+)
+"""The webhook event types Diffio sends."""
+
+MODES = ("test", "live")
+"""Webhook modes."""
+
+
+def _check_event_type(event_type: str) -> str:
+    if event_type not in EVENT_TYPES:
+        raise InvalidRequestError(
+            f"event type must be one of {', '.join(EVENT_TYPES)}, not {event_type!r}"
+        )
+    return event_type
+
+
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise InvalidRequestError(f"mode must be test or live, not {mode!r}")
+    return mode
+
+
+class Webhooks(Resource):
+    """Webhook endpoints and test deliveries."""
+
+    async def send_test_event(
+        self,
+        event_type: str,
+        *,
+        mode: str = "test",
+        api_key_id: str | None = None,
+        sample_payload: Mapping[str, Any] | None = None,
+        options: RequestOptions | None = None,
+    ) -> WebhookTestEvent:
+        """Ask Diffio to deliver a signed test event (``webhooks/send_test_event``).
+
+        Not retried on ambiguous failures: a retry could deliver the test event twice.
+        """
+        body = SendTestEventRequest(
+            event_type=_check_event_type(event_type),
+            mode=_check_mode(mode),
+            api_key_id=optional_id("api_key_id", api_key_id),
+            sample_payload=optional_mapping("sample_payload", sample_payload),
+        )
+        return await self._post_as(
+            "webhooks/send_test_event", body, WebhookTestEvent, idempotent=False, options=options
+        )
+
+    async def configure(
+        self,
+        *,
+        url: str,
+        event_types: Iterable[str] = EVENT_TYPES,
+        mode: str = "live",
+        api_key_id: str | None = None,
+        options: RequestOptions | None = None,
+    ) -> WebhookEndpoint:
+        """Create or replace the webhook endpoint of a key and mode (``webhooks/configure``).
+
+        Needs an admin key with ``webhooks:write``. The signing secret is not in the answer;
+        it comes from the dashboard (or, for the emulator, ``Emulator.webhook_secret``).
+        """
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise InvalidRequestError(f"url must be an http(s) URL, not {url!r}")
+        types = [
+            _check_event_type(t)
+            for t in ([event_types] if isinstance(event_types, str) else event_types)
+        ]
+        if not types:
+            raise InvalidRequestError("event_types must name at least one event type")
+        body = ConfigureWebhookRequest(
+            mode=_check_mode(mode),
+            url=url,
+            event_types=tuple(types),
+            api_key_id=optional_id("api_key_id", api_key_id),
+        )
+        result = await self._post_as(
+            "webhooks/configure", body, WebhookConfigureResponse, idempotent=True, options=options
+        )
+        return result.webhook
