@@ -1,0 +1,41 @@
+"""A local Diffio API emulator: both API eras, keys, faults, webhooks, a controllable clock.
+
+Run it from the command line::
+
+    python -m diffio_async.emulator --port 8765 --era a
+
+or in tests::
+
+    from diffio_async.emulator import Emulator, serve_in_thread
+
+    with Emulator(api_key="diffio_live_test") as emulator, serve_in_thread(emulator) as url:
+        ...  # talk to url over real loopback sockets; emulator.advance(300) moves time
+
+Needs the ``emulator`` extra (starlette, uvicorn).
+"""
+
+from __future__ import annotations
+
+from ._clock import EmulatorClock
+from ._emulator import Emulator, MintedKey
+from ._errors import ConnectionDropped
+from ._faults import Fault
+from ._lifecycle import GenerationScript
+from ._log import LoggedRequest, RequestLog
+from ._server import main, run_cli, serve_in_thread
+from ._webhooks import WebhookDelivery
+
+__all__ = [
+    "ConnectionDropped",
+    "Emulator",
+    "EmulatorClock",
+    "Fault",
+    "GenerationScript",
+    "LoggedRequest",
+    "MintedKey",
+    "RequestLog",
+    "WebhookDelivery",
+    "main",
+    "run_cli",
+    "serve_in_thread",
+]

@@ -1,0 +1,101 @@
+"""One authenticated ``/v1`` API call and the body-validation helpers handlers share."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ._auth import Access
+from ._core import Core
+from ._errors import ApiError
+from ._state import ApiKey
+from ._webhooks import OutgoingMessage
+
+__all__ = [
+    "MAX_JSON_BYTES",
+    "Call",
+    "Endpoint",
+    "optional_object",
+    "optional_string",
+    "read_json",
+    "required_string",
+]
+
+MAX_JSON_BYTES = 1024 * 1024
+
+
+@attrs.define(kw_only=True)
+class Call:
+    """Everything a handler needs: runtime, request, caller key, parsed body, time."""
+
+    core: Core
+    request: Request
+    key: ApiKey
+    body: dict[str, Any]
+    now: float
+    messages: list[OutgoingMessage]
+
+    @property
+    def base_url(self) -> str:
+        """Scheme, host and port the client used (no trailing slash)."""
+        return str(self.request.base_url).rstrip("/")
+
+
+Handler = Callable[[Call], Awaitable[dict[str, Any] | Response]]
+
+
+@attrs.frozen
+class Endpoint:
+    """A ``/v1`` endpoint: its handler and what access it needs."""
+
+    handler: Handler
+    access: Access
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The request's JSON object, or 400 ``Invalid JSON body.``."""
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw.extend(chunk)
+        if len(raw) > MAX_JSON_BYTES:
+            raise ApiError(413, "Request body is too large.")
+    try:
+        data = json.loads(bytes(raw))
+    except ValueError:
+        raise ApiError(400, "Invalid JSON body.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "Invalid JSON body.")
+    return data
+
+
+def required_string(body: dict[str, Any], name: str, message: str | None = None) -> str:
+    """A non-blank string field, else 400 ``<name> must be provided as a string``."""
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, message or f"{name} must be provided as a string")
+    return value
+
+
+def optional_string(body: dict[str, Any], name: str) -> str | None:
+    """A string field or ``None``; other types are 400 ``<name> must be a string``."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, f"{name} must be a string")
+    return value
+
+
+def optional_object(body: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """A JSON object field or ``None``; other types are 400 ``<name> must be an object``."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ApiError(400, f"{name} must be an object")
+    return value

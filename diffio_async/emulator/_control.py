@@ -1,0 +1,204 @@
+"""Emulator-only HTTP control routes under ``/_emulator/`` (no auth: local development only).
+
+=======  ============================  ===============================================
+Method   Path                          Meaning
+=======  ============================  ===============================================
+GET      /_emulator                    era, admin key id, clock, route list
+GET      /_emulator/requests           request log (``{"requests": [...]}``)
+DELETE   /_emulator/requests           clear the request log
+GET      /_emulator/faults             active faults
+POST     /_emulator/faults             add a fault (camelCase :class:`Fault` fields)
+DELETE   /_emulator/faults             remove every fault
+GET      /_emulator/clock              ``{"now", "epochSeconds"}``
+POST     /_emulator/advance            ``{"seconds": n}`` moves the clock forward
+POST     /_emulator/keys               mint a key (label, scopes, permissions, admin,
+                                       spendLimitCents, billingHold, resourceBounds)
+POST     /_emulator/billing            ``{"hold": bool, "keyId"?, "spendLimitCents"?}``
+POST     /_emulator/script             queue generation outcomes (duration, failAt,
+                                       error, errorDetails, transcript, transcriptDelay,
+                                       count)
+GET      /_emulator/webhooks/secret    ``{"secret": "whsec_…"}``
+POST     /_emulator/webhooks/deliver   deliver due webhook events now
+GET      /_emulator/webhooks/deliveries  every delivery attempt
+=======  ============================  ===============================================
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ._core import Core
+from ._errors import json_response
+from ._faults import Fault
+from ._lifecycle import GenerationScript
+from ._views import key_json
+
+__all__ = ["ROUTES", "make_control_endpoint"]
+
+ROUTES: tuple[tuple[str, str], ...] = (
+    ("GET", ""),
+    ("GET", "requests"),
+    ("DELETE", "requests"),
+    ("GET", "faults"),
+    ("POST", "faults"),
+    ("DELETE", "faults"),
+    ("GET", "clock"),
+    ("POST", "advance"),
+    ("POST", "keys"),
+    ("POST", "billing"),
+    ("POST", "script"),
+    ("GET", "webhooks/secret"),
+    ("POST", "webhooks/deliver"),
+    ("GET", "webhooks/deliveries"),
+)
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class _BadRequest(Exception):
+    pass
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = await request.json()
+    except ValueError:
+        raise _BadRequest("Invalid JSON body.") from None
+    if not isinstance(data, dict):
+        raise _BadRequest("Invalid JSON body.")
+    return data
+
+
+def make_control_endpoint(core: Core) -> Endpoint:
+    """The Starlette endpoint for ``/_emulator`` and ``/_emulator/{rest:path}``."""
+
+    async def control(request: Request) -> Response:
+        rest = request.path_params.get("rest", "").strip("/")
+        method = request.method
+        known_paths = {path for _, path in ROUTES}
+        if rest not in known_paths:
+            return json_response({"error": "Not found."}, 404)
+        if (method, rest) not in ROUTES:
+            return json_response({"error": "Method not allowed."}, 405)
+        try:
+            return await _dispatch(core, request, method, rest)
+        except (_BadRequest, ValueError, TypeError) as error:
+            return json_response({"error": str(error)}, 400)
+
+    return control
+
+
+async def _dispatch(core: Core, request: Request, method: str, rest: str) -> Response:
+    state = core.state
+    if rest == "":
+        return json_response(
+            {
+                "era": core.era,
+                "adminKeyId": core.admin_key_id,
+                "now": core.clock.isoformat(),
+                "routes": [f"{m} /_emulator/{p}".rstrip("/") for m, p in ROUTES],
+            }
+        )
+    if rest == "requests":
+        if method == "DELETE":
+            core.log.clear()
+            return json_response({"cleared": True})
+        return json_response({"requests": [entry.to_json() for entry in core.log]})
+    if rest == "faults":
+        if method == "DELETE":
+            core.faults.clear()
+            return json_response({"cleared": True})
+        if method == "POST":
+            try:
+                fault = Fault.from_json(await _body(request))
+            except re.error as error:
+                raise _BadRequest(f"Invalid regex: {error}") from None
+            core.faults.add(fault)
+            return json_response({"fault": fault.to_json()})
+        return json_response({"faults": [fault.to_json() for fault in core.faults.active()]})
+    if rest == "clock":
+        return json_response({"now": core.clock.isoformat(), "epochSeconds": core.now()})
+    if rest == "advance":
+        seconds = (await _body(request)).get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+            raise _BadRequest("seconds must be a non-negative number")
+        core.clock.advance(float(seconds))
+        return json_response({"now": core.clock.isoformat(), "epochSeconds": core.now()})
+    if rest == "keys":
+        data = await _body(request)
+        key = state.add_key(
+            created_at=core.now(),
+            label=str(data.get("label", "Emulator key")),
+            admin=bool(data.get("admin", False)),
+            scopes=data.get("scopes"),
+            permissions=data.get("permissions"),
+            parent_key_id=core.admin_key_id,
+            resource_bounds=data.get("resourceBounds"),
+            spend_limit_cents=data.get("spendLimitCents"),
+            billing_hold=bool(data.get("billingHold", False)),
+        )
+        body = key_json(core, key, with_secret=True)
+        body.update(spendLimitCents=key.spend_limit_cents, billingHold=key.billing_hold)
+        return json_response(body)
+    if rest == "billing":
+        data = await _body(request)
+        key_id = data.get("keyId")
+        with state.lock:
+            if key_id is not None and key_id not in state.keys:
+                raise _BadRequest("Unknown keyId.")
+            if "hold" in data:
+                if key_id is None:
+                    state.account.billing_hold = bool(data["hold"])
+                else:
+                    state.keys[key_id].billing_hold = bool(data["hold"])
+            if "spendLimitCents" in data:
+                if key_id is None:
+                    raise _BadRequest("spendLimitCents needs a keyId.")
+                state.keys[key_id].spend_limit_cents = data["spendLimitCents"]
+        return json_response({"accountHold": state.account.billing_hold})
+    if rest == "script":
+        data = await _body(request)
+        script = GenerationScript(
+            duration=data.get("duration"),
+            fail_at=data.get("failAt"),
+            error=data.get("error"),
+            error_details=data.get("errorDetails"),
+            transcript=data.get("transcript", "available"),
+            transcript_delay=float(data.get("transcriptDelay", 0.0)),
+        )
+        count = int(data.get("count", 1))
+        with state.lock:
+            state.scripts.extend([script] * count)
+            queued = len(state.scripts)
+        return json_response({"queued": queued})
+    if rest == "webhooks/secret":
+        return json_response({"secret": core.dispatcher.secret})
+    if rest == "webhooks/deliver":
+        messages = core.observe_all()
+        await core.dispatcher.deliver(messages)
+        return json_response({"delivered": len(messages)})
+    # webhooks/deliveries
+    return json_response(
+        {
+            "deliveries": [
+                {
+                    "messageId": item.message_id,
+                    "eventType": item.event_type,
+                    "url": item.url,
+                    "attempt": item.attempt,
+                    "statusCode": item.status_code,
+                    "error": item.error,
+                    "event": item.event,
+                }
+                for item in core.dispatcher.deliveries
+            ]
+        }
+    )

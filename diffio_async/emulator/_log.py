@@ -1,0 +1,131 @@
+"""The request log: one :class:`LoggedRequest` per HTTP request the emulator received."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+__all__ = ["LoggedRequest", "RequestLog"]
+
+
+@attrs.frozen(kw_only=True)
+class LoggedRequest:
+    """One request as the emulator saw it.
+
+    Attributes:
+        index: arrival order, strictly increasing over the emulator's lifetime (never reused,
+            not even after :meth:`RequestLog.clear`).
+        method: the HTTP method.
+        path: the URL path (percent-decoded, as in the ASGI scope).
+        query: the raw query string (no ``?``).
+        headers: every header as received, in order, names in lower case (ASGI servers
+            lower-case them), duplicates kept.
+        body_size: bytes of request body the emulator actually received.
+        chunked: whether the request used ``Transfer-Encoding: chunked``.
+        status: the response status sent, or ``None`` when no response was sent (dropped).
+        fault: the kind of injected fault applied (``"status"``, ``"drop"``, ``"truncate"``,
+            ``"delay"``), or ``None``.
+    """
+
+    index: int
+    method: str
+    path: str
+    query: str
+    headers: tuple[tuple[str, str], ...]
+    body_size: int
+    chunked: bool
+    status: int | None
+    fault: str | None = None
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), or ``None``."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value of header ``name`` (case-insensitive), in order."""
+        wanted = name.lower()
+        return [value for key, value in self.headers if key.lower() == wanted]
+
+    def to_json(self) -> dict[str, Any]:
+        """The camelCase JSON form served at ``GET /_emulator/requests``."""
+        return {
+            "index": self.index,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": [[key, value] for key, value in self.headers],
+            "bodySize": self.body_size,
+            "chunked": self.chunked,
+            "status": self.status,
+            "fault": self.fault,
+        }
+
+
+class RequestLog:
+    """A thread-safe, ordered list of :class:`LoggedRequest` (control routes excluded).
+
+    Iterate it, index it, ``len()`` it, or call :meth:`find` and :meth:`clear`.
+    """
+
+    def __init__(self) -> None:
+        """An empty log."""
+        self._lock = threading.Lock()
+        self._entries: list[LoggedRequest] = []
+        self._next = 0
+
+    def next_index(self) -> int:
+        """Reserve the index of a request that just arrived."""
+        with self._lock:
+            index = self._next
+            self._next += 1
+            return index
+
+    def append(self, entry: LoggedRequest) -> None:
+        """Record a finished request."""
+        with self._lock:
+            self._entries.append(entry)
+            self._entries.sort(key=lambda item: item.index)
+
+    def snapshot(self) -> list[LoggedRequest]:
+        """A copy of the entries, in arrival order."""
+        with self._lock:
+            return list(self._entries)
+
+    def find(self, *, path: str | None = None, method: str | None = None) -> list[LoggedRequest]:
+        """Entries with exactly this ``path`` and/or ``method``."""
+        return [
+            entry
+            for entry in self.snapshot()
+            if (path is None or entry.path == path)
+            and (method is None or entry.method == method.upper())
+        ]
+
+    def clear(self) -> None:
+        """Forget every entry (indexes keep increasing)."""
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        """Number of entries."""
+        with self._lock:
+            return len(self._entries)
+
+    def __iter__(self) -> Iterator[LoggedRequest]:
+        """Iterate over a snapshot."""
+        return iter(self.snapshot())
+
+    def __getitem__(self, item: int) -> LoggedRequest:
+        """The entry at position ``item`` (negative indexes allowed)."""
+        with self._lock:
+            return self._entries[item]
+
+    def __repr__(self) -> str:
+        """A short summary."""
+        return f"RequestLog({len(self)} requests)"

@@ -1,0 +1,234 @@
+"""The outermost ASGI layer: records every request and applies injected faults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._errors import ConnectionDropped
+from ._faults import Fault, FaultSet
+from ._log import LoggedRequest, RequestLog
+
+__all__ = ["CONTROL_PREFIX", "EmulatorMiddleware", "drop_connection"]
+
+CONTROL_PREFIX = "/_emulator"
+
+
+class _Truncated(Exception):
+    """Stops the app after a truncated response was cut off."""
+
+
+def _contains(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``exc`` is ``kind`` or an exception group holding one (Python 3.10 safe)."""
+    if isinstance(exc, kind):
+        return True
+    inner = getattr(exc, "exceptions", None)
+    if isinstance(inner, (list, tuple)):
+        return any(_contains(item, kind) for item in inner if isinstance(item, BaseException))
+    return False
+
+
+async def drop_connection(send: Send) -> bool:
+    """Close the client's TCP connection without (more of) a response.
+
+    Works under uvicorn, whose ``send`` is a bound method of a request cycle holding the
+    asyncio ``transport``. Returns ``False`` when there is no socket to close (in-process
+    transports); the caller then raises :class:`ConnectionDropped`.
+    """
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    close = getattr(transport, "close", None)
+    if not callable(close):
+        return False
+    close()
+    # Let the server notice the closed connection, so that it neither logs an "incomplete
+    # response" error nor tries to send a 500 of its own.
+    with anyio.move_on_after(5):
+        while not getattr(cycle, "disconnected", True):  # noqa: ASYNC110 - no event to await
+            await anyio.sleep(0.001)
+    return True
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and discard the rest of the request body."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+
+
+class _Capture:
+    """A ``send`` that keeps the response instead of sending it."""
+
+    def __init__(self, keep_body: bool) -> None:
+        self.keep_body = keep_body
+        self.messages: list[Message] = []
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.body" and not self.keep_body:
+            return
+        self.messages.append(message)
+
+    async def replay(self, send: Send) -> None:
+        for message in self.messages:
+            await send(message)
+
+
+class EmulatorMiddleware:
+    """Wraps the Starlette app: request log plus fault injection.
+
+    Requests under ``/_emulator`` (the control routes) are neither logged nor faulted.
+    """
+
+    def __init__(self, app: ASGIApp, log: RequestLog, faults: FaultSet) -> None:
+        """Wrap ``app``."""
+        self.app = app
+        self.log = log
+        self.faults = faults
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection scope."""
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        index = self.log.next_index()
+        headers = tuple(
+            (name.decode("latin-1").lower(), value.decode("latin-1"))
+            for name, value in scope.get("headers", [])
+        )
+        chunked = any(
+            name == "transfer-encoding" and "chunked" in value.lower() for name, value in headers
+        )
+        received = 0
+        status: int | None = None
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+            return message
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        method: str = scope.get("method", "GET")
+        fault = self.faults.take(method, path)
+        try:
+            if fault is None:
+                await self.app(scope, counting_receive, recording_send)
+            else:
+                await self._apply(fault, scope, counting_receive, recording_send, send)
+        finally:
+            self.log.append(
+                LoggedRequest(
+                    index=index,
+                    method=method,
+                    path=path,
+                    query=scope.get("query_string", b"").decode("latin-1"),
+                    headers=headers,
+                    body_size=received,
+                    chunked=chunked,
+                    status=status,
+                    fault=None if fault is None else fault.kind,
+                )
+            )
+
+    async def _apply(
+        self, fault: Fault, scope: Scope, receive: Receive, send: Send, raw_send: Send
+    ) -> None:
+        if not fault.after and fault.delay:
+            await anyio.sleep(fault.delay)
+        if fault.truncate:
+            await self._truncated(scope, receive, send, raw_send)
+            return
+        if fault.after:
+            forward = fault.status is None and not fault.drop
+            capture = _Capture(keep_body=forward)
+            await self.app(scope, receive, capture.send)
+            if fault.delay:
+                await anyio.sleep(fault.delay)
+            if forward:
+                await capture.replay(send)
+                return
+        if fault.drop:
+            if not await drop_connection(raw_send):
+                raise ConnectionDropped("The emulator dropped the connection (injected fault).")
+            return
+        if fault.status is not None:
+            if not fault.after:
+                await _drain(receive)
+            status, headers, body = fault.response_parts()
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        await self.app(scope, receive, send)
+
+    async def _truncated(self, scope: Scope, receive: Receive, send: Send, raw_send: Send) -> None:
+        """Send the real status and headers and half of the body, then close."""
+        start: dict[str, Any] = {}
+        limit: int | None = None
+        sent = 0
+        buffered = bytearray()
+        dropped_in_process = False
+
+        async def cut(message: Message) -> None:
+            nonlocal limit, sent, dropped_in_process
+            if message["type"] == "http.response.start":
+                start.update(message)
+                declared = _content_length(message)
+                if declared is not None:
+                    limit = declared // 2
+                    await send(message)
+                return
+            if message["type"] != "http.response.body":
+                return
+            body: bytes = message.get("body", b"")
+            more: bool = message.get("more_body", False)
+            if limit is None:
+                buffered.extend(body)
+                if more:
+                    return
+                body, more = bytes(buffered), False
+                limit = len(body) // 2
+                raw_headers = [
+                    (name, value)
+                    for name, value in start.get("headers", [])
+                    if name.lower() != b"content-length"
+                ]
+                raw_headers.append((b"content-length", str(len(body)).encode()))
+                await send({**start, "headers": raw_headers})
+            piece = body[: max(0, limit - sent)]
+            if piece:
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+                sent += len(piece)
+            if sent >= limit or not more:
+                if not await drop_connection(raw_send):
+                    dropped_in_process = True
+                raise _Truncated
+
+        try:
+            await self.app(scope, receive, cut)
+        except BaseException as exc:
+            if not _contains(exc, _Truncated):
+                raise
+            if dropped_in_process:
+                raise ConnectionDropped(
+                    "The emulator truncated the response body (injected fault)."
+                ) from None
+
+
+def _content_length(message: Message) -> int | None:
+    for name, value in message.get("headers", []):
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
