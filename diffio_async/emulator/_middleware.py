@@ -158,6 +158,10 @@ class EmulatorMiddleware:
                 await capture.replay(send)
                 return
         if fault.drop:
+            if not fault.after:
+                # Read the request first: closing a socket with unread input sends a TCP reset
+                # (httpx ReadError) instead of a clean close (httpx RemoteProtocolError).
+                await _drain(receive)
             if not await drop_connection(raw_send):
                 raise ConnectionDropped("The emulator dropped the connection (injected fault).")
             return

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import anyio
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -23,6 +24,9 @@ def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit TCP_NODELAY on Linux; without it every keep-alive response
+    # (headers and body are separate writes) waits ~40 ms for the client's delayed ACK.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)
     return sock
@@ -45,6 +49,33 @@ def _config(app: ASGIApp, log_level: str) -> uvicorn.Config:
     )
 
 
+class _ThreadServer(uvicorn.Server):
+    """uvicorn without its 0.1 s polling: a test server starts and stops in milliseconds."""
+
+    async def main_loop(self) -> None:
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            await anyio.sleep(0.005)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        with anyio.move_on_after(2):
+            while self.server_state.connections:  # noqa: ASYNC110 - uvicorn has no event
+                await anyio.sleep(0.005)
+        # Requests whose clients are gone (e.g. a long injected delay) are not waited for.
+        for task in list(self.server_state.tasks):
+            task.cancel()
+        with anyio.move_on_after(2):
+            while self.server_state.tasks:  # noqa: ASYNC110 - uvicorn has no event
+                await anyio.sleep(0.005)
+        for server in self.servers:
+            await server.wait_closed()
+
+
 @contextlib.contextmanager
 def serve_in_thread(
     app: Emulator | ASGIApp,
@@ -62,7 +93,7 @@ def serve_in_thread(
     """
     sock = _bind(host, port)
     real_port = sock.getsockname()[1]
-    server = uvicorn.Server(_config(app, log_level))
+    server = _ThreadServer(_config(app, log_level))
     failure: list[BaseException] = []
 
     def run() -> None:
