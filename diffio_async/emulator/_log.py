@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +30,8 @@ class LoggedRequest:
         status: the response status sent, or ``None`` when no response was sent (dropped).
         fault: the kind of injected fault applied (``"status"``, ``"drop"``, ``"truncate"``,
             ``"delay"``), or ``None``.
+        body: the body of a JSON request (``Content-Type: application/json``, first 64 KiB),
+            else ``b""``; :attr:`json` parses it.
     """
 
     index: int
@@ -39,6 +43,15 @@ class LoggedRequest:
     chunked: bool
     status: int | None
     fault: str | None = None
+    body: bytes = b""
+
+    @property
+    def json(self) -> Any:
+        """The parsed JSON body, or ``None`` when there is none (or it is not JSON)."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or ``None``."""

@@ -76,6 +76,9 @@ class _Capture:
             await send(message)
 
 
+_KEPT_JSON_BYTES = 64 * 1024
+
+
 class EmulatorMiddleware:
     """Wraps the Starlette app: request log plus fault injection.
 
@@ -104,12 +107,19 @@ class EmulatorMiddleware:
         )
         received = 0
         status: int | None = None
+        keep_json = any(
+            name == "content-type" and "json" in value.lower() for name, value in headers
+        )
+        kept = bytearray()
 
         async def counting_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                if keep_json and len(kept) < _KEPT_JSON_BYTES:
+                    kept.extend(chunk[: _KEPT_JSON_BYTES - len(kept)])
             return message
 
         async def recording_send(message: Message) -> None:
@@ -137,6 +147,7 @@ class EmulatorMiddleware:
                     chunked=chunked,
                     status=status,
                     fault=None if fault is None else fault.kind,
+                    body=bytes(kept),
                 )
             )
 

@@ -1,0 +1,321 @@
+"""Every endpoint method against the emulator on loopback: paths, bodies, headers, answers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+import diffio_async
+from diffio_async import (
+    AsyncDiffio,
+    AuthenticationError,
+    ClientClosedError,
+    ConfigurationError,
+    InvalidRequestError,
+    ModelRetiredError,
+    PaymentFailedError,
+    PermissionDeniedError,
+    SpendLimitExceededError,
+)
+from diffio_async.testing import TEST_API_KEY, EmulatedDiffio, emulated_diffio
+
+pytestmark = pytest.mark.anyio
+
+WAV = b"RIFF" + bytes(range(256)) * 64
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[EmulatedDiffio]:
+    async with emulated_diffio(generation_seconds=0.2) as env:
+        yield env
+
+
+@pytest.fixture
+async def env_b() -> AsyncIterator[EmulatedDiffio]:
+    async with emulated_diffio(era="b", generation_seconds=0.2, part_size_bytes=4096) as env:
+        yield env
+
+
+def _sent_bodies(env: EmulatedDiffio, path: str) -> list[Any]:
+    return [entry.json for entry in env.emulator.requests.find(path=path)]
+
+
+def _api_requests(env: EmulatedDiffio) -> list[Any]:
+    return [entry for entry in env.emulator.requests if entry.path.startswith("/v1/")]
+
+
+async def test_every_endpoint_era_a(env: EmulatedDiffio, tmp_path: Path) -> None:
+    client = env.client
+    project = await client.projects.create(WAV, file_name="talk.wav", params={"fileFormat": "wav"})
+    assert project.era == "a" and project.upload_url
+    assert _sent_bodies(env, "/v1/create_project") == [
+        {
+            "fileName": "talk.wav",
+            "contentType": "audio/x-wav",
+            "contentLength": len(WAV),
+            "params": {"fileFormat": "wav"},
+        }
+    ]
+
+    generation = await client.generations.create(
+        project, model="diffio-3.5", sampling={"seed": 7}, idempotency_key="key-1"
+    )
+    assert generation.model_key == "diffio-3.5"
+    assert not generation.created.idempotent_replay
+    assert _sent_bodies(env, "/v1/diffio-3.5-generation") == [
+        {"apiProjectId": project.api_project_id, "sampling": {"seed": 7}, "idempotencyKey": "key-1"}
+    ]
+    replay = await client.generations.create(project, model="diffio-3.5", idempotency_key="key-1")
+    assert replay.id == generation.id and replay.created.idempotent_replay
+
+    progress = await client.generations.get_progress(
+        generation.id, project_id=project.api_project_id
+    )
+    assert progress.generation_id == generation.id
+    assert progress.pre_processing is not None and progress.inference is not None
+
+    projects = await client.projects.list()
+    assert [p.api_project_id for p in projects] == [project.api_project_id]
+    assert projects[0].original_file_name == "talk.wav"
+
+    generations = await client.projects.list_generations(project.api_project_id)
+    assert [g.generation_id for g in generations] == [generation.id]
+
+    final = await generation.wait(timeout=30)
+    assert final.is_complete
+
+    info = await client.generations.get_download(
+        generation.id, project_id=project.api_project_id, download_type="mp3"
+    )
+    assert info.download_type == "audio" and info.download_url.startswith(env.base_url)
+    assert _sent_bodies(env, "/v1/get_generation_download")[-1]["downloadType"] == "audio"
+    out = await generation.download(tmp_path / "out.mp3")
+    assert out.read_bytes() == WAV
+
+    event = await client.webhooks.send_test_event("generation.completed", mode="test")
+    assert event.event_type == "generation.completed" and event.svix_message_id
+    endpoint = await client.webhooks.configure(
+        url="https://example.com/hook", event_types=["generation.completed"], mode="live"
+    )
+    assert endpoint.url == "https://example.com/hook"
+    assert endpoint.event_types == ("generation.completed",)
+
+    created = await client.api_keys.create(label="ci", scopes=["projects:read"])
+    assert created.key and created.key_id and created.scopes == ("projects:read",)
+    assert created.key not in repr(created)
+    keys = await client.api_keys.list()
+    assert created.key_id in [k.key_id for k in keys]
+    rotated = await client.api_keys.rotate(created.key_id)
+    assert rotated.key and rotated.key != created.key
+    revoked = await client.api_keys.revoke(created.key_id)
+    assert revoked.status == "revoked"
+
+    summary = await client.usage.summary()
+    assert summary.usage is not None
+    settings = await client.account.get_settings()
+    assert settings.account is not None
+    updated = await client.account.update_settings(billing_policy="internalDiffio", reason="test")
+    assert updated.account.billing_policy is not None
+    assert updated.account.billing_policy.type == "internalDiffio"
+
+    for entry in _api_requests(env):
+        assert entry.method == "POST"
+        assert entry.header("authorization") == f"Bearer {TEST_API_KEY}"
+        assert entry.header("content-type") == "application/json"
+        assert entry.header("user-agent") == f"diffio-async/{diffio_async.__version__}"
+        assert entry.header("x-diffio-sdk-name") == "diffio-async"
+        assert entry.header("x-diffio-sdk-version") == diffio_async.__version__
+
+
+async def test_upload_and_media_requests_never_carry_the_key(
+    env: EmulatedDiffio, env_b: EmulatedDiffio, tmp_path: Path
+) -> None:
+    for each in (env, env_b):
+        result = await each.client.restore(WAV, output=tmp_path / f"{each.emulator.era}.mp3")
+        assert result.output.read_bytes() == WAV
+        media = [
+            e
+            for e in each.emulator.requests
+            if not e.path.startswith("/v1/") or "/uploads/" in e.path
+        ]
+        assert media, "expected upload/edge/media requests"
+        for entry in media:
+            assert all(TEST_API_KEY not in value for _, value in entry.headers)
+            assert TEST_API_KEY not in entry.path and TEST_API_KEY not in entry.query
+
+
+async def test_era_b_flow_and_complete_upload(env_b: EmulatedDiffio, tmp_path: Path) -> None:
+    data = bytes(range(256)) * 50  # 12,800 bytes -> 4 parts of 4 KiB
+    project = await env_b.client.projects.create(data, file_name="talk.wav")
+    assert project.era == "b"
+    parts = env_b.emulator.requests.find(method="PUT")
+    assert sorted(e.path for e in parts) == [f"/v1/uploads/parts/{n}" for n in (1, 2, 3, 4)]
+    assert [e.body_size for e in sorted(parts, key=lambda e: e.path)] == [4096, 4096, 4096, 512]
+    (complete,) = env_b.emulator.requests.find(path="/v1/uploads/complete")
+    assert [p["partNumber"] for p in complete.json["parts"]] == [1, 2, 3, 4]
+    assert _sent_bodies(env_b, "/v1/complete_project_upload") == [
+        {"apiProjectId": project.api_project_id}
+    ]
+    again = await env_b.client.projects.complete_upload(project.api_project_id)
+    assert again.api_project_id == project.api_project_id
+    generation = await env_b.client.generations.create(project, model="diffio-4.6-flash")
+    await generation.wait(timeout=30)
+    out = await generation.download(tmp_path)
+    assert out.parent == tmp_path and out.read_bytes() == data
+
+
+async def test_era_b_retired_model_is_typed(env_b: EmulatedDiffio) -> None:
+    project = await env_b.client.projects.create(WAV, file_name="a.wav")
+    with pytest.raises(ModelRetiredError) as info:
+        await env_b.client.generations.create(project, model="diffio-2")
+    assert "diffio-4.6-flash" in info.value.supported_models
+    assert info.value.retired_model == "diffio-2"
+
+
+@pytest.mark.parametrize("header", ["authorization", "x-api-key", "xi-api-key"])
+async def test_all_auth_headers(header: str) -> None:
+    async with emulated_diffio(client_options={"auth_header": header}) as env:
+        await env.client.projects.list()
+        (entry,) = env.emulator.requests
+        expected = f"Bearer {TEST_API_KEY}" if header == "authorization" else TEST_API_KEY
+        assert entry.header(header) == expected
+
+
+async def test_auth_and_billing_errors(env: EmulatedDiffio) -> None:
+    bad = env.client.with_options(api_key="diffio_live_unknown")
+    with pytest.raises(AuthenticationError):
+        await bad.projects.list()
+    reader = env.emulator.mint_key(scopes=["projects:read"])
+    with pytest.raises(PermissionDeniedError):
+        await env.client.with_options(api_key=reader.key).api_keys.list()
+    project = await env.client.projects.create(WAV, file_name="a.wav")
+    limited = env.emulator.mint_key(admin=True, spend_limit_cents=1)
+    with pytest.raises(SpendLimitExceededError):
+        await env.client.with_options(api_key=limited.key).generations.create(
+            project, model="diffio-2"
+        )
+    env.emulator.set_billing_hold(True)
+    env.emulator.requests.clear()
+    with pytest.raises(PaymentFailedError) as info:
+        await env.client.projects.list()
+    assert info.value.status_code == 402 and info.value.code == "paymentFailed"
+    assert len(env.emulator.requests.find(path="/v1/list_projects")) == 1, "402 is never retried"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda c: c.generations.get_progress(""), "generation_id"),
+        (lambda c: c.generations.get_download("g", project_id=" "), "project_id"),
+        (
+            lambda c: c.generations.get_download("g", project_id="p", download_type="wav"),
+            "download_type",
+        ),
+        (lambda c: c.generations.create("p", model="diffio-99"), "diffio-99"),
+        (lambda c: c.generations.create("p", model="diffio-2", idempotency_key="  "), "1-255"),
+        (lambda c: c.generations.create("p", model="diffio-2", idempotency_key="k" * 256), "1-255"),
+        (lambda c: c.generations.create("p", model="diffio-2", sampling=[1]), "sampling"),
+        (lambda c: c.projects.list_generations(""), "project_id"),
+        (lambda c: c.projects.register(file_name=""), "file_name"),
+        (lambda c: c.projects.register(file_name="a", content_length=-1), "content_length"),
+        (lambda c: c.projects.create(Path("/no/such/file.wav")), "no such file"),
+        (lambda c: c.projects.create(Path("/")), "directory"),
+        (lambda c: c.webhooks.send_test_event("generation.done"), "event type"),
+        (lambda c: c.webhooks.send_test_event("generation.queued", mode="prod"), "mode"),
+        (lambda c: c.webhooks.configure(url="ftp://x", event_types=[]), "url"),
+        (lambda c: c.webhooks.configure(url="https://x", event_types=[]), "event_types"),
+        (lambda c: c.api_keys.create(label="", scopes=["a"]), "label"),
+        (lambda c: c.api_keys.create(label="x", scopes=[]), "scopes"),
+        (lambda c: c.api_keys.rotate(""), "key_id"),
+        (lambda c: c.account.update_settings(billing_policy="free"), "billing_policy"),
+    ],
+)
+async def test_bad_input_is_rejected_before_any_request(
+    env: EmulatedDiffio, call: Any, message: str
+) -> None:
+    with pytest.raises(InvalidRequestError, match=message):
+        await call(env.client)
+    assert len(env.emulator.requests) == 0
+
+
+async def test_too_large_source_creates_no_project(env: EmulatedDiffio, tmp_path: Path) -> None:
+    big = tmp_path / "big.wav"
+    with big.open("wb") as handle:
+        handle.truncate(2 * 1024**3 + 1)  # sparse: no disk space used
+    with pytest.raises(InvalidRequestError, match="2 GiB"):
+        await env.client.projects.create(big)
+    assert env.emulator.project_ids == []
+
+
+async def test_model_escape_hatch_sends_to_named_endpoint(env: EmulatedDiffio) -> None:
+    project = await env.client.projects.create(WAV, file_name="a.wav")
+    generation = await env.client.generations.create(
+        project, model="diffio-3.5-preview", endpoint="diffio-3.5-generation"
+    )
+    assert generation.model_key == "diffio-3.5"
+    assert env.emulator.requests.find(path="/v1/diffio-3.5-generation")
+
+
+async def test_lifecycle_closed_client_and_with_options() -> None:
+    async with emulated_diffio() as env:
+        client = env.client
+        copy = client.with_options(max_retries=0, timeout=30)
+        await copy.projects.list()
+        await copy.aclose()
+        assert copy.closed and not client.closed
+        await client.projects.list()  # the pool survives the copy's close
+        with pytest.raises(ClientClosedError):
+            await copy.projects.list()
+        await client.aclose()
+        await client.aclose()  # idempotent
+        with pytest.raises(ClientClosedError):
+            await client.projects.list()
+
+
+async def test_caller_http_client_is_not_closed_and_keeps_base_url() -> None:
+    async with emulated_diffio() as env, httpx.AsyncClient(base_url="http://wrong.invalid") as http:
+        async with AsyncDiffio(TEST_API_KEY, env.base_url, http_client=http) as client:
+            assert await client.projects.list() == ()
+        assert not http.is_closed
+        await http.aclose()
+        client = AsyncDiffio(TEST_API_KEY, env.base_url, http_client=http)
+        with pytest.raises(ClientClosedError):
+            await client.projects.list()
+
+
+async def test_env_vars_and_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with emulated_diffio() as env:
+        monkeypatch.setenv("DIFFIO_API_KEY", TEST_API_KEY)
+        monkeypatch.setenv("DIFFIO_API_BASE_URL", env.base_url + "/v1")
+        async with AsyncDiffio() as client:
+            assert client.base_url == env.base_url + "/v1"
+            await client.projects.list()
+        assert env.emulator.requests.find(path="/v1/list_projects")
+    monkeypatch.delenv("DIFFIO_API_KEY")
+    with pytest.raises(ConfigurationError, match="DIFFIO_API_KEY"):
+        AsyncDiffio()
+
+
+async def test_key_not_in_repr_of_client_or_errors(env: EmulatedDiffio) -> None:
+    assert TEST_API_KEY not in repr(env.client)
+    with pytest.raises(AuthenticationError) as info:
+        await env.client.with_options(api_key="diffio_live_wrong_key").projects.list()
+    for text in (str(info.value), repr(info.value), json.dumps(info.value.body)):
+        assert "diffio_live_wrong_key" not in text and TEST_API_KEY not in text
+
+
+async def test_two_event_loops_in_a_row() -> None:
+    """A client per run: no state leaks between two event loops."""
+
+    async def once() -> int:
+        async with emulated_diffio() as env:
+            return len(await env.client.projects.list())
+
+    assert await once() == 0
+    assert await anyio.to_thread.run_sync(lambda: anyio.run(once)) == 0
