@@ -84,6 +84,7 @@ class Emulator:
             raise ValueError("era must be 'a' or 'b'")
         if part_size_bytes < 1 or max_upload_bytes < 0 or generation_seconds < 0:
             raise ValueError("sizes and durations must be positive")
+        api_key = api_key or None
         config = Config(
             era=era,
             generation_seconds=generation_seconds,

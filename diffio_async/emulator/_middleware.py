@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -122,20 +123,17 @@ class EmulatorMiddleware:
                     kept.extend(chunk[: _KEPT_JSON_BYTES - len(kept)])
             return message
 
-        async def recording_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
         method: str = scope.get("method", "GET")
         fault = self.faults.take(method, path)
-        try:
-            if fault is None:
-                await self.app(scope, counting_receive, recording_send)
-            else:
-                await self._apply(fault, scope, counting_receive, recording_send, send)
-        finally:
+        recorded = False
+
+        def record() -> None:
+            # Called just before the client can see the outcome (the last body message, or the
+            # drop), so a test that got its answer always finds the request in the log.
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
             self.log.append(
                 LoggedRequest(
                     index=index,
@@ -151,13 +149,35 @@ class EmulatorMiddleware:
                 )
             )
 
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                record()
+            await send(message)
+
+        try:
+            if fault is None:
+                await self.app(scope, counting_receive, recording_send)
+            else:
+                await self._apply(fault, scope, counting_receive, recording_send, send, record)
+        finally:
+            record()
+
     async def _apply(
-        self, fault: Fault, scope: Scope, receive: Receive, send: Send, raw_send: Send
+        self,
+        fault: Fault,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        raw_send: Send,
+        record: Callable[[], None],
     ) -> None:
         if not fault.after and fault.delay:
             await anyio.sleep(fault.delay)
         if fault.truncate:
-            await self._truncated(scope, receive, send, raw_send)
+            await self._truncated(scope, receive, send, raw_send, record)
             return
         if fault.after:
             forward = fault.status is None and not fault.drop
@@ -173,6 +193,7 @@ class EmulatorMiddleware:
                 # Read the request first: closing a socket with unread input sends a TCP reset
                 # (httpx ReadError) instead of a clean close (httpx RemoteProtocolError).
                 await _drain(receive)
+            record()
             if not await drop_connection(raw_send):
                 raise ConnectionDropped("The emulator dropped the connection (injected fault).")
             return
@@ -185,7 +206,14 @@ class EmulatorMiddleware:
             return
         await self.app(scope, receive, send)
 
-    async def _truncated(self, scope: Scope, receive: Receive, send: Send, raw_send: Send) -> None:
+    async def _truncated(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        raw_send: Send,
+        record: Callable[[], None],
+    ) -> None:
         """Send the real status and headers and half of the body, then close."""
         start: dict[str, Any] = {}
         limit: int | None = None
@@ -224,6 +252,7 @@ class EmulatorMiddleware:
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
                 sent += len(piece)
             if sent >= limit or not more:
+                record()
                 if not await drop_connection(raw_send):
                     dropped_in_process = True
                 raise _Truncated

@@ -8,6 +8,7 @@ import hmac
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -66,7 +67,7 @@ def hooked(receiver: Receiver) -> Iterator[Emulator]:
 
 async def _configure(
     client: httpx.AsyncClient, mode: str = "live", **extra: object
-) -> dict[str, object]:
+) -> dict[str, Any]:
     return await ok(
         client,
         "webhooks/configure",
