@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from typing import Literal
 
 import pytest
 
@@ -69,7 +70,7 @@ def test_official_sdk_full_flow(python: str) -> None:
         text=True,
         check=True,
     ).stdout.strip()
-    era = "a" if version.startswith("0.1.") else "b"
+    era: Literal["a", "b"] = "a" if version.startswith("0.1.") else "b"
     clock = EmulatorClock(time_source=time.time)
     with (
         Emulator(
