@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "types"]
+nox.options.sessions = ["tests", "lint", "types", "crosscheck"]
 nox.options.default_venv_backend = "venv"
 
 
@@ -28,3 +28,11 @@ def types(session: nox.Session) -> None:
     """mypy --strict over the package."""
     session.install("-e", ".[dev]")
     session.run("mypy", "--strict", "diffio_async")
+
+
+@nox.session
+@nox.parametrize("official", ["0.1.114", "0.3.10"])
+def crosscheck(session: nox.Session, official: str) -> None:
+    """The official diffio SDK (0.1.114: era A, 0.3.10: era B) runs its flow on our emulator."""
+    session.install(f"diffio=={official}", "-e", ".[emulator]")
+    session.run("python", "tests/crosscheck/official_flow.py")
