@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import socket
 import sys
@@ -53,6 +54,19 @@ def _config(app: ASGIApp, log_level: str) -> uvicorn.Config:
     )
 
 
+class _DropCancellations(logging.Filter):
+    """Drops log records of cancelled requests raised in one thread."""
+
+    def __init__(self, thread_id: int, cancelled: type[BaseException]) -> None:
+        super().__init__()
+        self.thread_id = thread_id
+        self.cancelled = cancelled
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (record.thread == self.thread_id and isinstance(error, self.cancelled))
+
+
 class _ThreadServer(uvicorn.Server):
     """uvicorn without its 0.1 s polling: a test server starts and stops in milliseconds."""
 
@@ -70,12 +84,20 @@ class _ThreadServer(uvicorn.Server):
         with anyio.move_on_after(2):
             while self.server_state.connections:  # noqa: ASYNC110 - uvicorn has no event
                 await anyio.sleep(0.005)
-        # Requests whose clients are gone (e.g. a long injected delay) are not waited for.
-        for task in list(self.server_state.tasks):
-            task.cancel()
-        with anyio.move_on_after(2):
-            while self.server_state.tasks:  # noqa: ASYNC110 - uvicorn has no event
-                await anyio.sleep(0.005)
+        # Requests whose clients are gone (e.g. a long injected delay) are not waited for;
+        # their cancellation is expected, so uvicorn's "Exception in ASGI application" report
+        # of it is dropped (for this server thread only).
+        quiet = _DropCancellations(threading.get_ident(), anyio.get_cancelled_exc_class())
+        error_log = logging.getLogger("uvicorn.error")
+        error_log.addFilter(quiet)
+        try:
+            for task in list(self.server_state.tasks):
+                task.cancel()
+            with anyio.move_on_after(2):
+                while self.server_state.tasks:  # noqa: ASYNC110 - uvicorn has no event
+                    await anyio.sleep(0.005)
+        finally:
+            error_log.removeFilter(quiet)
         for server in self.servers:
             await server.wait_closed()
 
