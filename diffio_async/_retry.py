@@ -189,13 +189,15 @@ async def retry_loop(
     policy: RetryPolicy,
     idempotent: bool,
     endpoint: str,
+    on_failure: Callable[[BaseException], None] | None = None,
 ) -> T:
     """Run ``attempt(n)`` (n = 1, 2, ...) until it returns or the failure is final.
 
     ``attempt`` raises :class:`RetryableFailure` for failures; anything else propagates at once.
     A server hint above ``policy.max_retry_after`` ends the loop at once: the failure's error
     (a ``RateLimitError`` for a 429) is raised with its ``retry_after`` set. The exception that
-    ends the loop has ``attempts`` set when it has that attribute.
+    ends the loop has ``attempts`` set when it has that attribute. ``on_failure`` sees the
+    error of every failed attempt, retried or not (the bulk runner watches for 429s).
     """
     backoff_delays = delays(policy)
     number = 0
@@ -205,6 +207,8 @@ async def retry_loop(
             return await attempt(number)
         except RetryableFailure as failure:
             error = failure.error
+            if on_failure is not None:
+                on_failure(error)
             if hasattr(error, "attempts"):
                 error.attempts = number
             hint = failure.retry_after

@@ -168,6 +168,12 @@ class _Shared:
     http: httpx.AsyncClient
     owns_http: bool
     closed: bool = False
+    listeners: list[Callable[[BaseException], None]] = attrs.field(factory=list)
+
+    def notify(self, error: BaseException) -> None:
+        """Tell every listener about a failed attempt."""
+        for listener in list(self.listeners):
+            listener(error)
 
 
 class Transport:
@@ -258,6 +264,14 @@ class Transport:
         if self._shared.http.is_closed:
             raise ClientClosedError("the httpx.AsyncClient given to AsyncDiffio is closed")
 
+    def add_failure_listener(self, listener: Callable[[BaseException], None]) -> None:
+        """Call ``listener(error)`` for every failed attempt of any call (and its copies')."""
+        self._shared.listeners.append(listener)
+
+    def remove_failure_listener(self, listener: Callable[[BaseException], None]) -> None:
+        """Undo :meth:`add_failure_listener`."""
+        self._shared.listeners.remove(listener)
+
     # -- API calls -----------------------------------------------------------------------
 
     def _auth_headers(self) -> dict[str, str]:
@@ -309,7 +323,11 @@ class Transport:
         deadline = self.timeout.total
         with anyio.move_on_after(deadline if deadline is not None else float("inf")) as scope:
             return await retry_loop(
-                attempt, policy=self.retry, idempotent=idempotent, endpoint=endpoint
+                attempt,
+                policy=self.retry,
+                idempotent=idempotent,
+                endpoint=endpoint,
+                on_failure=self._shared.notify,
             )
         assert scope.cancelled_caught
         raise APITimeoutError(
@@ -389,7 +407,11 @@ class Transport:
             return await self._send(request, endpoint=endpoint, stream=stream_response)
 
         response = await retry_loop(
-            attempt, policy=self.retry, idempotent=idempotent, endpoint=endpoint
+            attempt,
+            policy=self.retry,
+            idempotent=idempotent,
+            endpoint=endpoint,
+            on_failure=self._shared.notify,
         )
         try:
             yield response
