@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import random
 import re
 import threading
 from collections.abc import Mapping
@@ -63,8 +64,16 @@ class Fault:
     drop: bool = False
     truncate: bool = False
     after: bool = False
+    probability: float = 1.0
+    """Disturb only this fraction of matching requests (drawn from ``seed``), e.g. ``0.1``."""
+    seed: int | None = None
+    _random: random.Random = attrs.field(init=False, repr=False)
     hits: int = attrs.field(default=0, init=False)
     """How many requests this fault has disturbed so far."""
+
+    @_random.default
+    def _make_random(self) -> random.Random:
+        return random.Random(self.seed)
 
     def __attrs_post_init__(self) -> None:
         """Reject contradictory options."""
@@ -74,6 +83,9 @@ class Fault:
             raise ValueError("status must be an HTTP status code")
         if self.delay < 0:
             raise ValueError("delay must be >= 0")
+        if not 0.0 < self.probability <= 1.0:
+            raise ValueError("probability must be in (0, 1]")
+
         if self.method is not None:
             self.method = self.method.upper()
 
@@ -147,6 +159,7 @@ class Fault:
             "drop": self.drop,
             "truncate": self.truncate,
             "after": self.after,
+            "probability": self.probability,
             "hits": self.hits,
             "kind": self.kind,
         }
@@ -171,6 +184,8 @@ class Fault:
             drop=bool(data.get("drop", False)),
             truncate=bool(data.get("truncate", False)),
             after=bool(data.get("after", False)),
+            probability=float(data.get("probability", 1.0)),
+            seed=data.get("seed"),
         )
 
 
@@ -207,6 +222,8 @@ class FaultSet:
         with self._lock:
             for fault in self._faults:
                 if not fault.exhausted and fault.matches(method, path):
+                    if fault.probability < 1.0 and fault._random.random() >= fault.probability:
+                        continue
                     fault.hits += 1
                     self._faults = [item for item in self._faults if not item.exhausted]
                     return fault
