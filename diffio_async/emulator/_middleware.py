@@ -153,6 +153,9 @@ class EmulatorMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                if method == "HEAD" or _content_length(message) == 0:
+                    # No body follows: the client sees the whole answer once the headers go.
+                    record()
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 record()
             await send(message)
