@@ -78,7 +78,8 @@ class MediaSource:
             raise InvalidRequestError(f"cannot read {file}: permission denied")
 
         async def opener(offset: int, length: int) -> AsyncIterator[bytes]:
-            async with await anyio.open_file(file, "rb") as handle:
+            handle = await anyio.open_file(file, "rb")
+            try:
                 await handle.seek(offset)
                 remaining = length
                 while remaining > 0:
@@ -87,6 +88,9 @@ class MediaSource:
                         raise UploadError(f"{file} shrank while it was being uploaded")
                     remaining -= len(chunk)
                     yield chunk
+            finally:
+                with anyio.CancelScope(shield=True):  # closes even when cancelled
+                    await handle.aclose()
 
         return cls(
             file_name=file.name,
@@ -133,13 +137,19 @@ class MediaSource:
         async def opener(offset: int, length: int) -> AsyncIterator[bytes]:
             position = 0
             end = offset + length
-            async for chunk in factory():
-                chunk_end = position + len(chunk)
-                if chunk_end > offset and position < end:
-                    yield bytes(chunk[max(0, offset - position) : min(len(chunk), end - position)])
-                position = chunk_end
-                if position >= end:
-                    break
+            stream = factory()
+            try:
+                async for chunk in stream:
+                    chunk_end = position + len(chunk)
+                    if chunk_end > offset and position < end:
+                        yield bytes(
+                            chunk[max(0, offset - position) : min(len(chunk), end - position)]
+                        )
+                    position = chunk_end
+                    if position >= end:
+                        break
+            finally:
+                await _aclose(stream)  # the caller's generator runs its cleanup now
             if position < end:
                 raise UploadError(f"the stream for {file_name} ended after {position} bytes")
 
@@ -153,6 +163,14 @@ class MediaSource:
     def open(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """Stream ``length`` bytes from ``offset`` (the whole source by default)."""
         return self._opener(offset, self.size - offset if length is None else length)
+
+
+async def _aclose(stream: object) -> None:
+    """Close an async generator (or anything with ``aclose``) left part-way through."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        with anyio.CancelScope(shield=True):
+            await aclose()
 
 
 def _check_name(file_name: str) -> str:
@@ -217,7 +235,12 @@ class _Progress:
 
 
 class _Body:
-    """A request body that re-opens its source range each time httpx iterates it."""
+    """A request body that re-opens its source range each time httpx iterates it.
+
+    httpx abandons the iteration when an attempt fails or is cancelled; the source reader it
+    left open (a file handle, the caller's stream) is closed by the next attempt or by
+    :meth:`aclose`, never left to the garbage collector.
+    """
 
     def __init__(self, media: MediaSource, offset: int, length: int, progress: _Progress) -> None:
         self.media = media
@@ -225,15 +248,28 @@ class _Body:
         self.length = length
         self.progress = progress
         self.counted = 0
+        self._reader: AsyncIterator[bytes] | None = None
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._attempt()
+
+    async def _attempt(self) -> AsyncIterator[bytes]:
+        await self.aclose()
         if self.counted:
             await self.progress.add(-self.counted)
             self.counted = 0
-        async for chunk in self.media.open(self.offset, self.length):
+        self._reader = reader = self.media.open(self.offset, self.length)
+        async for chunk in reader:
             yield chunk
             self.counted += len(chunk)
             await self.progress.add(len(chunk))
+        self._reader = None
+
+    async def aclose(self) -> None:
+        """Close the source reader of an attempt that did not finish."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await _aclose(reader)
 
 
 async def upload_media(
@@ -278,14 +314,17 @@ async def _upload_signed(
     assert project.upload_url is not None
     body = _Body(media, 0, media.size, progress)
     headers = {"Content-Type": media.content_type, "Content-Length": str(media.size)}
-    async with transport.send_media(
-        (project.upload_method or "PUT").upper(),
-        project.upload_url,
-        endpoint="upload",
-        headers=headers,
-        content=lambda: body,
-    ):
-        pass
+    try:
+        async with transport.send_media(
+            (project.upload_method or "PUT").upper(),
+            project.upload_url,
+            endpoint="upload",
+            headers=headers,
+            content=lambda: body,
+        ):
+            pass
+    finally:
+        await body.aclose()
 
 
 async def _upload_edge(
@@ -331,25 +370,36 @@ async def _upload_edge(
             "Content-Type": "application/octet-stream",
             "Content-Length": str(length),
         }
-        async with (
-            limiter,
-            transport.send_media(
-                "PUT",
-                f"{edge}/v1/uploads/parts/{number}?uploadId={started.upload_id}",
-                endpoint=f"edge:part {number}",
-                headers=headers,
-                content=lambda: body,
-            ) as response,
-        ):
-            receipt = structure(_json_body(response), EdgePartReceipt, endpoint="edge:part")
+        try:
+            async with (
+                limiter,
+                transport.send_media(
+                    "PUT",
+                    f"{edge}/v1/uploads/parts/{number}?uploadId={started.upload_id}",
+                    endpoint=f"edge:part {number}",
+                    headers=headers,
+                    content=lambda: body,
+                ) as response,
+            ):
+                receipt = structure(_json_body(response), EdgePartReceipt, endpoint="edge:part")
+        finally:
+            await body.aclose()
         if not receipt.etag:
             raise UploadError(f"the edge answered part {number} without an etag")
         receipts.append(receipt)
 
     try:
-        async with anyio.create_task_group() as group:
-            for number in range(1, count + 1):
-                group.start_soon(send_part, number)
+        try:
+            async with anyio.create_task_group() as group:
+                for number in range(1, count + 1):
+                    group.start_soon(send_part, number)
+        except BaseException as exc:
+            # A failed part surfaces as an exception group: raise the part's own error, so
+            # callers see the APIError/UploadError they expect (and upload_media wraps it).
+            error = _first_error(exc)
+            if error is exc:
+                raise
+            raise error from error.__cause__
         parts = [
             {"partNumber": r.part_number, "etag": r.etag}
             for r in sorted(receipts, key=lambda r: r.part_number)
@@ -367,6 +417,20 @@ async def _upload_edge(
         with anyio.CancelScope(shield=True), anyio.move_on_after(10):
             await _abort(transport, edge, json_headers, started.upload_id)
         raise
+
+
+def _first_error(exc: BaseException) -> BaseException:
+    """The first error inside a (nested) exception group other than a cancellation."""
+    cancelled = anyio.get_cancelled_exc_class()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        inner = getattr(current, "exceptions", None)
+        if isinstance(inner, tuple) and hasattr(current, "split"):  # an exception group
+            pending[:0] = [item for item in inner if isinstance(item, BaseException)]
+        elif not isinstance(current, cancelled):
+            return current
+    return exc
 
 
 async def _abort(transport: Transport, edge: str, headers: dict[str, str], upload_id: str) -> None:
