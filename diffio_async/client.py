@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -23,6 +24,9 @@ from ._upload import MediaSource, ProgressCallback
 from .errors import ConfigurationError
 from .generation import PollPolicy
 from .models import GenerationProgress
+
+if TYPE_CHECKING:
+    from .bulk import ItemResult, Source
 from .resources import Account, ApiKeys, Generations, Projects, Usage, Webhooks
 
 __all__ = ["AsyncDiffio"]
@@ -156,6 +160,56 @@ class AsyncDiffio:
             on_progress=on_progress,
             on_upload_progress=on_upload_progress,
             poll=poll,
+        )
+
+    def restore_many(
+        self,
+        sources: Source | Iterable[Source] | AsyncIterable[Source],
+        *,
+        output_dir: str | os.PathLike[str],
+        model: str | None = None,
+        download_type: str = "audio",
+        concurrency: int = 8,
+        transfer_concurrency: int | None = None,
+        ledger: str | os.PathLike[str] | None = None,
+        sampling: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = 1800.0,
+        poll: PollPolicy | None = None,
+        max_attempts: int = 4,
+        on_stage: Callable[[str, str], Any] | None = None,
+    ) -> AbstractAsyncContextManager[AsyncIterator[ItemResult]]:
+        """Restore many files with a bounded pool of workers; results in completion order.
+
+        ``sources`` is a list, any (async) iterable of paths, or a folder (walked lazily).
+        Outputs go to ``output_dir`` (named after each source, keeping sub-folders).
+        ``concurrency`` bounds items in flight (it shrinks on 429s and grows back);
+        ``transfer_concurrency`` bounds uploads and downloads (default ``min(4,
+        concurrency)``). ``ledger`` is a SQLite file that makes the batch resumable and
+        billing-safe. ``on_stage(source, stage)`` reports each item's progress. See
+        :mod:`diffio_async.bulk`::
+
+            async with client.restore_many(paths, output_dir="out/") as results:
+                async for item in results:
+                    print(item.source, item.ok, item.error)
+        """
+        from .bulk import restore_many  # bulk needs the ledger (sqlite3); load it on demand
+
+        return restore_many(
+            self,
+            sources,
+            output_dir=output_dir,
+            model=model,
+            download_type=download_type,
+            concurrency=concurrency,
+            transfer_concurrency=transfer_concurrency,
+            ledger=ledger,
+            sampling=sampling,
+            params=params,
+            timeout=timeout,
+            poll=poll,
+            max_attempts=max_attempts,
+            on_stage=on_stage,
         )
 
     async def aclose(self) -> None:

@@ -1,0 +1,544 @@
+"""Restore many files: a fixed pool of workers, per-item results, adaptive concurrency, resume.
+
+``client.restore_many(sources, output_dir=...)`` is an async context manager yielding an async
+iterator of :class:`ItemResult` in completion order::
+
+    async with client.restore_many(paths, output_dir="out/", concurrency=16,
+                                   ledger="batch.sqlite") as results:
+        async for item in results:
+            print(item.source, item.ok, item.error)
+
+How it is built:
+
+* A producer walks ``sources`` lazily (a list, any iterable or async iterable, or a folder)
+  into an unbuffered channel; ``concurrency`` workers pull from it. Memory is
+  O(concurrency), not O(files).
+* Each worker runs one item at a time: upload, create the generation, wait, download. Uploads
+  and downloads also need a slot of the transfer limiter (``transfer_concurrency``), so a file
+  waiting for the server never holds bandwidth. A 429 anywhere halves the number of items
+  allowed in flight; each success adds one back (AIMD), up to ``concurrency``.
+* An item's failure is its own :class:`ItemResult`. A transient failure (connection, 5xx, 429,
+  a broken transfer) is retried from the item's last finished step, up to ``max_attempts``.
+  Failures that would hit every later item too (401, 402 ``paymentFailed`` /
+  ``spendLimitExceeded``, an API 403) stop the batch: the workers are cancelled and the
+  iterator raises :class:`BatchAbortedError` after the results already made.
+* With a ``ledger`` (a SQLite file, see :mod:`diffio_async.ledger`) each step is recorded
+  before the next begins, and the idempotency key of a generation is derived from the file's
+  content hash, model, options and project id: re-running the same batch skips finished
+  files, reuses uploaded projects and waits on created generations, and even a crash between
+  a create request and its ledger write cannot create (and bill) a second generation.
+* Cancelling (leaving the ``async with`` early, or cancelling the surrounding scope) stops the
+  workers at once; downloads remove their temp files, so no partial output is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import inspect
+import json
+import os
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._catalog import DEFAULT_MODEL_BY_ERA
+from .errors import (
+    APIConnectionError,
+    AuthenticationError,
+    DiffioError,
+    DownloadError,
+    InternalServerError,
+    InvalidRequestError,
+    ModelRetiredError,
+    PaymentRequiredError,
+    PermissionDeniedError,
+    RateLimitError,
+    UploadError,
+    WaitTimeoutError,
+)
+from .generation import Generation, PollPolicy
+from .ledger import Ledger, LedgerEntry, hash_file
+from .resources.generations import normalize_download_type
+
+if TYPE_CHECKING:
+    from .client import AsyncDiffio
+
+__all__ = ["BatchAbortedError", "ItemResult", "Source", "restore_many"]
+
+Source = str | os.PathLike[str]
+"""A file to restore."""
+
+_SUFFIXES = {"audio": ".mp3", "transcript": ".json"}
+_MEDIA_ENDPOINTS = ("upload", "media", "edge:")
+
+
+class BatchAbortedError(DiffioError):
+    """The batch stopped early because an error would have failed every later item too.
+
+    ``cause`` is that error (401, 402 or an API 403); the items not yet finished are left as
+    they were (resumable with a ledger).
+    """
+
+    def __init__(self, message: str, *, cause: BaseException) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+
+
+@attrs.frozen(kw_only=True)
+class ItemResult:
+    """The outcome of one source.
+
+    ``ok`` is true when the output is in place (``skipped`` when a ledger said it already
+    was). On failure ``error`` is the exception and ``stage`` where it happened (``hash``,
+    ``upload``, ``generation``, ``wait``, ``download``). ``project_id`` and ``generation_id``
+    are whatever exists on the server; ``attempts`` counts tries of this item; ``timings``
+    maps stages to seconds.
+    """
+
+    source: str
+    ok: bool
+    stage: str
+    error: BaseException | None = None
+    project_id: str | None = None
+    generation_id: str | None = None
+    output: Path | None = None
+    attempts: int = 1
+    skipped: bool = False
+    timings: Mapping[str, float] = attrs.field(factory=dict)
+
+
+def _is_fatal(error: BaseException) -> bool:
+    """Whether ``error`` would fail every later item too (so the batch should stop)."""
+    cause = error.__cause__ if isinstance(error, UploadError) else error
+    if isinstance(cause, AuthenticationError | PaymentRequiredError):
+        return True
+    if isinstance(cause, PermissionDeniedError):
+        endpoint = cause.endpoint or ""
+        return not endpoint.startswith(_MEDIA_ENDPOINTS)
+    return False
+
+
+_TRANSIENT = (
+    APIConnectionError,
+    InternalServerError,
+    RateLimitError,
+    DownloadError,
+    UploadError,
+    WaitTimeoutError,
+)
+
+
+class _Adaptive:
+    """AIMD on the number of items in flight: a 429 halves it, a success adds one back."""
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+        self.limiter = anyio.CapacityLimiter(maximum)
+        self._last_cut = -1e9
+
+    def on_failure(self, error: BaseException) -> None:
+        if not isinstance(error, RateLimitError):
+            return
+        now = anyio.current_time()
+        if now - self._last_cut < 1.0:  # one cut per burst of 429s
+            return
+        self._last_cut = now
+        self.limiter.total_tokens = max(1, int(self.limiter.total_tokens) // 2)
+
+    def on_success(self) -> None:
+        if self.limiter.total_tokens < self.maximum:
+            self.limiter.total_tokens = int(self.limiter.total_tokens) + 1
+
+
+@attrs.define
+class _Job:
+    source: Path
+    output: Path
+
+
+@attrs.define
+class _Settings:
+    client: AsyncDiffio
+    model: str | None
+    download_type: str
+    sampling: Mapping[str, Any] | None
+    params: Mapping[str, Any] | None
+    timeout: float | None
+    poll: PollPolicy | None
+    max_attempts: int
+    ledger: Ledger | None
+    transfers: anyio.CapacityLimiter
+    adaptive: _Adaptive
+    on_stage: Callable[[str, str], Any] | None
+    era_hint: str | None = None
+
+    def options_json(self) -> str:
+        return json.dumps(
+            {
+                "downloadType": self.download_type,
+                "sampling": self.sampling,
+                "params": self.params,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+
+class _Item:
+    """One source going through the stages, with its progress kept in memory (and ledger)."""
+
+    def __init__(self, job: _Job, settings: _Settings) -> None:
+        self.job = job
+        self.s = settings
+        self.key = str(job.source)
+        self.project_id: str | None = None
+        self.project_era: str | None = None
+        self.generation: Generation | None = None
+        self.generation_id: str | None = None
+        self.idempotency_key: str | None = None
+        self.complete = False
+        self.timings: dict[str, float] = {}
+        self.stage = "hash"
+
+    async def _enter(self, stage: str) -> None:
+        self.stage = stage
+        if self.s.on_stage is not None:
+            result = self.s.on_stage(self.key, stage)
+            if inspect.isawaitable(result):
+                await result
+
+    async def _record(self, **changes: Any) -> None:
+        if self.s.ledger is not None:
+            await self.s.ledger.record(self.key, **changes)
+
+    async def load(self) -> ItemResult | None:
+        """Hash the file and read its ledger entry; a finished item returns its result."""
+        ledger = self.s.ledger
+        if ledger is None:
+            return None
+        await self._enter("hash")
+        size, digest = await hash_file(self.job.source)
+        entry = await ledger.register(
+            self.key,
+            size=size,
+            content_hash=digest,
+            model=self.s.model or "auto",
+            options=self.s.options_json(),
+        )
+        if entry.state == "failed":
+            entry = await ledger.retry(self.key)
+        return self._resume(entry)
+
+    def _resume(self, entry: LedgerEntry) -> ItemResult | None:
+        if entry.state == "downloaded" and entry.output_path and Path(entry.output_path).exists():
+            return ItemResult(
+                source=self.key,
+                ok=True,
+                stage="done",
+                project_id=entry.project_id,
+                generation_id=entry.generation_id,
+                output=Path(entry.output_path),
+                attempts=0,
+                skipped=True,
+            )
+        # An upload is reused only once it finished; a created generation is never created
+        # again (its key is derived from the recorded project, see ledger.idempotency_key_for).
+        if entry.state in ("uploaded", "generation_created", "complete", "downloaded"):
+            self.project_id = entry.project_id
+            self.idempotency_key = entry.idempotency_key
+        if entry.state in ("generation_created", "complete", "downloaded"):
+            self.generation_id = entry.generation_id
+        self.complete = entry.state in ("complete", "downloaded")
+        return None
+
+    async def run(self) -> None:
+        """Run the remaining stages once (raises on failure)."""
+        client = self.s.client
+        if self.project_id is None:
+            await self._enter("upload")
+            started = anyio.current_time()
+            async with self.s.transfers:
+                project = await client.projects.create(self.job.source)
+            self.project_id, self.project_era = project.api_project_id, project.era
+            self.timings["upload"] = anyio.current_time() - started
+            if self.s.ledger is not None:
+                entry = await self.s.ledger.record(
+                    self.key, state="uploaded", project_id=self.project_id
+                )
+                self.idempotency_key = entry.idempotency_key
+        if self.generation_id is None:
+            await self._enter("generation")
+            if self.idempotency_key is None:  # no ledger: one key for every try of this item
+                self.idempotency_key = f"diffio-async-{uuid.uuid4().hex}"
+            started = anyio.current_time()
+            self.generation = await self._create_generation()
+            self.generation_id = self.generation.id
+            self.timings["generation"] = anyio.current_time() - started
+            await self._record(state="generation_created", generation_id=self.generation_id)
+        if self.generation is None:
+            self.generation = client.generations.get(self.generation_id, project_id=self.project_id)
+        if not self.complete:
+            await self._enter("wait")
+            started = anyio.current_time()
+            await self.generation.wait(timeout=self.s.timeout, poll=self.s.poll)
+            self.timings["wait"] = anyio.current_time() - started
+            self.complete = True
+            await self._record(state="complete")
+        await self._enter("download")
+        started = anyio.current_time()
+        await anyio.to_thread.run_sync(_prepare_output, self.job.output)
+        async with self.s.transfers:
+            await self.generation.download(self.job.output, download_type=self.s.download_type)
+        self.timings["download"] = anyio.current_time() - started
+        await self._record(state="downloaded", output_path=str(self.job.output))
+
+    async def _create_generation(self) -> Generation:
+        assert self.project_id is not None
+        era = self.project_era or self.s.era_hint or "a"
+        if self.project_era:
+            self.s.era_hint = self.project_era
+        model = self.s.model or DEFAULT_MODEL_BY_ERA[era]
+        create = self.s.client.generations.create
+        try:
+            return await create(
+                self.project_id,
+                model=model,
+                sampling=self.s.sampling,
+                params=self.s.params,
+                idempotency_key=self.idempotency_key,
+            )
+        except ModelRetiredError as exc:
+            # Only for the default model of a resumed item whose API era is unknown: the
+            # server says which models it has (nothing was created, so the key is free).
+            fallback = DEFAULT_MODEL_BY_ERA["b"]
+            if self.s.model or fallback not in exc.supported_models:
+                raise
+            self.s.era_hint = "b"
+            return await create(
+                self.project_id,
+                model=fallback,
+                sampling=self.s.sampling,
+                params=self.s.params,
+                idempotency_key=self.idempotency_key,
+            )
+
+    def result(self, *, ok: bool, error: BaseException | None, attempts: int) -> ItemResult:
+        return ItemResult(
+            source=self.key,
+            ok=ok,
+            stage="done" if ok else self.stage,
+            error=error,
+            project_id=self.project_id,
+            generation_id=self.generation_id,
+            output=self.job.output if ok else None,
+            attempts=attempts,
+            timings=dict(self.timings),
+        )
+
+
+async def _process(job: _Job, settings: _Settings) -> ItemResult:
+    item = _Item(job, settings)
+    try:
+        skipped = await item.load()
+    except (OSError, DiffioError) as exc:
+        return item.result(ok=False, error=exc, attempts=1)
+    if skipped is not None:
+        return skipped
+    attempts = 0
+    async with settings.adaptive.limiter:
+        while True:
+            attempts += 1
+            try:
+                await item.run()
+            except _TRANSIENT as exc:
+                if _is_fatal(exc) or attempts >= settings.max_attempts:
+                    await item._record(state="failed", error=str(exc), error_stage=item.stage)
+                    return item.result(ok=False, error=exc, attempts=attempts)
+                continue
+            except (DiffioError, OSError) as exc:
+                await item._record(state="failed", error=str(exc), error_stage=item.stage)
+                return item.result(ok=False, error=exc, attempts=attempts)
+            settings.adaptive.on_success()
+            await item._enter("done")
+            return item.result(ok=True, error=None, attempts=attempts)
+
+
+def _prepare_output(output: Path) -> None:
+    """Create the output's folder and delete temp files a killed earlier run left for it."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    for stale in output.parent.glob(f".{glob.escape(output.name)}.*.part"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
+def _list_dir(folder: Path) -> list[os.DirEntry[str]]:
+    with os.scandir(folder) as scan:
+        return sorted(scan, key=lambda entry: entry.name)
+
+
+async def _iter_jobs(
+    sources: Source | Iterable[Source] | AsyncIterable[Source], output_dir: Path, suffix: str
+) -> AsyncIterator[_Job]:
+    """Turn ``sources`` into jobs lazily (folders are walked one directory at a time)."""
+
+    def job(path: Path, relative: Path) -> _Job:
+        name = relative.with_suffix(suffix or path.suffix)
+        return _Job(source=path, output=output_dir / name)
+
+    async def walk(folder: Path) -> AsyncIterator[_Job]:
+        pending = [folder]
+        while pending:
+            current = pending.pop()
+            entries = await anyio.to_thread.run_sync(_list_dir, current)
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir():
+                    pending.append(Path(entry.path))
+                elif entry.is_file():
+                    path = Path(entry.path)
+                    yield job(path, path.relative_to(folder))
+
+    async def one(value: Source) -> AsyncIterator[_Job]:
+        path = Path(value)
+        if await anyio.Path(path).is_dir():
+            async for each in walk(path):
+                yield each
+        else:
+            yield job(path, Path(path.name))
+
+    if isinstance(sources, str | os.PathLike):
+        async for each in one(sources):
+            yield each
+    elif isinstance(sources, AsyncIterable):
+        async for value in sources:
+            async for each in one(value):
+                yield each
+    else:
+        for value in sources:
+            async for each in one(value):
+                yield each
+
+
+@asynccontextmanager
+async def restore_many(
+    client: AsyncDiffio,
+    sources: Source | Iterable[Source] | AsyncIterable[Source],
+    *,
+    output_dir: str | os.PathLike[str],
+    model: str | None = None,
+    download_type: str = "audio",
+    concurrency: int = 8,
+    transfer_concurrency: int | None = None,
+    ledger: str | os.PathLike[str] | None = None,
+    sampling: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    timeout: float | None = 1800.0,  # noqa: ASYNC109 (per-item wait bound)
+    poll: PollPolicy | None = None,
+    max_attempts: int = 4,
+    on_stage: Callable[[str, str], Any] | None = None,
+) -> AsyncIterator[AsyncIterator[ItemResult]]:
+    """Restore every source; see the module docstring and ``AsyncDiffio.restore_many``."""
+    if concurrency < 1 or max_attempts < 1:
+        raise InvalidRequestError("concurrency and max_attempts must be at least 1")
+    transfers = transfer_concurrency or min(4, concurrency)
+    if transfers < 1:
+        raise InvalidRequestError("transfer_concurrency must be at least 1")
+    download_type = normalize_download_type(download_type)
+    out = Path(output_dir)
+    await anyio.Path(out).mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK):
+        raise InvalidRequestError(f"cannot write to {out}")
+
+    adaptive = _Adaptive(concurrency)
+    send_results, receive_results = anyio.create_memory_object_stream[ItemResult](concurrency)
+    fatal: list[BaseException] = []
+    opened = await Ledger.open(ledger) if ledger is not None else None
+    settings = _Settings(
+        client=client,
+        model=model,
+        download_type=download_type,
+        sampling=sampling,
+        params=params,
+        timeout=timeout,
+        poll=poll,
+        max_attempts=max_attempts,
+        ledger=opened,
+        transfers=anyio.CapacityLimiter(transfers),
+        adaptive=adaptive,
+        on_stage=on_stage,
+    )
+    client._transport.add_failure_listener(adaptive.on_failure)
+    try:
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(
+                _run_pool,
+                sources,
+                out,
+                _SUFFIXES.get(download_type, ""),
+                settings,
+                concurrency,
+                send_results,
+                fatal,
+            )
+            yield _results(receive_results, fatal)
+            outer.cancel_scope.cancel()
+    finally:
+        client._transport.remove_failure_listener(adaptive.on_failure)
+        if opened is not None:
+            with anyio.CancelScope(shield=True):
+                await opened.aclose()
+
+
+async def _results(
+    receive: MemoryObjectReceiveStream[ItemResult], fatal: list[BaseException]
+) -> AsyncIterator[ItemResult]:
+    async with receive:
+        async for result in receive:
+            yield result
+    if fatal:
+        raise BatchAbortedError(
+            f"the batch stopped: {fatal[0]} (every later file would fail the same way)",
+            cause=fatal[0],
+        )
+
+
+async def _run_pool(
+    sources: Source | Iterable[Source] | AsyncIterable[Source],
+    output_dir: Path,
+    suffix: str,
+    settings: _Settings,
+    workers: int,
+    results: MemoryObjectSendStream[ItemResult],
+    fatal: list[BaseException],
+) -> None:
+    send_jobs, receive_jobs = anyio.create_memory_object_stream[_Job](0)
+    async with results, anyio.create_task_group() as pool:
+
+        async def produce() -> None:
+            async with send_jobs:
+                async for job in _iter_jobs(sources, output_dir, suffix):
+                    await send_jobs.send(job)
+
+        async def work(jobs: MemoryObjectReceiveStream[_Job]) -> None:
+            async with jobs:
+                async for job in jobs:
+                    result = await _process(job, settings)
+                    await results.send(result)
+                    if result.error is not None and _is_fatal(result.error):
+                        fatal.append(result.error)
+                        pool.cancel_scope.cancel()
+                        return
+
+        pool.start_soon(produce)
+        async with receive_jobs:
+            for _ in range(workers):
+                pool.start_soon(work, receive_jobs.clone())
