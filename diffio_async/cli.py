@@ -181,8 +181,8 @@ async def _inspect(client: AsyncDiffio, args: argparse.Namespace) -> int:
         if progress.error:
             print(f"  error: {progress.error} {progress.error_details or ''}")
     elif args.command == "download":
-        generation = client.generations.get(args.generation_id, project_id=args.project)
-        path = await generation.download(args.output, download_type=args.download_type)
+        handle = client.generations.get(args.generation_id, project_id=args.project)
+        path = await handle.download(args.output, download_type=args.download_type)
         print(path)
     return 0
 
