@@ -38,6 +38,7 @@ import glob
 import inspect
 import json
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -66,6 +67,9 @@ from .errors import (
 from .generation import Generation, PollPolicy
 from .ledger import Ledger, LedgerEntry, hash_file
 from .resources.generations import normalize_download_type
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
 
 if TYPE_CHECKING:
     from .client import AsyncDiffio
@@ -489,8 +493,16 @@ async def restore_many(
                 send_results,
                 fatal,
             )
-            yield _results(receive_results, fatal)
-            outer.cancel_scope.cancel()
+            try:
+                yield _results(receive_results, fatal)
+            finally:
+                outer.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The caller's own exception (BatchAbortedError, or whatever its loop raised) comes
+        # back wrapped by the task group; give it back as it was raised.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
     finally:
         client._transport.remove_failure_listener(adaptive.on_failure)
         if opened is not None:
