@@ -162,7 +162,7 @@ def test_sigkill_at_three_points_then_resume(served: tuple[Emulator, str], tmp_p
     emulator.clear_faults()
 
     final = start()
-    stdout, stderr = final.communicate(timeout=120)
+    _, stderr = final.communicate(timeout=120)
     assert final.returncode == 0, stderr
     for source in inputs.iterdir():
         assert (out / source.with_suffix(".mp3").name).read_bytes() == source.read_bytes()
