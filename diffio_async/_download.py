@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
-import tempfile
-from collections.abc import Awaitable, Callable
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,10 @@ __all__ = ["download_to_path", "resolve_target"]
 
 MAX_URL_REFRESHES = 3
 """How many times an expired or refused media URL is replaced before giving up."""
+
+_READ_SIZE = 64 * 1024
+"""Network reads are kept in pieces this small, so a cut transfer loses little; the file is
+still written 1 MiB (``CHUNK_SIZE``) at a time."""
 
 
 def resolve_target(dest: str | os.PathLike[str], file_name: str | None) -> Path:
@@ -79,7 +83,10 @@ async def download_to_path(
 
     ``refresh`` fetches a new :class:`DownloadInfo` when the URL has expired.
     """
-    target, temp = await anyio.to_thread.run_sync(_prepare, dest, info.file_name)
+    target = await anyio.to_thread.run_sync(resolve_target, dest, info.file_name)
+    # The temp file's name is chosen before it exists, so that whatever interrupts its creation
+    # (even a cancellation delivered after the thread that created it returns) removes it.
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
     try:
         await _fetch(transport, info, refresh, temp, on_progress)
         await anyio.to_thread.run_sync(os.replace, temp, target)
@@ -88,16 +95,6 @@ async def download_to_path(
             os.unlink(temp)  # no await: runs even when the task is being cancelled
         raise
     return target
-
-
-def _prepare(dest: str | os.PathLike[str], file_name: str | None) -> tuple[Path, Path]:
-    """Resolve the target and create an empty temp file beside it (runs in a thread)."""
-    target = resolve_target(dest, file_name)
-    handle, temp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-    )
-    os.close(handle)
-    return target, Path(temp_name)
 
 
 async def _fetch(
@@ -111,38 +108,58 @@ async def _fetch(
     written = 0
     total: int | None = None
     refreshes = 0
-    resumes = 0
-    async with await anyio.open_file(temp, "wb") as out:
+    resumes = 0  # consecutive attempts that ended early without adding a byte
+    out = await anyio.open_file(temp, "xb")
+    buffer = bytearray()
+
+    async def flush() -> None:
+        """Write what was received so far: a resumed attempt starts right after it."""
+        nonlocal written
+        if not buffer:
+            return
+        await out.write(bytes(buffer))
+        written += len(buffer)
+        buffer.clear()
+        if on_progress is not None:
+            result = on_progress(written, total or written)
+            if inspect.isawaitable(result):
+                await result
+
+    try:
         while True:
-            headers = {"Range": f"bytes={written}-"} if written else {}
+            before = written
+            # identity: Range offsets and Content-Length must count the bytes we write.
+            headers = {"Accept-Encoding": "identity"}
+            if written:
+                headers["Range"] = f"bytes={written}-"
             try:
                 async with transport.send_media(
                     "GET", url, endpoint="media", headers=headers, stream_response=True
                 ) as response:
-                    if written and response.status_code != 206:
-                        # The server ignored Range: start over.
+                    if written and _range_start(response.status_code, response.headers) != written:
+                        # The server ignored Range (or answered another one): start over.
                         await out.seek(0)
                         await out.truncate()
                         written = 0
                     total = _total_size(response.status_code, dict(response.headers), written)
-                    async for chunk in iter_response_bytes(
-                        response, endpoint="media", chunk_size=CHUNK_SIZE
+                    async for piece in iter_response_bytes(
+                        response, endpoint="media", chunk_size=_READ_SIZE
                     ):
-                        await out.write(chunk)
-                        written += len(chunk)
-                        if on_progress is not None:
-                            result = on_progress(written, total or written)
-                            if inspect.isawaitable(result):
-                                await result
+                        buffer += piece
+                        if len(buffer) >= CHUNK_SIZE:
+                            await flush()
+                await flush()
             except PermissionDeniedError:
                 refreshes += 1
                 if refreshes > MAX_URL_REFRESHES:
                     raise
+                await flush()
                 url = (await refresh()).download_url
                 continue
             except APIConnectionError:
-                resumes += 1
-                if resumes > transport.retry.max_retries + 1:
+                await flush()
+                resumes = 0 if written > before else resumes + 1
+                if resumes > transport.retry.max_retries:
                     raise
                 continue
             if total is None or written == total:
@@ -152,9 +169,22 @@ async def _fetch(
                     f"the media URL sent {written} bytes but announced {total}",
                     generation_id=info.generation_id,
                 )
-            resumes += 1  # a short body without an error: resume from where it stopped
-            if resumes > transport.retry.max_retries + 1:
+            # A short body without an error: resume from where it stopped.
+            resumes = 0 if written > before else resumes + 1
+            if resumes > transport.retry.max_retries:
                 raise DownloadError(
                     f"the download stopped at {written} of {total} bytes",
                     generation_id=info.generation_id,
                 )
+    finally:
+        with anyio.CancelScope(shield=True):
+            await out.aclose()
+
+
+def _range_start(status_code: int, headers: Mapping[str, str]) -> int | None:
+    """Where a 206 answer starts (``Content-Range: bytes <start>-<end>/<total>``)."""
+    if status_code != 206:
+        return None
+    unit, _, spec = headers.get("content-range", "").partition(" ")
+    start, _, _ = spec.partition("-")
+    return int(start) if unit.lower() == "bytes" and start.isdigit() else None
