@@ -269,8 +269,9 @@ class _Item:
         if self.project_id is None:
             await self._enter("upload")
             started = anyio.current_time()
-            async with self.s.transfers:
-                project = await client.projects.create(self.job.source)
+            project = await client.projects.create(
+                self.job.source, transfer_limiter=self.s.transfers
+            )
             self.project_id, self.project_era = project.api_project_id, project.era
             self.timings["upload"] = anyio.current_time() - started
             if self.s.ledger is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import Any
 
 import anyio
@@ -40,6 +41,7 @@ class Projects(Resource):
         params: Mapping[str, Any] | None = None,
         on_progress: ProgressCallback | None = None,
         part_concurrency: int = 4,
+        transfer_limiter: anyio.CapacityLimiter | None = None,
         options: RequestOptions | None = None,
     ) -> CreateProjectResponse:
         """Create a project and upload ``source`` (a path, bytes or a :class:`MediaSource`).
@@ -51,6 +53,8 @@ class Projects(Resource):
         or edge multipart with ``part_concurrency`` parts in flight, then
         ``complete_project_upload``). ``on_progress(sent, total)`` may be sync or async. A
         failed upload raises :class:`~diffio_async.UploadError` carrying ``project_id``.
+        ``transfer_limiter``, when given, is held only while media bytes move (not during the
+        API calls), to bound bandwidth use across many concurrent uploads.
         """
         if part_concurrency < 1:
             raise InvalidRequestError("part_concurrency must be at least 1")
@@ -65,14 +69,17 @@ class Projects(Resource):
             params=params,
             options=options,
         )
-        await upload_media(
-            self._client._transport,
-            project,
-            media,
-            on_progress=on_progress,
-            part_concurrency=part_concurrency,
-            complete_upload=lambda project_id: self.complete_upload(project_id, options=options),
-        )
+        async with transfer_limiter or nullcontext():
+            await upload_media(
+                self._client._transport,
+                project,
+                media,
+                on_progress=on_progress,
+                part_concurrency=part_concurrency,
+                complete_upload=lambda project_id: self.complete_upload(
+                    project_id, options=options
+                ),
+            )
         return project
 
     async def register(
