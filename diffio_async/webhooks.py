@@ -39,7 +39,9 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
-from .errors import ConfigurationError, WebhookVerificationError
+from ._convert import structure
+from .errors import APIResponseValidationError, ConfigurationError, WebhookVerificationError
+from .models import WebhookEvent
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -155,14 +157,16 @@ def verify(
         raise WebhookVerificationError("no matching signature")
 
 
-def construct_event(payload: bytes | str) -> Mapping[str, Any]:
-    """Parse a webhook body into its JSON object, *without* checking any signature.
+def construct_event(payload: bytes | str) -> WebhookEvent:
+    """Parse a webhook body into a :class:`~diffio_async.WebhookEvent`, *without* checking
+    any signature.
 
     Use :func:`verify_event` for requests from the network; this is for bodies that were
-    already verified (or for tests). Diffio events are flat objects with ``eventType``,
-    ``eventId``, ``generationId``, ``status`` and so on.
+    already verified (or for tests). Unknown fields are ignored; ``event.status`` is
+    ``queued``, ``processing``, ``error`` or ``complete``.
 
-    Raises :class:`WebhookVerificationError` if the body is not UTF-8 JSON or not an object.
+    Raises :class:`WebhookVerificationError` if the body is not UTF-8 JSON, not an object, or
+    lacks the event fields.
     """
     try:
         data = json.loads(_body_bytes(payload))
@@ -170,7 +174,10 @@ def construct_event(payload: bytes | str) -> Mapping[str, Any]:
         raise WebhookVerificationError(f"payload is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise WebhookVerificationError(f"payload is not a JSON object (got {type(data).__name__})")
-    return data
+    try:
+        return structure(data, WebhookEvent, endpoint="webhook event")
+    except APIResponseValidationError as exc:
+        raise WebhookVerificationError(str(exc)) from None
 
 
 def verify_event(
@@ -180,8 +187,8 @@ def verify_event(
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     now: float | None = None,
-) -> Mapping[str, Any]:
-    """:func:`verify` the delivery, then return its parsed body (see :func:`construct_event`).
+) -> WebhookEvent:
+    """:func:`verify` the delivery, then return its parsed event (see :func:`construct_event`).
 
     This is the counterpart of the official SDK's ``webhooks.verify_signature``. Raises
     :class:`WebhookVerificationError` on any verification failure or a body that is not a JSON

@@ -82,10 +82,11 @@ def test_verify_svix_published_vector() -> None:
 def test_verify_event_diffio_vector() -> None:
     headers = svix_headers(DIFFIO_ID, DIFFIO_TS, DIFFIO_SIG)
     event = verify_event(DIFFIO_BODY.encode(), headers, SECRET, now=DIFFIO_TS + 12.5)
-    assert event["eventType"] == "generation.completed"
-    assert event["generationId"] == "gen_123"
-    assert event["hasVideo"] is False
-    assert event["error"] is None
+    assert event.event_type == "generation.completed"
+    assert event.generation_id == "gen_123"
+    assert event.has_video is False
+    assert event.error is None
+    assert event.created_at.year == 2026 and event.is_terminal
 
 
 def test_vectors_fail_at_real_time() -> None:
@@ -439,8 +440,10 @@ def test_sign_rejects_non_int_timestamp() -> None:
 
 
 def test_construct_event_returns_the_object() -> None:
-    assert construct_event(DIFFIO_BODY)["eventId"] == "evt_123"
-    assert construct_event(DIFFIO_BODY.encode())["status"] == "complete"
+    assert construct_event(DIFFIO_BODY).event_id == "evt_123"
+    assert construct_event(DIFFIO_BODY.encode()).status == "complete"
+    with pytest.raises(WebhookVerificationError, match="eventId"):
+        construct_event('{"eventType": "generation.completed"}')
 
 
 @pytest.mark.parametrize(
@@ -526,3 +529,39 @@ def test_any_flipped_body_byte_is_rejected(
     headers = svix_headers(msg_id, timestamp, signature)
     with pytest.raises(WebhookVerificationError, match=r"^no matching signature"):
         verify(bytes(tampered), headers, secret, now=timestamp)
+
+
+# --- end to end: the emulator delivers, the SDK verifies ---------------------------------
+
+
+@pytest.mark.anyio
+async def test_emulator_deliveries_verify_with_the_sdk() -> None:
+    from diffio_async.testing import emulated_diffio
+
+    received: list[httpx.Request] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        received.append(request)
+        return httpx.Response(204)
+
+    async with emulated_diffio(
+        loopback=False,
+        generation_seconds=0.0,
+        webhook_transport=httpx.MockTransport(receiver),
+    ) as env:
+        client = env.client
+        await client.webhooks.configure(url="https://hooks.example/diffio", mode="test")
+        project = await client.projects.create(b"RIFF" * 10, file_name="a.wav")
+        generation = await client.generations.create(project, model="diffio-2")
+        await generation.wait(timeout=10)
+        await client.webhooks.send_test_event("generation.completed", mode="test")
+        await env.emulator.deliver_due_webhooks()
+        secret = env.emulator.webhook_secret
+    events = [verify_event(r.content, r.headers, secret) for r in received]
+    kinds = {event.event_type for event in events}
+    assert "generation.completed" in kinds
+    completed = [e for e in events if e.generation_id == generation.id]
+    assert completed and completed[-1].status == "complete"
+    tampered = received[0].content.replace(b"generation", b"Generation", 1)
+    with pytest.raises(WebhookVerificationError):
+        verify_event(tampered, received[0].headers, secret)
