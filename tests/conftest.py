@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# The fixtures users get (diffio_env) are tested the way users load them.
+pytest_plugins = ["diffio_async.testing"]
+
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:

@@ -172,3 +172,33 @@ def test_sigkill_at_three_points_then_resume(served: tuple[Emulator, str], tmp_p
         names = {pid: project.file_name for pid, project in core.state.projects.items()}
         per_file = Counter(names[g.project_id] for g in core.state.generations.values())
     assert len(per_file) == 24 and set(per_file.values()) == {1}, per_file
+
+
+def test_inspection_commands(
+    served: tuple[Emulator, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, url = served
+    monkeypatch.setenv("DIFFIO_API_KEY", KEY)
+    monkeypatch.setenv("DIFFIO_API_BASE_URL", url)
+    source = tmp_path / "talk.wav"
+    source.write_bytes(b"RIFF" + b"\x07" * 5000)
+    assert main(["restore", str(source), "-o", str(tmp_path / "out"), "--json"]) == 0
+    line = json.loads(capsys.readouterr().out.splitlines()[-1])
+    project, generation = line["projectId"], line["generationId"]
+
+    assert main(["projects"]) == 0
+    assert project in capsys.readouterr().out
+    assert main(["generations", project]) == 0
+    assert generation in capsys.readouterr().out
+    assert main(["progress", generation, "--project", project]) == 0
+    shown = capsys.readouterr().out
+    assert "complete" in shown and "preProcessing" in shown and "inference" in shown
+    assert (
+        main(["download", generation, "--project", project, "-o", str(tmp_path / "again.mp3")]) == 0
+    )
+    assert (tmp_path / "again.mp3").read_bytes() == source.read_bytes()
+    assert main(["progress", "no-such-generation"]) == 1
+    assert "Generation not found" in capsys.readouterr().err

@@ -319,3 +319,9 @@ async def test_two_event_loops_in_a_row() -> None:
 
     assert await once() == 0
     assert await anyio.to_thread.run_sync(lambda: anyio.run(once)) == 0
+
+
+async def test_the_users_pytest_fixture(diffio_env: EmulatedDiffio, tmp_path: Path) -> None:
+    result = await diffio_env.client.restore(WAV, output=tmp_path / "out.mp3")
+    assert result.output.read_bytes() == WAV
+    assert diffio_env.emulator.generation_ids == [result.generation_id]
