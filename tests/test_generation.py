@@ -1,0 +1,353 @@
+"""The Generation handle: progress, iter_progress, wait (adaptive polling, deadline, failures).
+
+Long waits run on virtual time (``VIRTUAL``: trio's MockClock, or ``virtual_clock.VirtualTimeLoop``
+on asyncio) against the in-process emulator, whose clock follows ``anyio.current_time()``: a
+300 s job takes milliseconds. Faults that need real sockets (dropped connections) and
+cancellation run over loopback in real time with fast polling.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+from virtual_clock import VIRTUAL_BACKENDS, virtual_backend
+
+from diffio_async import (
+    AsyncDiffio,
+    AuthenticationError,
+    Generation,
+    GenerationFailedError,
+    GenerationProgress,
+    PollPolicy,
+    RetryPolicy,
+    WaitTimeoutError,
+)
+from diffio_async.testing import EmulatedDiffio, emulated_diffio
+
+pytestmark = pytest.mark.anyio
+VIRTUAL = pytest.mark.parametrize("anyio_backend", VIRTUAL_BACKENDS, indirect=True)
+
+PROGRESS = "/v1/get_generation_progress"
+FAST = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.02)
+QUICK_POLL = PollPolicy(initial=0.05, maximum=0.2)
+ERAS = ["a", "b"]
+MODELS = {"a": "diffio-3.5", "b": "diffio-4.6-flash"}  # both report a transcription
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> Any:
+    """Both backends; tests marked ``VIRTUAL`` get them on virtual time (see virtual_clock)."""
+    return virtual_backend(request.param)
+
+
+def busy_connections(client: AsyncDiffio) -> list[Any]:
+    """Connections of the client's pool that are not idle, plus queued requests (httpcore)."""
+    pool = client._transport.http._transport._pool  # type: ignore[attr-defined]
+    return [c for c in pool.connections if not c.is_idle()] + list(pool._requests)
+
+
+async def _generation(env: EmulatedDiffio, **script: Any) -> Generation:
+    project = await env.client.projects.create(b"RIFF" + bytes(2000), file_name="talk.wav")
+    if script:
+        env.emulator.script_next_generation(**script)
+    return await env.client.generations.create(project, model=MODELS[env.emulator.era])
+
+
+def _polls(env: EmulatedDiffio, generation_id: str) -> int:
+    return sum(
+        1
+        for e in env.emulator.requests.find(path=PROGRESS)
+        if e.json and e.json.get("generationId") == generation_id
+    )
+
+
+def _timed(generation: Generation) -> list[float]:
+    """Record the (virtual) time of each poll the handle makes."""
+    times: list[float] = []
+    poll = generation.progress
+
+    async def timed_progress(**kwargs: Any) -> GenerationProgress:
+        times.append(anyio.current_time())
+        return await poll(**kwargs)
+
+    generation.progress = timed_progress  # type: ignore[method-assign]
+    return times
+
+
+# --- acceptance: a 300 s job ------------------------------------------------------------
+
+
+@VIRTUAL
+@pytest.mark.parametrize("era", ERAS)
+async def test_a_300_s_job_costs_at_most_30_polls_and_is_noticed_within_15_s(era: str) -> None:
+    """Acceptance: a job completing at 300 s of emulator time is observed with <= 30 progress
+    requests and noticed within 15 s, on virtual time (several jobs, so several jitters)."""
+    async with emulated_diffio(era=era, loopback=False) as env:
+        project = await env.client.projects.create(b"RIFF" + bytes(2000), file_name="talk.wav")
+        env.emulator.script_next_generation(duration=300, count=8)
+        outcomes: list[tuple[str, float, float, GenerationProgress]] = []
+
+        async def follow() -> None:
+            created = anyio.current_time()
+            generation = await env.client.generations.create(project, model=MODELS[era])
+            final = await generation.wait(timeout=1800)
+            outcomes.append((generation.id, created, anyio.current_time(), final))
+
+        real_start = anyio.current_time()
+        async with anyio.create_task_group() as group:
+            for _ in range(8):
+                group.start_soon(follow)
+        assert anyio.current_time() - real_start >= 300  # virtual time went by
+
+        for generation_id, created, noticed, final in outcomes:
+            assert final.is_complete
+            polls = _polls(env, generation_id)
+            assert polls <= 30, polls
+            assert 0 <= noticed - (created + 300) <= 15
+
+
+# --- wait: deadline, unknown and failed statuses -------------------------------------------
+
+
+@VIRTUAL
+@pytest.mark.parametrize("era", ERAS)
+async def test_wait_timeout_carries_the_generation_id_and_last_progress(era: str) -> None:
+    async with emulated_diffio(era=era, loopback=False) as env:
+        generation = await _generation(env, duration=300)
+        started = anyio.current_time()
+        with pytest.raises(WaitTimeoutError) as info:
+            await generation.wait(timeout=100)
+        assert anyio.current_time() - started == pytest.approx(100, abs=0.01)
+        error = info.value
+        assert error.generation_id == generation.id
+        assert error.project_id == generation.project_id
+        assert isinstance(error.last_progress, GenerationProgress)
+        assert error.last_progress.status == "processing"
+        assert generation.id in str(error)
+        # The handle is not lost: waiting again picks the job up.
+        final = await generation.wait(timeout=300)
+        assert final.is_complete
+
+
+@VIRTUAL
+async def test_unknown_statuses_are_not_terminal_but_the_deadline_bounds_them() -> None:
+    async with emulated_diffio(loopback=False) as env:
+        generation = await _generation(env, duration=10)
+        paused = env.emulator.generation_progress(generation.id)
+        paused["status"] = "paused"
+        fault = env.emulator.add_fault(path=PROGRESS, status=200, body=paused, count=None)
+        seen: list[str] = []
+        with pytest.raises(WaitTimeoutError) as info:
+            await generation.wait(timeout=120, on_progress=lambda p: seen.append(p.status))
+        assert seen == ["paused"]  # reported once (nothing changed afterwards)
+        assert info.value.last_progress.status == "paused"
+        assert fault.hits > 10  # it kept polling until the deadline
+        # An unknown status in the middle of a job does not end the wait either.
+        env.emulator.clear_faults()
+        other = await _generation(env, duration=30)
+        weird = env.emulator.generation_progress(other.id)
+        weird["status"] = "rendering"
+        env.emulator.add_fault(path=PROGRESS, status=200, body=weird, count=3)
+        statuses: list[str] = []
+        final = await other.wait(timeout=600, on_progress=lambda p: statuses.append(p.status))
+        assert final.is_complete
+        assert statuses[0] == "rendering" and statuses[-1] == "complete"
+
+
+@VIRTUAL
+@pytest.mark.parametrize("era", ERAS)
+async def test_a_failed_generation_raises_with_its_stages(era: str) -> None:
+    async with emulated_diffio(era=era, loopback=False) as env:
+        generation = await _generation(
+            env, duration=60, fail_at="inference", error="GPU fell over", error_details="OOM"
+        )
+        with pytest.raises(GenerationFailedError) as info:
+            await generation.wait()
+        error = info.value
+        assert error.generation_id == generation.id
+        assert error.project_id == generation.project_id
+        progress = error.progress
+        assert isinstance(progress, GenerationProgress)
+        assert progress.status == "failed"
+        assert progress.error == "GPU fell over" and progress.error_details == "OOM"
+        stages = dict(progress.stages)
+        assert stages["preProcessing"].status == "complete"
+        assert stages["inference"].status == "failed"
+        assert "inference" in str(error) and "GPU fell over" in str(error)
+
+
+@VIRTUAL
+async def test_an_error_status_is_terminal_and_failed() -> None:
+    async with emulated_diffio(loopback=False) as env:
+        generation = await _generation(env, duration=300)
+        body = env.emulator.generation_progress(generation.id)
+        body.update(status="error", error="Internal failure.")
+        env.emulator.add_fault(path=PROGRESS, status=200, body=body)
+        with pytest.raises(GenerationFailedError, match="Internal failure"):
+            await generation.wait()
+        assert _polls(env, generation.id) == 1
+
+
+# --- polling --------------------------------------------------------------------------------
+
+
+@VIRTUAL
+@pytest.mark.parametrize("era", ERAS)
+async def test_iter_progress_yields_only_changes_and_ends_terminal(era: str) -> None:
+    async with emulated_diffio(era=era, loopback=False) as env:
+        generation = await _generation(env, duration=120)
+        snapshots = [p async for p in generation.iter_progress()]
+        assert snapshots[-1].is_complete
+        assert all(not p.is_terminal for p in snapshots[:-1])
+        assert [p.status for p in snapshots][:1] == ["queued"]
+        assert len(snapshots) <= _polls(env, generation.id)
+        assert all(a != b for a, b in itertools.pairwise(snapshots))
+        assert generation.last_progress == snapshots[-1]
+
+
+@VIRTUAL
+@pytest.mark.parametrize("style", ["sync", "async"])
+async def test_wait_calls_on_progress_sync_or_async(style: str) -> None:
+    async with emulated_diffio(loopback=False) as env:
+        generation = await _generation(env, duration=60)
+        seen: list[str] = []
+
+        def sync_cb(progress: GenerationProgress) -> None:
+            seen.append(progress.status)
+
+        async def async_cb(progress: GenerationProgress) -> None:
+            await anyio.lowlevel.checkpoint()
+            seen.append(progress.status)
+
+        final = await generation.wait(on_progress=sync_cb if style == "sync" else async_cb)
+        assert final.is_complete
+        assert seen[0] == "queued" and "processing" in seen and seen[-1] == "complete"
+
+
+@VIRTUAL
+async def test_polling_follows_the_policy() -> None:
+    async with emulated_diffio(loopback=False) as env:
+        generation = await _generation(env, duration=200)
+        times = _timed(generation)
+        await generation.wait(poll=PollPolicy(initial=2, factor=2, maximum=10, jitter=0))
+        gaps = [round(b - a, 6) for a, b in itertools.pairwise(times)]
+        # 2, 4, 8, then the cap; queued -> processing at 20 s halves the interval once.
+        assert gaps[:3] == [2, 4, 8]
+        assert max(gaps) == 10
+        assert 5 in gaps  # the halving after the status change
+        assert times[-1] - times[0] >= 200
+
+
+@VIRTUAL
+async def test_a_server_hint_sets_the_next_poll() -> None:
+    async with emulated_diffio(loopback=False, client_options={"max_retries": 0}) as env:
+        generation = await _generation(env, duration=100)
+        times = _timed(generation)
+        await generation.progress()
+        env.emulator.add_fault(path=PROGRESS, status=429, retry_after="40")
+        await generation.wait(poll=PollPolicy(initial=1, maximum=5, jitter=0))
+        statuses = [e.status for e in env.emulator.requests.find(path=PROGRESS)]
+        assert statuses[:3] == [200, 429, 200]
+        assert times[2] - times[1] >= 40  # the 429's Retry-After beat the 1 s schedule
+
+
+@VIRTUAL
+async def test_a_fatal_error_during_the_wait_is_raised_at_once() -> None:
+    async with emulated_diffio(loopback=False) as env:
+        generation = await _generation(env, duration=100)
+        env.emulator.add_fault(path=PROGRESS, status=401, count=None)
+        with pytest.raises(AuthenticationError):
+            await generation.wait()
+        assert _polls(env, generation.id) == 1
+
+
+@VIRTUAL
+async def test_a_handle_rebuilt_from_ids_waits_and_downloads(tmp_path: Any) -> None:
+    async with emulated_diffio(loopback=False) as env:
+        original = await _generation(env, duration=50)
+        handle = env.client.generations.get(original.id, project_id=original.project_id)
+        assert handle.id == original.id and handle.idempotency_key is None
+        assert (await handle.wait()).is_complete
+        path = await handle.download(tmp_path)
+        assert path.read_bytes() == b"RIFF" + bytes(2000)
+
+
+def test_poll_schedule_never_exceeds_the_cap_and_halves_on_change() -> None:
+    policy = PollPolicy()
+    schedule = policy.schedule(rng=random.Random(7))
+    delays = [schedule.next_delay(changed=False) for _ in range(40)]
+    assert all(0 < d <= policy.maximum for d in delays)
+    assert 0.9 <= delays[0] <= 1.1
+    assert delays[-1] >= policy.maximum * 0.9
+    exact = PollPolicy(initial=1, factor=1.5, maximum=15, jitter=0).schedule()
+    assert [exact.next_delay(changed=False) for _ in range(8)] == [
+        1,
+        1.5,
+        2.25,
+        3.375,
+        5.0625,
+        7.59375,
+        11.390625,
+        15,
+    ]
+    assert exact.next_delay(changed=True) == 7.5
+    with pytest.raises(ValueError):
+        PollPolicy(initial=0)
+    with pytest.raises(ValueError):
+        PollPolicy(factor=0.5)
+
+
+# --- over loopback: transient errors and cancellation --------------------------------------
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[EmulatedDiffio]:
+    async with emulated_diffio(generation_seconds=0.6, client_options={"max_retries": FAST}) as env:
+        yield env
+
+
+async def test_transient_errors_during_the_wait_are_retried(env: EmulatedDiffio) -> None:
+    """503s and dropped connections on get_generation_progress, more than the transport's own
+    retries absorb: the wait polls through them and completes."""
+    generation = await _generation(env)
+    env.emulator.add_fault(path=PROGRESS, status=503, count=4)
+    env.emulator.add_fault(path=PROGRESS, drop=True, count=4)
+    env.emulator.add_fault(path=PROGRESS, status=429, retry_after="0.05", count=3)
+    final = await generation.wait(timeout=30, poll=QUICK_POLL)
+    assert final.is_complete
+    statuses = [e.status for e in env.emulator.requests.find(path=PROGRESS)]
+    assert statuses.count(503) == 4 and statuses.count(None) == 4 and statuses.count(429) == 3
+    assert statuses[-1] == 200
+
+
+async def test_cancelling_a_wait_mid_request_leaves_no_open_connection(
+    env: EmulatedDiffio,
+) -> None:
+    """Acceptance: a wait cancelled while a poll is in flight stops at once, leaves nothing."""
+    generation = await _generation(env, duration=60)
+    env.emulator.add_fault(path=PROGRESS, delay=10, count=None)
+    started = anyio.current_time()
+    with anyio.move_on_after(0.3) as scope:
+        await generation.wait()
+    assert scope.cancelled_caught
+    assert anyio.current_time() - started < 2
+    assert not busy_connections(env.client)
+    env.emulator.clear_faults()
+    assert (await generation.progress()).status in ("queued", "processing")
+
+
+async def test_cancelling_a_wait_between_polls_leaves_no_open_connection(
+    env: EmulatedDiffio,
+) -> None:
+    generation = await _generation(env, duration=60)
+    with anyio.move_on_after(0.5) as scope:
+        await generation.wait(poll=PollPolicy(initial=0.1, maximum=0.1))
+    assert scope.cancelled_caught
+    assert _polls(env, generation.id) >= 2
+    assert not busy_connections(env.client)
