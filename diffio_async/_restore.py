@@ -93,7 +93,7 @@ async def restore(
         stage, started = "download", anyio.current_time()
         path = await generation.download(output, download_type=download_type)
         timings["download"] = anyio.current_time() - started
-    except DiffioError as exc:
+    except (DiffioError, OSError) as exc:  # OSError: the output folder or disk failed us
         project_id = project.api_project_id if project else getattr(exc, "project_id", None)
         generation_id = generation.id if generation else None
         ids = ", ".join(
