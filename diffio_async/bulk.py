@@ -300,8 +300,9 @@ class _Item:
         await self._enter("download")
         started = anyio.current_time()
         await anyio.to_thread.run_sync(_prepare_output, self.job.output)
-        async with self.s.transfers:
-            await self.generation.download(self.job.output, download_type=self.s.download_type)
+        await self.generation.download(
+            self.job.output, download_type=self.s.download_type, transfer_limiter=self.s.transfers
+        )
         self.timings["download"] = anyio.current_time() - started
         await self._record(state="downloaded", output_path=str(self.job.output))
 

@@ -266,22 +266,25 @@ class Generation:
         download_type: str = "audio",
         on_progress: ProgressCallback | None = None,
         not_ready_patience: float = 30.0,
+        transfer_limiter: anyio.CapacityLimiter | None = None,
     ) -> Path:
         """Download the result to ``dest`` (a file path, or a folder for the server's name).
 
         Streams to a temp file beside the target and renames it into place, so a failure or
         cancellation never leaves a partial file and never clobbers an existing one. An
         expired URL is refreshed and the transfer resumes. A 404/409 just after completion is
-        retried for ``not_ready_patience`` seconds. Returns the path written.
+        retried for ``not_ready_patience`` seconds. ``transfer_limiter``, when given, is held
+        only while bytes move. Returns the path written.
         """
         info = await self._ready_download_info(download_type, not_ready_patience)
-        return await download_to_path(
-            self._client._transport,
-            info=info,
-            refresh=lambda: self.download_info(download_type=download_type),
-            dest=dest,
-            on_progress=on_progress,
-        )
+        async with transfer_limiter or contextlib.nullcontext():
+            return await download_to_path(
+                self._client._transport,
+                info=info,
+                refresh=lambda: self.download_info(download_type=download_type),
+                dest=dest,
+                on_progress=on_progress,
+            )
 
 
 def _failure_message(progress: GenerationProgress) -> str:
