@@ -30,6 +30,7 @@ from .errors import (
     WaitTimeoutError,
 )
 from .models import CreatedGeneration, DownloadInfo, GenerationProgress, GenerationStatus
+from .webhooks import WebhookRouter
 
 if TYPE_CHECKING:
     from .client import AsyncDiffio
@@ -150,14 +151,16 @@ class Generation:
         return progress
 
     async def iter_progress(
-        self, *, poll: PollPolicy | None = None
+        self, *, poll: PollPolicy | None = None, router: WebhookRouter | None = None
     ) -> AsyncGenerator[GenerationProgress, None]:
         """Yield a progress snapshot each time something changed, until a terminal status.
 
         Transient failures (connection problems, 5xx, 429) are logged and polled through; a
         429's ``Retry-After`` sets the next wait. The last snapshot yielded is terminal
         (``complete``, ``failed`` or ``error``); this iterator never raises for a failed
-        generation (see :meth:`wait`). It has no deadline of its own.
+        generation (see :meth:`wait`). It has no deadline of its own. With a ``router``
+        (:class:`~diffio_async.webhooks.WebhookRouter`) a webhook about this generation
+        cuts the current wait short and it polls at once.
         """
         schedule = (poll or PollPolicy()).schedule()
         seen: tuple[object, ...] | None = None
@@ -186,8 +189,12 @@ class Generation:
                     yield progress
                 if progress.is_terminal:
                     return
-            delay = schedule.next_delay(changed=changed)
-            await anyio.sleep(max(delay, hint or 0.0))
+            delay = max(schedule.next_delay(changed=changed), hint or 0.0)
+            if router is None or hint is not None:
+                await anyio.sleep(delay)
+            else:
+                with anyio.move_on_after(delay):
+                    await router.wait_for(self.id)
 
     async def wait(
         self,
@@ -195,16 +202,21 @@ class Generation:
         timeout: float | None = 1800.0,  # noqa: ASYNC109 (the deadline is the API here)
         on_progress: Callable[[GenerationProgress], Any] | None = None,
         poll: PollPolicy | None = None,
+        router: WebhookRouter | None = None,
     ) -> GenerationProgress:
         """Poll until the generation completes; return the final progress.
 
         ``on_progress`` (sync or async) gets each changed snapshot. Raises
         :class:`GenerationFailedError` (with the last progress, whose stages, ``error`` and
         ``error_details`` say why) when it fails, and :class:`WaitTimeoutError` (with the
-        generation id and last progress) when ``timeout`` seconds pass first.
+        generation id and last progress) when ``timeout`` seconds pass first. With a
+        ``router`` (:class:`~diffio_async.webhooks.WebhookRouter`), a webhook about this
+        generation makes it poll at once, so a slow ``poll`` policy is enough as a safety net.
         """
         with anyio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
-            async with contextlib.aclosing(self.iter_progress(poll=poll)) as snapshots:
+            async with contextlib.aclosing(
+                self.iter_progress(poll=poll, router=router)
+            ) as snapshots:
                 async for progress in snapshots:
                     if on_progress is not None:
                         result = on_progress(progress)

@@ -39,6 +39,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
+import anyio
+
 from ._convert import structure
 from .errors import APIResponseValidationError, ConfigurationError, WebhookVerificationError
 from .models import WebhookEvent
@@ -46,6 +48,7 @@ from .models import WebhookEvent
 __all__ = [
     "DEFAULT_TOLERANCE",
     "HeadersLike",
+    "WebhookRouter",
     "WebhookVerificationError",
     "construct_event",
     "sign",
@@ -272,3 +275,70 @@ def _v1_signatures(header: str) -> list[str]:
     # never "v1", so splitting on both also copes with list values joined by "," or ", ".
     tokens = _SIGNATURE_SPLIT_RE.split(header.strip())
     return [tokens[i + 1] for i, token in enumerate(tokens[:-1]) if token == "v1"]
+
+
+class WebhookRouter:
+    """Verify deliveries and wake the :class:`~diffio_async.Generation` waits they concern.
+
+    Give one router to your web handler and to ``Generation.wait(router=...)`` (both on the
+    same event loop)::
+
+        router = WebhookRouter(secret)
+
+        @app.post("/diffio-webhook")                    # FastAPI / Starlette
+        async def hook(request: Request) -> Response:
+            try:
+                await router.handle(await request.body(), request.headers)
+            except WebhookVerificationError:
+                return Response(status_code=400)
+            return Response(status_code=204)
+
+        final = await generation.wait(router=router)    # polls at once when an event arrives
+
+    A delivery only *wakes* the wait, which then polls the API for the truth: a lost, late or
+    duplicated webhook can delay nothing beyond the normal polling schedule. Deliveries are
+    de-duplicated by their message id (Svix retries keep it).
+    """
+
+    def __init__(
+        self, secret: str, *, tolerance: float = DEFAULT_TOLERANCE, remember: int = 10_000
+    ) -> None:
+        _decode_secret(secret)  # fail now, not on the first delivery
+        self._secret = secret
+        self._tolerance = tolerance
+        self._remember = remember
+        self._seen: dict[str, None] = {}
+        self._waiters: dict[str, list[anyio.Event]] = {}
+
+    def __repr__(self) -> str:
+        return f"<WebhookRouter waiting on {len(self._waiters)} generation(s)>"
+
+    async def handle(self, payload: bytes | str, headers: HeadersLike) -> WebhookEvent:
+        """Verify one delivery, wake the waits on its generation and return the event.
+
+        Raises :class:`WebhookVerificationError` for a delivery that does not verify (answer
+        it with a 4xx so that nothing trusts it).
+        """
+        event = verify_event(payload, headers, self._secret, tolerance=self._tolerance)
+        message_id, _, _ = _pick_headers(_normalise_headers(headers))
+        if message_id in self._seen:
+            return event
+        self._seen[message_id] = None
+        if len(self._seen) > self._remember:
+            del self._seen[next(iter(self._seen))]
+        for waiter in self._waiters.pop(event.generation_id, []):
+            waiter.set()
+        return event
+
+    async def wait_for(self, generation_id: str) -> None:
+        """Return when the next event about ``generation_id`` has been handled."""
+        waiter = anyio.Event()
+        self._waiters.setdefault(generation_id, []).append(waiter)
+        try:
+            await waiter.wait()
+        finally:
+            waiters = self._waiters.get(generation_id)
+            if waiters is not None and waiter in waiters:
+                waiters.remove(waiter)
+                if not waiters:
+                    del self._waiters[generation_id]

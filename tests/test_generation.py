@@ -351,3 +351,44 @@ async def test_cancelling_a_wait_between_polls_leaves_no_open_connection(
     assert scope.cancelled_caught
     assert _polls(env, generation.id) >= 2
     assert not busy_connections(env.client)
+
+
+@VIRTUAL
+async def test_webhook_router_wakes_the_wait() -> None:
+    """With a router, the wait polls as soon as the webhook arrives, not at its next poll."""
+    import httpx
+
+    from diffio_async.webhooks import WebhookRouter
+
+    router: WebhookRouter | None = None
+
+    async def receiver(request: httpx.Request) -> httpx.Response:
+        assert router is not None
+        await router.handle(request.content, request.headers)
+        return httpx.Response(204)
+
+    async with emulated_diffio(
+        loopback=False,
+        generation_seconds=30.0,
+        webhook_transport=httpx.MockTransport(receiver),
+        webhook_timestamps="emulator",
+    ) as env:
+        router = WebhookRouter(env.emulator.webhook_secret, tolerance=float("inf"))
+        await env.client.webhooks.configure(url="https://hooks.example/diffio", mode="live")
+        generation = await _generation(env)
+        sleepy = PollPolicy(initial=600.0, maximum=600.0, jitter=0.0)
+
+        async def server_ticks() -> None:  # Diffio delivers on its own; the emulator on ask
+            while True:
+                await anyio.sleep(1.0)
+                await env.emulator.deliver_due_webhooks()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(server_ticks)
+            started = anyio.current_time()
+            final = await generation.wait(timeout=3600, poll=sleepy, router=router)
+            waited = anyio.current_time() - started
+            group.cancel_scope.cancel()
+        assert final.is_complete
+        assert waited < 60, "the webhook, not the 600 s poll, ended the wait"
+        assert len(env.emulator.requests.find(path=PROGRESS)) <= 4

@@ -7,6 +7,7 @@ import math
 import time
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from hypothesis import given, settings
@@ -565,3 +566,34 @@ async def test_emulator_deliveries_verify_with_the_sdk() -> None:
     tampered = received[0].content.replace(b"generation", b"Generation", 1)
     with pytest.raises(WebhookVerificationError):
         verify_event(tampered, received[0].headers, secret)
+
+
+@pytest.mark.anyio
+async def test_router_verifies_deduplicates_and_wakes() -> None:
+    from diffio_async.webhooks import WebhookRouter
+
+    router = WebhookRouter(SECRET, tolerance=math.inf)
+    headers = svix_headers(DIFFIO_ID, DIFFIO_TS, DIFFIO_SIG)
+    woken: list[str] = []
+
+    async def waiter() -> None:
+        await router.wait_for("gen_123")
+        woken.append("gen_123")
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(waiter)
+        await anyio.wait_all_tasks_blocked()
+        event = await router.handle(DIFFIO_BODY, headers)
+    assert event.generation_id == "gen_123" and woken == ["gen_123"]
+
+    with anyio.move_on_after(0.05) as scope:  # a retried delivery (same id) wakes nobody
+        async with anyio.create_task_group() as group:
+            group.start_soon(router.wait_for, "gen_123")
+            await anyio.wait_all_tasks_blocked()
+            await router.handle(DIFFIO_BODY, headers)
+    assert scope.cancelled_caught
+    with pytest.raises(WebhookVerificationError):
+        await router.handle(DIFFIO_BODY.replace("gen_123", "gen_999"), headers)
+    with pytest.raises(WebhookVerificationError):
+        WebhookRouter("whsec_not base64!")
+    assert SECRET not in repr(router)
