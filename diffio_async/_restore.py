@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ import anyio
 import attrs
 
 from ._catalog import DEFAULT_MODEL_BY_ERA
+from ._transport import counting_attempts
 from ._upload import MediaSource, ProgressCallback
 from .errors import DiffioError, RestoreError
 from .generation import Generation, PollPolicy
@@ -27,7 +29,8 @@ class RestoreResult:
     """What ``client.restore()`` did: the ids, the final progress and where the output went.
 
     ``timings`` maps each stage (``upload``, ``generation``, ``wait``, ``download``) to the
-    seconds it took; ``idempotency_key`` is the key the generation was created with.
+    seconds it took and ``attempts`` to the HTTP requests it made (retries and polls
+    included); ``generation.idempotency_key`` is the key the generation was created with.
     """
 
     project: CreateProjectResponse
@@ -36,6 +39,7 @@ class RestoreResult:
     output: Path
     download_type: str
     timings: Mapping[str, float]
+    attempts: Mapping[str, int]
 
     @property
     def project_id(self) -> str:
@@ -68,31 +72,35 @@ async def restore(
 
     download_type = normalize_download_type(download_type)
     timings: dict[str, float] = {}
+    attempts: dict[str, int] = {}
     project: CreateProjectResponse | None = None
     generation: Generation | None = None
     stage = "upload"
-    started = anyio.current_time()
+
+    @contextlib.contextmanager
+    def measure(name: str) -> Iterator[None]:
+        nonlocal stage
+        stage, started = name, anyio.current_time()
+        with counting_attempts() as counter:
+            yield
+        timings[name] = anyio.current_time() - started
+        attempts[name] = counter[0]
+
     try:
-        project = await client.projects.create(source, on_progress=on_upload_progress)
-        timings["upload"] = anyio.current_time() - started
-
-        stage, started = "generation", anyio.current_time()
-        generation = await client.generations.create(
-            project,
-            model=model or DEFAULT_MODEL_BY_ERA[project.era],
-            sampling=sampling,
-            params=params,
-            idempotency_key=idempotency_key,
-        )
-        timings["generation"] = anyio.current_time() - started
-
-        stage, started = "wait", anyio.current_time()
-        final = await generation.wait(timeout=timeout, on_progress=on_progress, poll=poll)
-        timings["wait"] = anyio.current_time() - started
-
-        stage, started = "download", anyio.current_time()
-        path = await generation.download(output, download_type=download_type)
-        timings["download"] = anyio.current_time() - started
+        with measure("upload"):
+            project = await client.projects.create(source, on_progress=on_upload_progress)
+        with measure("generation"):
+            generation = await client.generations.create(
+                project,
+                model=model or DEFAULT_MODEL_BY_ERA[project.era],
+                sampling=sampling,
+                params=params,
+                idempotency_key=idempotency_key,
+            )
+        with measure("wait"):
+            final = await generation.wait(timeout=timeout, on_progress=on_progress, poll=poll)
+        with measure("download"):
+            path = await generation.download(output, download_type=download_type)
     except (DiffioError, OSError) as exc:  # OSError: the output folder or disk failed us
         project_id = project.api_project_id if project else getattr(exc, "project_id", None)
         generation_id = generation.id if generation else None
@@ -114,4 +122,5 @@ async def restore(
         output=path,
         download_type=download_type,
         timings=timings,
+        attempts=attempts,
     )

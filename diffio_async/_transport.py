@@ -8,11 +8,13 @@ edge requests go through :meth:`Transport.send_media`, which never adds it.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import platform
 import socket
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -48,6 +50,7 @@ __all__ = [
     "Timeout",
     "Transport",
     "api_url",
+    "counting_attempts",
     "iter_response_bytes",
 ]
 
@@ -128,6 +131,23 @@ class ApiResponse:
     attempts: int
     request_id: str | None
     status_code: int
+
+
+_ATTEMPTS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "diffio_async_attempts", default=None
+)
+
+
+@contextlib.contextmanager
+def counting_attempts() -> Iterator[list[int]]:
+    """Count the HTTP attempts (retries included) that this task, and the tasks it starts,
+    make inside the block; the count is ``counter[0]``."""
+    counter = [0]
+    token = _ATTEMPTS.set(counter)
+    try:
+        yield counter
+    finally:
+        _ATTEMPTS.reset(token)
 
 
 def api_url(base_url: str, endpoint: str) -> str:
@@ -357,6 +377,9 @@ class Transport:
     ) -> httpx.Response:
         """Send one attempt; raise :class:`RetryableFailure` for failures."""
         self._check_open()
+        counter = _ATTEMPTS.get()
+        if counter is not None:
+            counter[0] += 1
         try:
             response = await self._shared.http.send(request, stream=stream)
         except httpx.HTTPError as exc:

@@ -116,6 +116,14 @@ async def test_the_result_describes_what_was_done(env: EmulatedDiffio, tmp_path:
     assert set(result.timings) == {"upload", "generation", "wait", "download"}
     assert all(seconds >= 0 for seconds in result.timings.values())
     assert result.timings["wait"] >= 0.2
+    assert set(result.attempts) == set(result.timings)
+    # Attempts are the HTTP requests each stage made, as the emulator saw them.
+    log = list(env.emulator.requests)
+    polls = [e for e in log if e.path == "/v1/get_generation_progress"]
+    assert result.attempts["wait"] == len(polls) >= 2
+    assert result.attempts["generation"] == 1
+    assert result.attempts["download"] == 2  # get_generation_download + the media GET
+    assert sum(result.attempts.values()) == len(log)
     assert statuses[-1] == "complete"
     assert sent[-1] == 5004
     # The default model follows the era the server speaks.
@@ -286,3 +294,16 @@ async def test_a_five_minute_restore_on_virtual_time(era: str, tmp_path: Path) -
         assert 300 <= result.timings["wait"] <= 315
         assert 300 <= anyio.current_time() - started <= 316
         assert len(env.emulator.requests.find(path="/v1/get_generation_progress")) <= 30
+
+
+async def test_attempts_count_retries(env: EmulatedDiffio, tmp_path: Path) -> None:
+    env.emulator.add_fault(path="/v1/create_project", status=503, retry_after="0")
+    env.emulator.add_fault(path="/v1/get_generation_download", status=502)
+    result = await env.client.restore(
+        b"RIFF" + bytes(100), output=tmp_path / "o.mp3", poll=QUICK_POLL
+    )
+    uploads = (
+        3 if env.emulator.era == "a" else 6
+    )  # 2 creates + PUT, or + start, part, complete, completion
+    assert result.attempts["upload"] == uploads
+    assert result.attempts["download"] == 3
