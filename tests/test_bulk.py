@@ -216,6 +216,10 @@ async def test_cancelling_the_batch_is_prompt_and_clean(
     assert anyio.current_time() - started < 3.0
     assert not list((tmp_path / "out").glob(".*.part"))
     assert not list((tmp_path / "out").glob("*.mp3"))
+    pool = env.client._transport.http._transport._pool  # type: ignore[attr-defined]
+    assert [c for c in pool.connections if not c.is_idle()] == []
+    assert list(pool._requests) == []
+    assert len(await env.client.projects.list()) > 0  # the client is still usable
 
 
 def test_adaptive_concurrency_halves_on_429_and_grows_back() -> None:
