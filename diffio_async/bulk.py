@@ -34,7 +34,6 @@ How it is built:
 from __future__ import annotations
 
 import contextlib
-import glob
 import inspect
 import json
 import os
@@ -209,6 +208,7 @@ class _Item:
         self.generation_id: str | None = None
         self.idempotency_key: str | None = None
         self.complete = False
+        self.sweep_stale_parts = False
         self.timings: dict[str, float] = {}
         self.stage = "hash"
 
@@ -261,6 +261,8 @@ class _Item:
         if entry.state in ("generation_created", "complete", "downloaded"):
             self.generation_id = entry.generation_id
         self.complete = entry.state in ("complete", "downloaded")
+        # A run killed mid-download left a temp file beside the output: sweep it first.
+        self.sweep_stale_parts = self.complete
         return None
 
     async def run(self) -> None:
@@ -299,7 +301,7 @@ class _Item:
             await self._record(state="complete")
         await self._enter("download")
         started = anyio.current_time()
-        await anyio.to_thread.run_sync(_prepare_output, self.job.output)
+        await anyio.to_thread.run_sync(_prepare_output, self.job.output, self.sweep_stale_parts)
         await self.generation.download(
             self.job.output, download_type=self.s.download_type, transfer_limiter=self.s.transfers
         )
@@ -377,12 +379,19 @@ async def _process(job: _Job, settings: _Settings) -> ItemResult:
             return item.result(ok=True, error=None, attempts=attempts)
 
 
-def _prepare_output(output: Path) -> None:
-    """Create the output's folder and delete temp files a killed earlier run left for it."""
+def _prepare_output(output: Path, sweep: bool) -> None:
+    """Create the output's folder; with ``sweep``, delete the temp files (``.<name>.*.part``)
+    that a killed earlier run left for it. (No glob: fnmatch caches one compiled pattern per
+    name, which grows with the batch.)"""
     output.parent.mkdir(parents=True, exist_ok=True)
-    for stale in output.parent.glob(f".{glob.escape(output.name)}.*.part"):
+    if not sweep:
+        return
+    prefix = f".{output.name}."
+    with os.scandir(output.parent) as entries:
+        stale = [e.path for e in entries if e.name.startswith(prefix) and e.name.endswith(".part")]
+    for path in stale:
         with contextlib.suppress(OSError):
-            stale.unlink()
+            os.unlink(path)
 
 
 def _list_dir(folder: Path) -> list[os.DirEntry[str]]:
