@@ -1,9 +1,10 @@
 """How much memory do queued sources add to restore_many? (Issue: 10,000 sources < 20 MiB.)
 
 Runs the emulator in a separate process (so its state is not counted), then, for each batch
-size, a fresh child process that restores that many tiny files with ``restore_many`` and
-reports its Python heap peak (tracemalloc) and its max RSS. The memory the queue adds is the
-difference between the large batch and a 100-file baseline measured in the same run.
+size, a fresh child process that restores that many tiny files with ``restore_many`` (the
+sources passed as a list of paths) and reports its max RSS (and, with ``--heap``, its Python
+heap peak via tracemalloc). The memory the queue adds is the difference between the large
+batch and a 100-file baseline measured in the same run.
 
     python benchmarks/bulk_memory.py                 # 100 vs 10,000 files, asyncio and trio
     python benchmarks/bulk_memory.py --sizes 100 2000 --backends trio
