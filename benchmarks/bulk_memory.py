@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import socket
@@ -142,9 +143,10 @@ def main() -> int:
 
     print(f"\n{'backend':8} {'files':>7} {'ok':>7} {'seconds':>8} {'heap peak':>10} {'max RSS':>9}")
     for row in rows:
+        heap = "-" if math.isnan(row["heap_peak_mib"]) else f"{row['heap_peak_mib']:.2f} MiB"
         print(
             f"{row['backend']:8} {row['files']:7d} {row['ok']:7d} {row['seconds']:8.1f} "
-            f"{row['heap_peak_mib']:8.2f} MiB {row['max_rss_mib']:6.1f} MiB"
+            f"{heap:>10} {row['max_rss_mib']:6.1f} MiB"
         )
     summary = {}
     for backend in args.backends:
@@ -153,8 +155,9 @@ def main() -> int:
         added_rss = big["max_rss_mib"] - small["max_rss_mib"]
         summary[backend] = {"added_heap_mib": added_heap, "added_rss_mib": added_rss}
         verdict = "OK" if added_rss < 20 and not added_heap >= 20 else "OVER 20 MiB"
+        heap_text = "" if math.isnan(added_heap) else f"{added_heap:.2f} MiB of heap and "
         print(
-            f"{backend}: {large - base} more queued files add {added_heap:.2f} MiB of heap and "
+            f"{backend}: {large - base} more queued files add {heap_text}"
             f"{added_rss:.1f} MiB of max RSS ({verdict})"
         )
     RESULTS.mkdir(exist_ok=True)
