@@ -14,6 +14,7 @@ from ._retry import RetryPolicy
 from ._transport import RequestOptions, Timeout
 from ._upload import MediaSource
 from ._version import __version__
+from .bulk import ItemResult
 from .client import AsyncDiffio
 from .errors import (
     APIConnectionError,
@@ -23,6 +24,7 @@ from .errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BatchAbortedError,
     ClientClosedError,
     ConfigurationError,
     ConflictError,
@@ -80,6 +82,7 @@ __all__ = [
     "AsyncDiffio",
     "AuthenticationError",
     "BadRequestError",
+    "BatchAbortedError",
     "ClientClosedError",
     "CompleteProjectUploadResponse",
     "ConfigurationError",
@@ -97,6 +100,7 @@ __all__ = [
     "IdempotencyConflictError",
     "InternalServerError",
     "InvalidRequestError",
+    "ItemResult",
     "MediaSource",
     "ModelRetiredError",
     "ModelSpec",

@@ -52,6 +52,7 @@ from ._catalog import DEFAULT_MODEL_BY_ERA
 from .errors import (
     APIConnectionError,
     AuthenticationError,
+    BatchAbortedError,
     DiffioError,
     DownloadError,
     InternalServerError,
@@ -73,26 +74,13 @@ if sys.version_info < (3, 11):  # pragma: no cover
 if TYPE_CHECKING:
     from .client import AsyncDiffio
 
-__all__ = ["BatchAbortedError", "ItemResult", "Source", "restore_many"]
+__all__ = ["ItemResult", "Source", "restore_many"]
 
 Source = str | os.PathLike[str]
 """A file to restore."""
 
 _SUFFIXES = {"audio": ".mp3", "transcript": ".json"}
 _MEDIA_ENDPOINTS = ("upload", "media", "edge:")
-
-
-class BatchAbortedError(DiffioError):
-    """The batch stopped early because an error would have failed every later item too.
-
-    ``cause`` is that error (401, 402 or an API 403); the items not yet finished are left as
-    they were (resumable with a ledger).
-    """
-
-    def __init__(self, message: str, *, cause: BaseException) -> None:
-        super().__init__(message)
-        self.message = message
-        self.cause = cause
 
 
 @attrs.frozen(kw_only=True)

@@ -34,9 +34,9 @@ from typing import Any, TextIO
 import anyio
 
 from ._catalog import KNOWN_MODELS
-from .bulk import BatchAbortedError, ItemResult
+from .bulk import ItemResult
 from .client import AsyncDiffio
-from .errors import DiffioError
+from .errors import BatchAbortedError, DiffioError
 from .resources.generations import DOWNLOAD_TYPES
 
 __all__ = ["main"]

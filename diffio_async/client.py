@@ -6,7 +6,7 @@ import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -21,12 +21,10 @@ from ._transport import (
     Transport,
 )
 from ._upload import MediaSource, ProgressCallback
+from .bulk import ItemResult, Source, restore_many
 from .errors import ConfigurationError
 from .generation import PollPolicy
 from .models import GenerationProgress
-
-if TYPE_CHECKING:
-    from .bulk import ItemResult, Source
 from .resources import Account, ApiKeys, Generations, Projects, Usage, Webhooks
 
 __all__ = ["AsyncDiffio"]
@@ -193,8 +191,6 @@ class AsyncDiffio:
                 async for item in results:
                     print(item.source, item.ok, item.error)
         """
-        from .bulk import restore_many  # bulk needs the ledger (sqlite3); load it on demand
-
         return restore_many(
             self,
             sources,

@@ -31,6 +31,7 @@ Every exception the SDK raises on purpose derives from :class:`DiffioError`::
     ├── DownloadError                     a media download failed or came back short
     ├── GenerationFailedError             the generation ended in failed/error
     ├── RestoreError                      client.restore() failed (.stage, ids, __cause__)
+    ├── BatchAbortedError                 restore_many() stopped: every later file would fail
     ├── WaitTimeoutError                  wait() ran out of time (.generation_id, .last_progress)
     └── WebhookVerificationError          a webhook delivery failed verification (also ValueError)
 
@@ -52,6 +53,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchAbortedError",
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
@@ -349,6 +351,18 @@ class RestoreError(DiffioError):
         self.stage = stage
         self.project_id = project_id
         self.generation_id = generation_id
+
+
+class BatchAbortedError(DiffioError):
+    """``restore_many()`` stopped early because an error would have failed every later item
+    too. ``cause`` is that error (401, 402 or an API 403); the items not yet finished are left
+    as they were (resumable with a ledger).
+    """
+
+    def __init__(self, message: str, *, cause: BaseException) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
 
 
 def _field(body: object, name: str) -> object:

@@ -12,8 +12,8 @@ import anyio
 import pytest
 
 from diffio_async import PollPolicy, RetryPolicy
-from diffio_async.bulk import BatchAbortedError, ItemResult, _Adaptive
-from diffio_async.errors import RateLimitError
+from diffio_async.bulk import ItemResult, _Adaptive
+from diffio_async.errors import BatchAbortedError, RateLimitError
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
 
 pytestmark = pytest.mark.anyio
