@@ -18,6 +18,7 @@ plain lines are printed.
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import math
 import os
@@ -443,7 +444,7 @@ def _make_samples(folder: Path, count: int) -> None:
 
 def _outputs_match(inputs: Path, output: Path) -> bool:
     return all(
-        (output / f.with_suffix(".mp3").name).read_bytes() == f.read_bytes()
+        filecmp.cmp(output / f.with_suffix(".mp3").name, f, shallow=False)
         for f in sorted(inputs.iterdir())
     )
 
