@@ -19,8 +19,8 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and format check."""
     session.install("ruff")
-    session.run("ruff", "check", "diffio_async", "tests", "benchmarks")
-    session.run("ruff", "format", "--check", "diffio_async", "tests", "benchmarks")
+    session.run("ruff", "check", "diffio_async", "tests", "benchmarks", "examples")
+    session.run("ruff", "format", "--check", "diffio_async", "tests", "benchmarks", "examples")
 
 
 @nox.session
