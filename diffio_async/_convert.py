@@ -351,30 +351,27 @@ def _wire_names(cls: object) -> dict[str, str]:
 
 def _messages(exc: BaseException, path: str) -> list[str]:
     """Like :func:`cattrs.transform_error`, but paths use the wire (camelCase) names."""
-    out: list[str] = []
+    children: list[tuple[BaseException, str, Any]]
     if isinstance(exc, ClassValidationError):
         names = _wire_names(exc.cl)
         with_notes, without = exc.group_exceptions()
-        for inner, note in with_notes:
-            sub = f"{path}.{names.get(note.name, note.name)}"
-            if isinstance(inner, (ClassValidationError, IterableValidationError)):
-                out.extend(_messages(inner, sub))
-            else:
-                out.append(f"{_describe(inner, note.type)} @ {sub}")
-        for inner in without:
-            out.extend(_messages(inner, path))
+        children = [
+            (inner, f"{path}.{names.get(note.name, note.name)}", note.type)
+            for inner, note in with_notes
+        ]
     elif isinstance(exc, IterableValidationError):
         with_inotes, without = exc.group_exceptions()
-        for inner, inote in with_inotes:
-            sub = f"{path}[{inote.index!r}]"
-            if isinstance(inner, (ClassValidationError, IterableValidationError)):
-                out.extend(_messages(inner, sub))
-            else:
-                out.append(f"{_describe(inner, inote.type)} @ {sub}")
-        for inner in without:
-            out.extend(_messages(inner, path))
+        children = [(inner, f"{path}[{inote.index!r}]", inote.type) for inner, inote in with_inotes]
     else:
-        out.append(f"{_describe(exc, None)} @ {path}")
+        return [f"{_describe(exc, None)} @ {path}"]
+    out: list[str] = []
+    for inner, sub, kind in children:
+        if isinstance(inner, (ClassValidationError, IterableValidationError)):
+            out.extend(_messages(inner, sub))
+        else:
+            out.append(f"{_describe(inner, kind)} @ {sub}")
+    for inner in without:
+        out.extend(_messages(inner, path))
     return out
 
 
