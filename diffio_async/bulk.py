@@ -353,6 +353,8 @@ async def _process(job: _Job, settings: _Settings) -> ItemResult:
         while True:
             attempts += 1
             try:
+                if settings.ledger is not None:
+                    await settings.ledger.mark_attempt(item.key)
                 await item.run()
             except _TRANSIENT as exc:
                 if _is_fatal(exc) or attempts >= settings.max_attempts:

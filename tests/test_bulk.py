@@ -166,6 +166,12 @@ async def test_ledger_resume_skips_done_and_never_creates_twice(
     assert len(env.emulator.generation_ids) - generations_before <= 12 - 5
     third = await _collect(env, paths, tmp_path / "out", concurrency=4, ledger=ledger)
     assert all(r.skipped for r in third)
+    from diffio_async.ledger import Ledger
+
+    async with await Ledger.open(ledger) as book:
+        entries = await book.entries()
+    assert len(entries) == 12 and all(e.state == "downloaded" for e in entries)
+    assert all(e.attempts >= 1 and e.project_id and e.generation_id for e in entries)
 
 
 async def test_one_item_failure_is_its_own_result(env: EmulatedDiffio, tmp_path: Path) -> None:
