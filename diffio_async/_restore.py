@@ -17,6 +17,7 @@ from ._upload import MediaSource, ProgressCallback
 from .errors import DiffioError, RestoreError
 from .generation import Generation, PollPolicy
 from .models import CreateProjectResponse, GenerationProgress
+from .resources.generations import normalize_download_type
 
 if TYPE_CHECKING:
     from .client import AsyncDiffio
@@ -68,8 +69,6 @@ async def restore(
     poll: PollPolicy | None,
 ) -> RestoreResult:
     """Run the four stages; see ``AsyncDiffio.restore``."""
-    from .resources.generations import normalize_download_type
-
     download_type = normalize_download_type(download_type)
     timings: dict[str, float] = {}
     attempts: dict[str, int] = {}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._catalog import resolve_endpoint
 from .._transport import RequestOptions
 from ..errors import InvalidRequestError
+from ..generation import Generation
 from ..models import (
     CreatedGeneration,
     CreateGenerationRequest,
@@ -18,9 +19,6 @@ from ..models import (
     GenerationProgressRequest,
 )
 from ._base import Resource, optional_id, optional_mapping, require_id
-
-if TYPE_CHECKING:
-    from ..generation import Generation
 
 __all__ = ["DOWNLOAD_TYPES", "Generations", "normalize_download_type"]
 
@@ -72,8 +70,6 @@ class Generations(Resource):
         The handle's ``created.idempotent_replay`` tells whether the server returned an
         existing generation for the key.
         """
-        from ..generation import Generation
-
         project_id = require_id("project", getattr(project, "api_project_id", project))
         path = resolve_endpoint(model, endpoint=endpoint)
         key = (
@@ -96,8 +92,6 @@ class Generations(Resource):
         self, generation_id: str, *, project_id: str, model_key: str | None = None
     ) -> Generation:
         """Rebuild a handle for an existing generation from its ids (no request is sent)."""
-        from ..generation import Generation
-
         created = CreatedGeneration(
             generation_id=require_id("generation_id", generation_id),
             api_project_id=require_id("project_id", project_id),
