@@ -6,11 +6,13 @@ Every exception the SDK raises on purpose derives from :class:`DiffioError`::
     ├── ClientClosedError                 the client was used after aclose()
     ├── ConfigurationError                no API key, bad base URL, bad option
     ├── InvalidRequestError               a call's arguments were rejected before sending
+    │   └── OutputCollisionError          two sources of a batch would write one output file
     ├── APIError                          something went wrong talking to Diffio
     │   ├── APIConnectionError            no usable HTTP response (connect, reset, drop)
     │   │   └── APITimeoutError           a connect/read/write/pool timeout or the call deadline
     │   ├── APIResponseValidationError    a 2xx answer that is not the documented shape
     │   └── APIStatusError                a non-2xx answer (.status_code, .code, .body)
+    │       ├── RedirectError                      3xx: the SDK never follows an API redirect
     │       ├── BadRequestError                    400
     │       ├── AuthenticationError                401
     │       ├── PaymentRequiredError               402
@@ -33,17 +35,22 @@ Every exception the SDK raises on purpose derives from :class:`DiffioError`::
     ├── RestoreError                      client.restore() failed (.stage, ids, __cause__)
     ├── BatchAbortedError                 restore_many() stopped: every later file would fail
     ├── WaitTimeoutError                  wait() ran out of time (.generation_id, .last_progress)
-    └── WebhookVerificationError          a webhook delivery failed verification (also ValueError)
+    ├── WebhookVerificationError          a webhook delivery failed verification (also ValueError)
+    └── LedgerError                       a bulk ledger could not be used
+        ├── LedgerFormatError             not a ledger, damaged, or a newer schema
+        ├── LedgerLockedError             another process holds the ledger, or it is read-only
+        └── InvalidTransitionError        a ledger step that would break its state machine
 
 Status errors keep the migration-friendly attributes of the official SDK (``message``,
 ``status_code``, ``body``) and add ``code``, ``request_id`` and ``retry_after``. Messages never
-contain the API key: they are built from the server's text, which never echoes it.
+contain the API key, an upload token or a signed URL's query, and are capped at about 1 KiB
+(:data:`MAX_MESSAGE_CHARS`); the whole error body stays on ``.body``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 __all__ = [
     "APIConnectionError",
@@ -62,14 +69,21 @@ __all__ = [
     "GenerationFailedError",
     "IdempotencyConflictError",
     "InvalidRequestError",
+    "InvalidTransitionError",
     "InternalServerError",
+    "LedgerError",
+    "LedgerFormatError",
+    "LedgerLockedError",
+    "MAX_MESSAGE_CHARS",
     "ModelRetiredError",
     "NotFoundError",
+    "OutputCollisionError",
     "PayloadTooLargeError",
     "PaymentFailedError",
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectError",
     "RestoreError",
     "SpendLimitExceededError",
     "TranscriptPendingError",
@@ -95,7 +109,25 @@ class ConfigurationError(DiffioError, ValueError):
 
 
 class InvalidRequestError(DiffioError, ValueError):
-    """A call's arguments were rejected on the client, before any request was sent."""
+    """A call's arguments were rejected on the client, before any request was sent.
+
+    Wrong types and wrong values alike raise it (or :class:`ConfigurationError` for a
+    constructor); the message names the parameter and never echoes a secret.
+    """
+
+
+class OutputCollisionError(InvalidRequestError):
+    """Two or more sources of a batch would be written to one output file.
+
+    ``clashes`` maps each contested output path to the sources that want it. Raised before
+    anything is created; pass ``on_collision="suffix"`` (see ``restore_many``) to keep each
+    source's extension in its output name instead.
+    """
+
+    def __init__(self, message: str, *, clashes: Mapping[str, Sequence[str]]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.clashes = {output: tuple(sources) for output, sources in clashes.items()}
 
 
 class APIError(DiffioError):
@@ -173,6 +205,22 @@ class APIStatusError(APIError):
             parts.append(f", request id {self.request_id}")
         parts.append(")")
         return "".join(parts)
+
+
+class RedirectError(APIStatusError):
+    """3xx: the API answered a call with a redirect, which the SDK never follows.
+
+    Following it could carry the API key to another host (httpx strips only ``Authorization``
+    on a cross-origin redirect, not ``x-api-key``), so API calls are sent with redirects off
+    whatever ``http_client`` is used. ``location`` is the redirect's origin (scheme and host,
+    never its path or query).
+    """
+
+    @property
+    def location(self) -> str | None:
+        """The origin the server redirected to, if it said."""
+        value = _field(self.body, "location")
+        return value if isinstance(value, str) else None
 
 
 class BadRequestError(APIStatusError):
@@ -365,6 +413,37 @@ class BatchAbortedError(DiffioError):
         self.cause = cause
 
 
+class LedgerError(DiffioError):
+    """A ledger operation failed: closed ledger, unknown source, unusable file."""
+
+
+class LedgerFormatError(LedgerError):
+    """The file is not a diffio_async ledger, is damaged, or has a newer schema."""
+
+
+class LedgerLockedError(LedgerError):
+    """The ledger cannot be written: another process holds it, or the file is read-only.
+
+    A ledger belongs to one running batch at a time; raised when the batch starts, before any
+    file is uploaded.
+    """
+
+
+class InvalidTransitionError(LedgerError, ValueError):
+    """A ledger step would move an entry backwards or break an invariant."""
+
+
+MAX_MESSAGE_CHARS = 1024
+"""The longest message an error keeps from a server's text (the body stays on ``.body``)."""
+
+
+def cap_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` shortened to about ``limit`` characters, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
 def _field(body: object, name: str) -> object:
     return body.get(name) if isinstance(body, Mapping) else None
 
@@ -433,12 +512,16 @@ def status_error_from_response(
 ) -> APIStatusError:
     """Build the most specific :class:`APIStatusError` for a non-2xx answer."""
     body, message, code = parse_error_body(content)
-    if message is None:
+    if message is not None:
+        message = cap_message(message)
+    else:
         snippet = body.strip()[:120] if isinstance(body, str) else ""
         message = f"Request failed with status {status_code}"
         if snippet:
             message += f": {' '.join(snippet.split())}"
     cls = _BY_CODE.get(code or "")
+    if cls is None and 300 <= status_code < 400:
+        cls = RedirectError
     if cls is None:
         cls = InternalServerError if status_code >= 500 else _BY_STATUS.get(status_code)
     if cls is None:

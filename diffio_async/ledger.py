@@ -59,7 +59,7 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from .errors import DiffioError
+from .errors import InvalidTransitionError, LedgerError, LedgerFormatError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -155,18 +155,6 @@ _IDENTITY: Final = ("size", "content_hash", "model", "options")
 _WRITE_ONCE: Final = ("project_id", "generation_id", "idempotency_key")
 
 _T = TypeVar("_T")
-
-
-class LedgerError(DiffioError):
-    """A ledger operation failed: closed ledger, unknown source, unusable file."""
-
-
-class LedgerFormatError(LedgerError):
-    """The file is not a diffio_async ledger, is damaged, or has a newer schema."""
-
-
-class InvalidTransitionError(LedgerError, ValueError):
-    """A :meth:`Ledger.record` call would move an entry backwards or break an invariant."""
 
 
 class _Unset(enum.Enum):
