@@ -74,10 +74,13 @@ if sys.version_info < (3, 11):  # pragma: no cover
 if TYPE_CHECKING:
     from .client import AsyncDiffio
 
-__all__ = ["ItemResult", "Source", "restore_many"]
+__all__ = ["MAX_CONCURRENCY", "ItemResult", "Source", "restore_many"]
 
 Source = str | os.PathLike[str]
 """A file to restore."""
+
+MAX_CONCURRENCY = 1024
+"""The most items ``restore_many`` keeps in flight (each costs a task and its buffers)."""
 
 _SUFFIXES = {"audio": ".mp3", "transcript": ".json"}
 _MEDIA_ENDPOINTS = ("upload", "media", "edge:")

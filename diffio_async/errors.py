@@ -211,16 +211,10 @@ class RedirectError(APIStatusError):
     """3xx: the API answered a call with a redirect, which the SDK never follows.
 
     Following it could carry the API key to another host (httpx strips only ``Authorization``
-    on a cross-origin redirect, not ``x-api-key``), so API calls are sent with redirects off
-    whatever ``http_client`` is used. ``location`` is the redirect's origin (scheme and host,
-    never its path or query).
+    on a cross-origin redirect, not ``x-api-key``), so every request is sent with redirects off,
+    whatever ``http_client`` is used. The message names the redirect's origin (scheme and host),
+    never its path or query.
     """
-
-    @property
-    def location(self) -> str | None:
-        """The origin the server redirected to, if it said."""
-        value = _field(self.body, "location")
-        return value if isinstance(value, str) else None
 
 
 class BadRequestError(APIStatusError):
