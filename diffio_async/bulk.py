@@ -39,7 +39,15 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+)
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,13 +56,16 @@ import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._catalog import DEFAULT_MODEL_BY_ERA
+from ._catalog import DEFAULT_MODEL_BY_ERA, resolve_endpoint
+from ._checks import json_object, optional_seconds, path_like, positive_int
+from ._walk import Collision, Job, Walker, check_collisions
 from .errors import (
     APIConnectionError,
     AuthenticationError,
     BatchAbortedError,
     DiffioError,
     DownloadError,
+    GenerationFailedError,
     InternalServerError,
     InvalidRequestError,
     ModelRetiredError,
@@ -153,12 +164,6 @@ class _Adaptive:
 
 
 @attrs.define
-class _Job:
-    source: Path
-    output: Path
-
-
-@attrs.define
 class _Settings:
     client: AsyncDiffio
     model: str | None
@@ -189,10 +194,10 @@ class _Settings:
 class _Item:
     """One source going through the stages, with its progress kept in memory (and ledger)."""
 
-    def __init__(self, job: _Job, settings: _Settings) -> None:
+    def __init__(self, job: Job, settings: _Settings) -> None:
         self.job = job
         self.s = settings
-        self.key = str(job.source)
+        self.key = job.key
         self.project_id: str | None = None
         self.project_era: str | None = None
         self.generation: Generation | None = None
@@ -206,7 +211,7 @@ class _Item:
     async def _enter(self, stage: str) -> None:
         self.stage = stage
         if self.s.on_stage is not None:
-            result = self.s.on_stage(self.key, stage)
+            result = self.s.on_stage(self.job.source, stage)
             if inspect.isawaitable(result):
                 await result
 
@@ -220,7 +225,7 @@ class _Item:
         if ledger is None:
             return None
         await self._enter("hash")
-        size, digest = await hash_file(self.job.source)
+        size, digest = await hash_file(self.key)
         entry = await ledger.register(
             self.key,
             size=size,
@@ -233,19 +238,22 @@ class _Item:
         return self._resume(entry)
 
     def _resume(self, entry: LedgerEntry) -> ItemResult | None:
-        if entry.state == "downloaded" and entry.output_path and Path(entry.output_path).exists():
+        output = self.job.output
+        if entry.state == "downloaded" and entry.output_path == str(output) and output.exists():
             return ItemResult(
-                source=self.key,
+                source=self.job.source,
                 ok=True,
                 stage="done",
                 project_id=entry.project_id,
                 generation_id=entry.generation_id,
-                output=Path(entry.output_path),
+                output=output,
                 attempts=0,
                 skipped=True,
             )
         # An upload is reused only once it finished; a created generation is never created
         # again (its key is derived from the recorded project, see ledger.idempotency_key_for).
+        # A downloaded item whose output is gone, or that goes to a new output_dir now, is
+        # downloaded again (that costs nothing: the generation is done).
         if entry.state in ("uploaded", "generation_created", "complete", "downloaded"):
             self.project_id = entry.project_id
             self.idempotency_key = entry.idempotency_key
@@ -262,9 +270,7 @@ class _Item:
         if self.project_id is None:
             await self._enter("upload")
             started = anyio.current_time()
-            project = await client.projects.create(
-                self.job.source, transfer_limiter=self.s.transfers
-            )
+            project = await client.projects.create(self.key, transfer_limiter=self.s.transfers)
             self.project_id, self.project_era = project.api_project_id, project.era
             self.timings["upload"] = anyio.current_time() - started
             if self.s.ledger is not None:
@@ -331,7 +337,7 @@ class _Item:
 
     def result(self, *, ok: bool, error: BaseException | None, attempts: int) -> ItemResult:
         return ItemResult(
-            source=self.key,
+            source=self.job.source,
             ok=ok,
             stage="done" if ok else self.stage,
             error=error,
@@ -343,8 +349,11 @@ class _Item:
         )
 
 
-async def _process(job: _Job, settings: _Settings) -> ItemResult:
+async def _process(job: Job, settings: _Settings) -> ItemResult:
     item = _Item(job, settings)
+    if job.refused is not None:  # refused before any request (see _walk)
+        item.stage = "source"
+        return item.result(ok=False, error=job.refused, attempts=0)
     try:
         skipped = await item.load()
     except (OSError, DiffioError) as exc:
@@ -364,6 +373,12 @@ async def _process(job: _Job, settings: _Settings) -> ItemResult:
                     await item._record(state="failed", error=str(exc), error_stage=item.stage)
                     return item.result(ok=False, error=exc, attempts=attempts)
                 continue
+            except GenerationFailedError as exc:
+                # The server failed the generation: the next run creates a new one under a
+                # new key (the only way one file is billed twice, see the module docstring).
+                if settings.ledger is not None:
+                    await settings.ledger.renew_generation(item.key, error=str(exc))
+                return item.result(ok=False, error=exc, attempts=attempts)
             except (DiffioError, OSError) as exc:
                 await item._record(state="failed", error=str(exc), error_stage=item.stage)
                 return item.result(ok=False, error=exc, attempts=attempts)
@@ -387,55 +402,6 @@ def _prepare_output(output: Path, sweep: bool) -> None:
             os.unlink(path)
 
 
-def _list_dir(folder: Path) -> list[os.DirEntry[str]]:
-    with os.scandir(folder) as scan:
-        return sorted(scan, key=lambda entry: entry.name)
-
-
-async def _iter_jobs(
-    sources: Source | Iterable[Source] | AsyncIterable[Source], output_dir: Path, suffix: str
-) -> AsyncIterator[_Job]:
-    """Turn ``sources`` into jobs lazily (folders are walked one directory at a time)."""
-
-    def job(path: Path, relative: Path) -> _Job:
-        name = relative.with_suffix(suffix or path.suffix)
-        return _Job(source=path, output=output_dir / name)
-
-    async def walk(folder: Path) -> AsyncIterator[_Job]:
-        pending = [folder]
-        while pending:
-            current = pending.pop()
-            entries = await anyio.to_thread.run_sync(_list_dir, current)
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                if entry.is_dir():
-                    pending.append(Path(entry.path))
-                elif entry.is_file():
-                    path = Path(entry.path)
-                    yield job(path, path.relative_to(folder))
-
-    async def one(value: Source) -> AsyncIterator[_Job]:
-        path = Path(value)
-        if await anyio.Path(path).is_dir():
-            async for each in walk(path):
-                yield each
-        else:
-            yield job(path, Path(path.name))
-
-    if isinstance(sources, str | os.PathLike):
-        async for each in one(sources):
-            yield each
-    elif isinstance(sources, AsyncIterable):
-        async for value in sources:
-            async for each in one(value):
-                yield each
-    else:
-        for value in sources:
-            async for each in one(value):
-                yield each
-
-
 @asynccontextmanager
 async def restore_many(
     client: AsyncDiffio,
@@ -453,23 +419,46 @@ async def restore_many(
     poll: PollPolicy | None = None,
     max_attempts: int = 4,
     on_stage: Callable[[str, str], Any] | None = None,
+    on_collision: Collision = "error",
 ) -> AsyncIterator[AsyncIterator[ItemResult]]:
     """Restore every source; see the module docstring and ``AsyncDiffio.restore_many``."""
-    if concurrency < 1 or max_attempts < 1:
-        raise InvalidRequestError("concurrency and max_attempts must be at least 1")
-    transfers = transfer_concurrency or min(4, concurrency)
-    if transfers < 1:
-        raise InvalidRequestError("transfer_concurrency must be at least 1")
+    if sources is None or isinstance(sources, bytes):
+        raise InvalidRequestError("sources must be a path, or an (async) iterable of paths")
+    concurrency = positive_int("concurrency", concurrency, maximum=MAX_CONCURRENCY)
+    max_attempts = positive_int("max_attempts", max_attempts, maximum=1000)
+    transfers = positive_int(
+        "transfer_concurrency",
+        min(4, concurrency) if transfer_concurrency is None else transfer_concurrency,
+        maximum=MAX_CONCURRENCY,
+    )
     download_type = normalize_download_type(download_type)
-    out = Path(output_dir)
-    await anyio.Path(out).mkdir(parents=True, exist_ok=True)
+    if model is not None:
+        resolve_endpoint(model)  # an unknown model fails here, not after the first upload
+    sampling = json_object("sampling", sampling)
+    params = json_object("params", params)
+    timeout = optional_seconds("timeout", timeout)
+    if poll is not None and not isinstance(poll, PollPolicy):
+        raise InvalidRequestError(f"poll must be a PollPolicy, not {type(poll).__name__}")
+    if on_stage is not None and not callable(on_stage):
+        raise InvalidRequestError("on_stage must be callable")
+    if on_collision not in ("error", "rename"):
+        raise InvalidRequestError(f'on_collision must be "error" or "rename", not {on_collision!r}')
+    ledger_path = None if ledger is None else path_like("ledger", ledger)
+    out = Path(path_like("output_dir", output_dir))
+    try:
+        await anyio.Path(out).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot create output_dir {out}: {exc.strerror}") from None
     if not os.access(out, os.W_OK):
         raise InvalidRequestError(f"cannot write to {out}")
+    suffix = _SUFFIXES.get(download_type, "")
+    if on_collision == "error" and isinstance(sources, str | os.PathLike | Collection):
+        await check_collisions(sources, out, suffix)
 
     adaptive = _Adaptive(concurrency)
     send_results, receive_results = anyio.create_memory_object_stream[ItemResult](concurrency)
     fatal: list[BaseException] = []
-    opened = await Ledger.open(ledger) if ledger is not None else None
+    opened = await Ledger.open(ledger_path) if ledger_path is not None else None
     settings = _Settings(
         client=client,
         model=model,
@@ -487,20 +476,17 @@ async def restore_many(
     client._transport.add_failure_listener(adaptive.on_failure)
     try:
         async with anyio.create_task_group() as outer:
+            walker = Walker(out, suffix, on_collision)
             outer.start_soon(
-                _run_pool,
-                sources,
-                out,
-                _SUFFIXES.get(download_type, ""),
-                settings,
-                concurrency,
-                send_results,
-                fatal,
+                _run_pool, walker.jobs(sources), settings, concurrency, send_results, fatal
             )
+            results = _results(receive_results, fatal)
             try:
-                yield _results(receive_results, fatal)
+                yield results
             finally:
                 outer.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    await results.aclose()
     except BaseExceptionGroup as group:
         # The caller's own exception (BatchAbortedError, or whatever its loop raised) comes
         # back wrapped by the task group; give it back as it was raised.
@@ -516,7 +502,7 @@ async def restore_many(
 
 async def _results(
     receive: MemoryObjectReceiveStream[ItemResult], fatal: list[BaseException]
-) -> AsyncIterator[ItemResult]:
+) -> AsyncGenerator[ItemResult, None]:
     async with receive:
         async for result in receive:
             yield result
@@ -528,23 +514,21 @@ async def _results(
 
 
 async def _run_pool(
-    sources: Source | Iterable[Source] | AsyncIterable[Source],
-    output_dir: Path,
-    suffix: str,
+    jobs: AsyncGenerator[Job, None],
     settings: _Settings,
     workers: int,
     results: MemoryObjectSendStream[ItemResult],
     fatal: list[BaseException],
 ) -> None:
-    send_jobs, receive_jobs = anyio.create_memory_object_stream[_Job](0)
+    send_jobs, receive_jobs = anyio.create_memory_object_stream[Job](0)
     async with results, anyio.create_task_group() as pool:
 
         async def produce() -> None:
-            async with send_jobs:
-                async for job in _iter_jobs(sources, output_dir, suffix):
+            async with send_jobs, contextlib.aclosing(jobs):
+                async for job in jobs:
                     await send_jobs.send(job)
 
-        async def work(jobs: MemoryObjectReceiveStream[_Job]) -> None:
+        async def work(jobs: MemoryObjectReceiveStream[Job]) -> None:
             async with jobs:
                 async for job in jobs:
                     result = await _process(job, settings)

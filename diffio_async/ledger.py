@@ -59,7 +59,7 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from .errors import InvalidTransitionError, LedgerError, LedgerFormatError
+from .errors import InvalidTransitionError, LedgerError, LedgerFormatError, LedgerLockedError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -98,7 +98,6 @@ SCHEMA_VERSION: Final = 1
 
 _APPLICATION_ID: Final = 0x44664C67  # "DfLg": marks the file as a diffio_async ledger.
 _KEY_PREFIX: Final = "diffio-async-"
-_BUSY_TIMEOUT_SECONDS: Final = 30.0
 _HEX_DIGITS: Final = frozenset("0123456789abcdef")
 
 _SCHEMA: Final = f"""
@@ -236,6 +235,8 @@ def idempotency_key_for(
     model: str,
     options: Mapping[str, Any] | str | None,
     project_id: str,
+    *,
+    after: str | None = None,
 ) -> str:
     """Derive the generation request's idempotency key for one item (53 characters).
 
@@ -253,7 +254,10 @@ def idempotency_key_for(
     already created instead of creating (and billing) a second one.
 
     Why nothing else (no attempt counter, no time): the key must be identical across every
-    retry and every resume of the same request.
+    retry and every resume of the same request. The one exception is ``after``: the id of a
+    generation the server *failed*. A new attempt at the item must not replay that failure,
+    so :meth:`Ledger.renew_generation` derives a new key from the failed id (which is the
+    only way one file is billed twice).
     """
     if not model:
         raise ValueError("model must be a non-empty string")
@@ -266,6 +270,7 @@ def idempotency_key_for(
             model,
             canonical_options(options),
             project_id,
+            *([after] if after else []),
         ],
         separators=(",", ":"),
         ensure_ascii=False,
@@ -714,6 +719,41 @@ class Ledger:
 
         return await self._write(update)
 
+    async def renew_generation(self, source: str, *, error: str | None = None) -> LedgerEntry:
+        """Record that the server failed the item's generation, so the next try makes a new one.
+
+        The entry becomes ``failed`` (``error_stage`` ``"wait"``) with ``last_good_state``
+        ``uploaded``: :meth:`retry` goes back to the uploaded project. The failed generation's
+        id is forgotten and the idempotency key is derived anew from it (see
+        :func:`idempotency_key_for`), so the next create request is a new generation, and a
+        crash anywhere afterwards replays that request rather than duplicating it. Raises
+        :class:`InvalidTransitionError` when the entry has no generation.
+        """
+        _check_source(source)
+
+        def update(connection: sqlite3.Connection) -> tuple[LedgerEntry, bool]:
+            old = _require(connection, source)
+            if old.generation_id is None or old.project_id is None:
+                raise InvalidTransitionError(f"{source!r} has no generation to renew")
+            assert old.content_hash is not None and old.model is not None
+            key = idempotency_key_for(
+                old.content_hash, old.model, old.options, old.project_id, after=old.generation_id
+            )
+            entry = attrs.evolve(
+                old,
+                state="failed",
+                last_good_state="uploaded",
+                generation_id=None,
+                idempotency_key=key,
+                error=error,
+                error_stage="wait",
+                updated_at=_utc(time.time()),
+            )
+            _check_invariants(entry)
+            return entry, True
+
+        return await self._write(update)
+
 
 class _Write:
     """One queued write of the group commit: its function, then its entry or its error."""
@@ -802,9 +842,11 @@ def _connect(path: Path) -> sqlite3.Connection:
     try:
         # isolation_level=None: no implicit transactions; every write is an explicit
         # BEGIN IMMEDIATE ... COMMIT. check_same_thread=False: the worker threads take turns.
-        connection = sqlite3.connect(
-            path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
-        )
+        # timeout=0: the file is held exclusively (see _initialize), so waiting for a lock
+        # only ever means waiting for another batch to end; fail at once instead.
+        connection = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    except sqlite3.OperationalError as exc:
+        raise _open_error(path, exc) from exc
     except sqlite3.Error as exc:
         raise LedgerError(f"cannot open the ledger {str(path)!r}: {exc}") from exc
     try:
@@ -842,6 +884,10 @@ def _check_header(path: Path, application_id: int, version: int, tables: int) ->
 
 def _initialize(connection: sqlite3.Connection, path: Path) -> None:
     try:
+        # One batch per ledger: in EXCLUSIVE locking mode the connection keeps its file locks
+        # until it closes, so a second process (or a second Ledger in this one) is refused
+        # at its first read instead of interleaving steps with ours.
+        connection.execute("PRAGMA locking_mode=EXCLUSIVE")
         # Check before writing anything: a foreign database must not be modified.
         is_ledger = _check_header(path, *_header(connection))
         # WAL: readers never block the writer, and a commit is one append to the WAL.
@@ -853,9 +899,10 @@ def _initialize(connection: sqlite3.Connection, path: Path) -> None:
         # 6 steps from 32 workers take ~1.1 s; strictly one write at a time ~8 s, 0.7 ms a step.
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("BEGIN IMMEDIATE")  # take the write lock now: read-only fails here
         if is_ledger:
+            connection.execute("COMMIT")
             return
-        connection.execute("BEGIN IMMEDIATE")
         try:
             # Another process may have initialized the file while we were looking.
             if not _check_header(path, *_header(connection)):
@@ -869,10 +916,25 @@ def _initialize(connection: sqlite3.Connection, path: Path) -> None:
             raise
         connection.execute("COMMIT")
     except sqlite3.OperationalError as exc:
-        raise LedgerError(f"cannot open the ledger {str(path)!r}: {exc}") from exc
+        raise _open_error(path, exc) from exc
     except sqlite3.DatabaseError as exc:
         raise LedgerFormatError(
             f"{str(path)!r} is not a diffio_async ledger (not a usable SQLite file: {exc})"
         ) from exc
     except sqlite3.Error as exc:
         raise LedgerError(f"cannot open the ledger {str(path)!r}: {exc}") from exc
+
+
+def _open_error(path: Path, exc: sqlite3.OperationalError) -> LedgerError:
+    """A held or read-only ledger gets its own error: it is not damaged, just not ours."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return LedgerLockedError(
+            f"the ledger {str(path)!r} is in use by another batch (another process, or another "
+            "restore_many in this one); wait for it to end or use another ledger file"
+        )
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return LedgerLockedError(
+            f"the ledger {str(path)!r} cannot be written (a read-only file or folder): {exc}"
+        )
+    return LedgerError(f"cannot open the ledger {str(path)!r}: {exc}")

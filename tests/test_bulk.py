@@ -180,7 +180,7 @@ async def test_one_item_failure_is_its_own_result(env: EmulatedDiffio, tmp_path:
     missing = tmp_path / "in" / "gone.wav"
     results = await _collect(env, [missing, *paths], tmp_path / "out", concurrency=1)
     by_source = {Path(r.source).name: r for r in results}
-    assert not by_source["gone.wav"].ok and by_source["gone.wav"].stage == "upload"
+    assert not by_source["gone.wav"].ok and by_source["gone.wav"].stage == "source"
     failed = [r for r in results if not r.ok]
     assert len(failed) == 2
     generation_failure = next(r for r in failed if r.source != str(missing))

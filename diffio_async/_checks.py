@@ -1,0 +1,69 @@
+"""Argument checks shared by the resources and workflows, run before any request is sent.
+
+Each returns the checked (normalised) value or raises :class:`InvalidRequestError` naming the
+parameter. Messages describe the value's type or the rule broken; they never echo a value
+that may be a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import InvalidRequestError
+
+__all__ = ["json_object", "optional_seconds", "path_like", "positive_int"]
+
+
+def optional_seconds(name: str, value: object) -> float | None:
+    """A duration in seconds: a finite number >= 0, or ``None`` (no limit)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRequestError(
+            f"{name} must be a number of seconds or None, not {type(value).__name__}"
+        )
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InvalidRequestError(f"{name} must be a finite number >= 0 or None, not {value!r}")
+    return seconds
+
+
+def positive_int(name: str, value: object, *, maximum: int | None = None) -> int:
+    """An int >= 1 (and <= ``maximum`` when given)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequestError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 1 or (maximum is not None and value > maximum):
+        bound = f" and at most {maximum}" if maximum is not None else ""
+        raise InvalidRequestError(f"{name} must be at least 1{bound}, not {value}")
+    return value
+
+
+def json_object(name: str, value: object) -> dict[str, Any] | None:
+    """A free-form JSON object argument (``sampling``, ``params``), or ``None``.
+
+    Keys must be strings and the whole value must serialise to strict JSON: no NaN or
+    infinities (which Python's ``json`` would send as invalid JSON), no sets, bytes or objects.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidRequestError(f"{name} must be a mapping, not {type(value).__name__}")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError(f"{name} is not valid JSON: {exc}") from None
+    return dict(value)
+
+
+def path_like(name: str, value: object) -> str:
+    """A path argument (``str`` or ``os.PathLike[str]``), non-empty; returned as text."""
+    if isinstance(value, bytes) or not isinstance(value, str | os.PathLike):
+        raise InvalidRequestError(f"{name} must be a path (str or os.PathLike), not {value!r}")
+    text = os.fspath(value)
+    if not isinstance(text, str) or not text or "\x00" in text:
+        raise InvalidRequestError(f"{name} must be a non-empty path without NUL characters")
+    return text

@@ -1,0 +1,250 @@
+"""Turn ``restore_many``'s sources into jobs: which file, which output, or why it is refused.
+
+The rules, chosen so that no layout can overwrite an output or bill one file twice:
+
+* A source is identified by the file it resolves to (device and inode, through symlinks and
+  hard links; the ledger key is its real path). The same file given twice, absolute and
+  relative, or reached through a link, is one item.
+* A folder is walked one directory at a time; each directory (by device and inode) is walked
+  once, so a symlink loop ends. Hidden entries (``.name``) are skipped, and so is
+  ``output_dir`` when it lies inside the folder. ``output_dir`` equal to a source folder is
+  refused.
+* Folder sources mirror their layout under ``output_dir``: ``src/a/x.wav`` becomes
+  ``out/a/x.mp3``. A file given directly goes to ``out/x.mp3``.
+* Two distinct sources wanting one output (``a/x.wav`` and ``b/x.wav`` given directly,
+  ``take.wav`` and ``take.flac``, two folders with the same layout) *collide*. With
+  ``on_collision="error"`` (the default) a batch given as a list, tuple, set or folder is
+  refused before anything is created (:class:`OutputCollisionError` lists the clashes); in a
+  lazily iterated batch the later source fails as its own item. With ``on_collision="rename"``
+  the first source in order keeps the name and each later one gets ``-<8 hex digits of its
+  real path>`` before the suffix (stable across runs).
+* Non-regular files (FIFOs, devices, sockets), broken links, unreadable folders and sources
+  that are not paths become failed items before any request, never exceptions of the batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+from collections.abc import AsyncGenerator, AsyncIterable, Collection, Iterable
+from pathlib import Path
+from typing import Literal
+
+import anyio
+import attrs
+
+from .errors import InvalidRequestError, OutputCollisionError
+
+__all__ = ["Collision", "Job", "Walker", "check_collisions"]
+
+Collision = Literal["error", "rename"]
+"""What ``restore_many`` does when two sources want one output file."""
+
+_FileId = tuple[int, int]
+
+
+@attrs.define
+class Job:
+    """One source to restore: ``source`` as given or walked, ``key`` its real path (the
+    ledger key), ``output`` where the result goes; ``refused`` is set when the item must
+    fail before any request."""
+
+    source: str
+    key: str
+    output: Path
+    refused: InvalidRequestError | None = None
+
+
+@attrs.frozen
+class _Entry:
+    name: str
+    kind: Literal["dir", "file", "other"]
+    file_id: _FileId | None
+    problem: str | None = None
+
+
+def _file_id(result: os.stat_result) -> _FileId:
+    return (result.st_dev, result.st_ino)
+
+
+def _kind(path: str) -> tuple[Literal["dir", "file", "other"], _FileId | None, str | None]:
+    """What ``path`` is once symlinks are followed (runs in a worker thread)."""
+    try:
+        result = os.stat(path)
+    except FileNotFoundError:
+        return "other", None, "no such file (or a broken link)"
+    except OSError as exc:
+        return "other", None, f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISDIR(result.st_mode):
+        return "dir", _file_id(result), None
+    if stat.S_ISREG(result.st_mode):
+        return "file", _file_id(result), None
+    return "other", _file_id(result), "is not a regular file (a FIFO, device or socket)"
+
+
+def _scan(folder: str) -> list[_Entry] | str:
+    """The non-hidden entries of ``folder`` sorted by name, or why it cannot be listed."""
+    try:
+        with os.scandir(folder) as listing:
+            names = sorted(entry.name for entry in listing if not entry.name.startswith("."))
+    except OSError as exc:
+        return f"cannot be listed ({exc.strerror or exc})"
+    entries = []
+    for name in names:
+        kind, file_id, problem = _kind(os.path.join(folder, name))
+        entries.append(_Entry(name, kind, file_id, problem))
+    return entries
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+class Walker:
+    """Walks sources into :class:`Job` s, remembering what it has seen (files, folders and
+    outputs) so that nothing is restored twice and no output is claimed twice."""
+
+    def __init__(self, output_dir: Path, suffix: str, on_collision: Collision) -> None:
+        self.output_dir = output_dir
+        self.suffix = suffix
+        self.on_collision = on_collision
+        self._output_id: _FileId | None = None
+        self._folders: set[_FileId] = set()
+        self._files: set[_FileId] = set()
+        self._outputs: dict[str, str] = {}
+        self.clashes: dict[str, list[str]] = {}
+        """Outputs wanted by more than one source (filled when ``on_collision="error"``)."""
+
+    async def jobs(
+        self, sources: str | os.PathLike[str] | Iterable[object] | AsyncIterable[object]
+    ) -> AsyncGenerator[Job, None]:
+        """Yield a job per distinct source file, lazily."""
+        self._output_id = await anyio.to_thread.run_sync(_existing_id, self.output_dir)
+        if isinstance(sources, str | os.PathLike):
+            async with contextlib.aclosing(self._one(sources)) as jobs:
+                async for job in jobs:
+                    yield job
+        elif isinstance(sources, AsyncIterable):
+            async for value in sources:
+                async with contextlib.aclosing(self._one(value)) as jobs:
+                    async for job in jobs:
+                        yield job
+        else:
+            for value in sources:
+                async with contextlib.aclosing(self._one(value)) as jobs:
+                    async for job in jobs:
+                        yield job
+
+    async def _one(self, value: object) -> AsyncGenerator[Job, None]:
+        if isinstance(value, bytes) or not isinstance(value, str | os.PathLike):
+            text = repr(value)[:80]
+            yield self._refused(text, f"{text} is not a path (str or os.PathLike)")
+            return
+        raw = os.fspath(value)
+        if not isinstance(raw, str) or not raw or "\x00" in raw:
+            yield self._refused(repr(raw)[:80], "a source must be a non-empty path")
+            return
+        kind, file_id, problem = await anyio.to_thread.run_sync(_kind, raw)
+        if kind == "dir":
+            assert file_id is not None
+            if file_id == self._output_id:
+                raise InvalidRequestError(
+                    f"output_dir is the source folder {raw} itself: its outputs would be "
+                    "restored again on the next run; pick another output_dir"
+                )
+            async with contextlib.aclosing(self._walk(raw, file_id)) as jobs:
+                async for job in jobs:
+                    yield job
+        elif kind == "file":
+            assert file_id is not None
+            single = self._file(raw, Path(Path(raw).name), file_id)
+            if single is not None:
+                yield single
+        else:
+            yield self._refused(raw, f"{raw} {problem}")
+
+    async def _walk(self, root: str, root_id: _FileId) -> AsyncGenerator[Job, None]:
+        self._folders.add(root_id)
+        pending = [Path(root)]
+        while pending:
+            folder = pending.pop()
+            listing = await anyio.to_thread.run_sync(_scan, str(folder))
+            if isinstance(listing, str):
+                yield self._refused(str(folder), f"the folder {folder} {listing}")
+                continue
+            for entry in listing:
+                path = folder / entry.name
+                if entry.kind == "dir":
+                    assert entry.file_id is not None
+                    if entry.file_id in self._folders or entry.file_id == self._output_id:
+                        continue  # already walked (a link loop), or our own outputs
+                    self._folders.add(entry.file_id)
+                    pending.append(path)
+                elif entry.kind == "file":
+                    assert entry.file_id is not None
+                    job = self._file(str(path), path.relative_to(root), entry.file_id)
+                    if job is not None:
+                        yield job
+                else:
+                    yield self._refused(str(path), f"{path} {entry.problem}")
+
+    def _file(self, source: str, relative: Path, file_id: _FileId) -> Job | None:
+        if file_id in self._files:
+            return None  # the same file again (given twice, or through a link): one item
+        self._files.add(file_id)
+        key = os.path.realpath(source)
+        output = self.output_dir / relative.with_suffix(self.suffix or relative.suffix)
+        claimed = self._outputs.get(str(output))
+        if claimed is not None:
+            if self.on_collision == "rename":
+                output = output.with_name(f"{output.stem}-{_short_hash(key)}{output.suffix}")
+            else:
+                self.clashes.setdefault(str(output), [claimed]).append(source)
+                return self._refused(
+                    source,
+                    f"{source} would be written to {output}, which {claimed} already takes "
+                    '(pass on_collision="rename", or restore them to different folders)',
+                    output=output,
+                )
+        self._outputs[str(output)] = source
+        if os.path.realpath(output) == key:
+            return self._refused(source, f"the output of {source} would overwrite the source")
+        return Job(source=source, key=key, output=output)
+
+    def _refused(self, source: str, message: str, *, output: Path | None = None) -> Job:
+        return Job(
+            source=source,
+            key=source,
+            output=output or self.output_dir,
+            refused=InvalidRequestError(message),
+        )
+
+
+def _existing_id(path: Path) -> _FileId | None:
+    try:
+        return _file_id(os.stat(path))
+    except OSError:
+        return None
+
+
+async def check_collisions(
+    sources: str | os.PathLike[str] | Collection[object],
+    output_dir: Path,
+    suffix: str,
+) -> None:
+    """Walk a whole (non-lazy) batch once and refuse it if two sources want one output."""
+    walker = Walker(output_dir, suffix, "error")
+    async with contextlib.aclosing(walker.jobs(sources)) as jobs:
+        async for _ in jobs:
+            pass
+    if walker.clashes:
+        shown = sorted(walker.clashes.items())[:5]
+        listing = "; ".join(f"{output} <- {', '.join(wanted)}" for output, wanted in shown)
+        more = f" (and {len(walker.clashes) - 5} more)" if len(walker.clashes) > 5 else ""
+        raise OutputCollisionError(
+            f"{len(walker.clashes)} output file(s) would be written by more than one source: "
+            f'{listing}{more}. Pass on_collision="rename" or use separate output folders.',
+            clashes=walker.clashes,
+        )
