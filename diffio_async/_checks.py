@@ -15,7 +15,14 @@ from typing import Any
 
 from .errors import InvalidRequestError
 
-__all__ = ["json_object", "optional_seconds", "path_like", "positive_int"]
+__all__ = [
+    "callback",
+    "idempotency_key",
+    "json_object",
+    "optional_seconds",
+    "path_like",
+    "positive_int",
+]
 
 
 def optional_seconds(name: str, value: object) -> float | None:
@@ -67,3 +74,18 @@ def path_like(name: str, value: object) -> str:
     if not isinstance(text, str) or not text or "\x00" in text:
         raise InvalidRequestError(f"{name} must be a non-empty path without NUL characters")
     return text
+
+
+def idempotency_key(value: object) -> str:
+    """A caller's idempotency key: a string of 1-255 characters after trimming."""
+    if not isinstance(value, str):
+        raise InvalidRequestError(f"idempotency_key must be a string, not {type(value).__name__}")
+    if not 1 <= len(value.strip()) <= 255:
+        raise InvalidRequestError("idempotency_key must be 1-255 characters after trimming")
+    return value
+
+
+def callback(name: str, value: object) -> None:
+    """A callback argument: callable or ``None``."""
+    if value is not None and not callable(value):
+        raise InvalidRequestError(f"{name} must be callable or None, not {type(value).__name__}")

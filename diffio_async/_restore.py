@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from ._catalog import DEFAULT_MODEL_BY_ERA
+from ._catalog import DEFAULT_MODEL_BY_ERA, resolve_endpoint
+from ._checks import callback, json_object, optional_seconds, path_like
+from ._checks import idempotency_key as check_idempotency_key
 from ._transport import counting_attempts
 from ._upload import MediaSource, ProgressCallback
-from .errors import DiffioError, RestoreError
+from .errors import DiffioError, InvalidRequestError, RestoreError
 from .generation import Generation, PollPolicy
 from .models import CreateProjectResponse, GenerationProgress
 from .resources.generations import normalize_download_type
@@ -69,7 +71,20 @@ async def restore(
     poll: PollPolicy | None,
 ) -> RestoreResult:
     """Run the four stages; see ``AsyncDiffio.restore``."""
+    # Every argument is checked before the upload: a bad one must not cost a project.
     download_type = normalize_download_type(download_type)
+    await anyio.to_thread.run_sync(_check_output, output)
+    if model is not None:
+        resolve_endpoint(model)
+    sampling = json_object("sampling", sampling)
+    params = json_object("params", params)
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key)
+    timeout = optional_seconds("timeout", timeout)
+    if poll is not None and not isinstance(poll, PollPolicy):
+        raise InvalidRequestError(f"poll must be a PollPolicy, not {type(poll).__name__}")
+    callback("on_progress", on_progress)
+    callback("on_upload_progress", on_upload_progress)
     timings: dict[str, float] = {}
     attempts: dict[str, int] = {}
     project: CreateProjectResponse | None = None
@@ -123,3 +138,21 @@ async def restore(
         timings=timings,
         attempts=attempts,
     )
+
+
+def _check_output(output: object) -> None:
+    """Refuse an ``output`` that cannot be written to, before anything is uploaded (the same
+    rules as the download: an existing folder or a path ending in a separator is a folder;
+    otherwise the file's folder must exist)."""
+    raw = path_like("output", output)
+    path = Path(raw)
+    if path.is_dir() or raw.endswith((os.sep, "/")):
+        folder = path
+        while not folder.exists():  # the download creates it; its nearest parent must allow it
+            folder = folder.parent
+    else:
+        folder = path.parent
+        if not folder.is_dir():
+            raise InvalidRequestError(f"output: the folder {folder} does not exist")
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise InvalidRequestError(f"output: cannot write to {folder}")

@@ -21,6 +21,7 @@ from ._transport import (
     Transport,
 )
 from ._upload import MediaSource, ProgressCallback
+from ._walk import Collision
 from .bulk import ItemResult, Source, restore_many
 from .errors import ConfigurationError
 from .generation import PollPolicy
@@ -176,12 +177,17 @@ class AsyncDiffio:
         poll: PollPolicy | None = None,
         max_attempts: int = 4,
         on_stage: Callable[[str, str], Any] | None = None,
+        on_collision: Collision = "error",
     ) -> AbstractAsyncContextManager[AsyncIterator[ItemResult]]:
         """Restore many files with a bounded pool of workers; results in completion order.
 
         ``sources`` is a list, any (async) iterable of paths, or a folder (walked lazily).
-        Outputs go to ``output_dir`` (named after each source, keeping sub-folders).
-        ``concurrency`` bounds items in flight (it shrinks on 429s and grows back);
+        Outputs go to ``output_dir``, named after each source; folders keep their layout.
+        One file is one item however often it is given; two sources that would write one
+        output are refused up front (:class:`~diffio_async.OutputCollisionError`) unless
+        ``on_collision="rename"`` (see :mod:`diffio_async._walk` for the rules).
+        ``concurrency`` (at most ``MAX_CONCURRENCY``, 1024) bounds items in flight (it
+        shrinks on 429s and grows back);
         ``transfer_concurrency`` bounds uploads and downloads (default ``min(4,
         concurrency)``). ``ledger`` is a SQLite file that makes the batch resumable and
         billing-safe. ``on_stage(source, stage)`` reports each item's progress. See
@@ -206,6 +212,7 @@ class AsyncDiffio:
             poll=poll,
             max_attempts=max_attempts,
             on_stage=on_stage,
+            on_collision=on_collision,
         )
 
     async def aclose(self) -> None:

@@ -270,10 +270,18 @@ async def test_a_failed_download_carries_both_ids_and_leaves_no_file(
 async def test_a_local_file_error_at_download_carries_both_ids(
     env: EmulatedDiffio, tmp_path: Path
 ) -> None:
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_bytes(b"")
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+
+    def replace_the_folder_by_a_file(progress: object) -> None:
+        if folder.is_dir():  # while the generation runs, the output folder becomes a file
+            folder.rmdir()
+            folder.write_bytes(b"")
+
     with pytest.raises(RestoreError) as info:
-        await env.client.restore(b"RIFF", output=f"{blocker}/", poll=QUICK_POLL)
+        await env.client.restore(
+            b"RIFF", output=f"{folder}/", poll=QUICK_POLL, on_progress=replace_the_folder_by_a_file
+        )
     error = info.value
     assert error.stage == "download"
     assert error.generation_id == env.emulator.generation_ids[0]

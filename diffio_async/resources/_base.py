@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .._convert import structure, unstructure
 from .._transport import ApiResponse, RequestOptions
@@ -12,7 +12,7 @@ from ..errors import InvalidRequestError
 if TYPE_CHECKING:
     from ..client import AsyncDiffio
 
-__all__ = ["Resource", "optional_mapping", "optional_id", "require_id"]
+__all__ = ["Resource", "optional_id", "require_id"]
 
 T = TypeVar("T")
 
@@ -59,12 +59,3 @@ def require_id(name: str, value: object) -> str:
 def optional_id(name: str, value: object) -> str | None:
     """Like :func:`require_id`, but ``None`` passes through."""
     return None if value is None else require_id(name, value)
-
-
-def optional_mapping(name: str, value: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Check that a free-form JSON object argument is a mapping (or None)."""
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise InvalidRequestError(f"{name} must be a mapping, not {type(value).__name__}")
-    return dict(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .._checks import json_object
 from .._transport import RequestOptions
 from ..errors import InvalidRequestError
 from ..models import (
@@ -14,7 +15,7 @@ from ..models import (
     RevokeApiKeyRequest,
     RotateApiKeyRequest,
 )
-from ._base import Resource, optional_mapping, require_id
+from ._base import Resource, require_id
 
 __all__ = ["SCOPES", "ApiKeys"]
 
@@ -54,7 +55,7 @@ class ApiKeys(Resource):
         body = CreateApiKeyRequest(
             label=label,
             scopes=tuple(scope_list),
-            resource_bounds=optional_mapping("resource_bounds", resource_bounds) or {},
+            resource_bounds=json_object("resource_bounds", resource_bounds) or {},
         )
         return await self._post_as(
             "api_keys/create", body, ApiKey, idempotent=False, options=options

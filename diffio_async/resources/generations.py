@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._catalog import resolve_endpoint
+from .._checks import idempotency_key as idempotency_key_check
+from .._checks import json_object
 from .._transport import RequestOptions
 from ..errors import InvalidRequestError
 from ..generation import Generation
@@ -18,7 +20,7 @@ from ..models import (
     GenerationProgress,
     GenerationProgressRequest,
 )
-from ._base import Resource, optional_id, optional_mapping, require_id
+from ._base import Resource, optional_id, require_id
 
 __all__ = ["DOWNLOAD_TYPES", "Generations", "normalize_download_type"]
 
@@ -37,14 +39,6 @@ def normalize_download_type(download_type: str) -> str:
             f"not {download_type!r}"
         )
     return str(value)
-
-
-def _check_idempotency_key(key: str) -> str:
-    if not isinstance(key, str):
-        raise InvalidRequestError(f"idempotency_key must be a string, not {type(key).__name__}")
-    if not 1 <= len(key.strip()) <= 255:
-        raise InvalidRequestError("idempotency_key must be 1-255 characters after trimming")
-    return key
 
 
 class Generations(Resource):
@@ -73,14 +67,14 @@ class Generations(Resource):
         project_id = require_id("project", getattr(project, "api_project_id", project))
         path = resolve_endpoint(model, endpoint=endpoint)
         key = (
-            _check_idempotency_key(idempotency_key)
+            idempotency_key_check(idempotency_key)
             if idempotency_key is not None
             else f"diffio-async-{uuid.uuid4().hex}"
         )
         body = CreateGenerationRequest(
             api_project_id=project_id,
-            sampling=optional_mapping("sampling", sampling),
-            params=optional_mapping("params", params) or None,
+            sampling=json_object("sampling", sampling),
+            params=json_object("params", params) or None,
             idempotency_key=key,
         )
         created = await self._post_as(

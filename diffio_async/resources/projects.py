@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 
+from .._checks import callback, json_object, positive_int
 from .._transport import RequestOptions
 from .._upload import MediaSource, ProgressCallback, as_media_source, upload_media
 from ..errors import InvalidRequestError
@@ -23,7 +24,7 @@ from ..models import (
     ProjectGenerations,
     ProjectList,
 )
-from ._base import Resource, optional_mapping, require_id
+from ._base import Resource, require_id
 
 __all__ = ["Projects"]
 
@@ -56,8 +57,8 @@ class Projects(Resource):
         ``transfer_limiter``, when given, is held only while media bytes move (not during the
         API calls), to bound bandwidth use across many concurrent uploads.
         """
-        if part_concurrency < 1:
-            raise InvalidRequestError("part_concurrency must be at least 1")
+        positive_int("part_concurrency", part_concurrency, maximum=64)
+        callback("on_progress", on_progress)
         media = await anyio.to_thread.run_sync(
             lambda: as_media_source(source, file_name=file_name, content_type=content_type)
         )
@@ -103,6 +104,10 @@ class Projects(Resource):
             raise InvalidRequestError(f"file_name must be a non-empty string, not {file_name!r}")
         if not isinstance(content_type, str) or not content_type.strip():
             raise InvalidRequestError("content_type must be a non-empty string")
+        if file_format is not None and not isinstance(file_format, str):
+            raise InvalidRequestError(
+                f"file_format must be a string, not {type(file_format).__name__}"
+            )
         if content_length is not None and (
             isinstance(content_length, bool)
             or not isinstance(content_length, int)
@@ -114,7 +119,7 @@ class Projects(Resource):
             content_type=content_type,
             content_length=content_length,
             file_format=file_format,
-            params=optional_mapping("params", params) or None,
+            params=json_object("params", params) or None,
         )
         return await self._post_as(
             "create_project", body, CreateProjectResponse, idempotent=False, options=options

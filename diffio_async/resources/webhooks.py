@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .._checks import json_object
 from .._transport import RequestOptions
 from ..errors import InvalidRequestError
 from ..models import (
@@ -17,7 +18,7 @@ from ..models import (
     WebhookEndpoint,
     WebhookTestEvent,
 )
-from ._base import Resource, optional_id, optional_mapping
+from ._base import Resource, optional_id
 
 __all__ = ["EVENT_TYPES", "MODES", "Webhooks"]
 
@@ -67,7 +68,7 @@ class Webhooks(Resource):
             event_type=_check_event_type(event_type),
             mode=_check_mode(mode),
             api_key_id=optional_id("api_key_id", api_key_id),
-            sample_payload=optional_mapping("sample_payload", sample_payload),
+            sample_payload=json_object("sample_payload", sample_payload),
         )
         return await self._post_as(
             "webhooks/send_test_event", body, WebhookTestEvent, idempotent=False, options=options
