@@ -202,23 +202,20 @@ class Walker:
                 output = output.with_name(f"{output.stem}-{_short_hash(key)}{output.suffix}")
             else:
                 self.clashes.setdefault(str(output), [claimed]).append(source)
-                return self._refused(
-                    source,
+                error = OutputCollisionError(
                     f"{source} would be written to {output}, which {claimed} already takes "
                     '(pass on_collision="rename", or restore them to different folders)',
-                    output=output,
+                    clashes={str(output): (claimed, source)},
                 )
+                return Job(source=source, key=source, output=output, refused=error)
         self._outputs[str(output)] = source
         if os.path.realpath(output) == key:
             return self._refused(source, f"the output of {source} would overwrite the source")
         return Job(source=source, key=key, output=output)
 
-    def _refused(self, source: str, message: str, *, output: Path | None = None) -> Job:
+    def _refused(self, source: str, message: str) -> Job:
         return Job(
-            source=source,
-            key=source,
-            output=output or self.output_dir,
-            refused=InvalidRequestError(message),
+            source=source, key=source, output=self.output_dir, refused=InvalidRequestError(message)
         )
 
 
