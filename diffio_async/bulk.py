@@ -455,10 +455,9 @@ async def restore_many(
     if on_collision == "error" and isinstance(sources, str | os.PathLike | Collection):
         await check_collisions(sources, out, suffix)
 
-    adaptive = _Adaptive(concurrency)
-    send_results, receive_results = anyio.create_memory_object_stream[ItemResult](concurrency)
-    fatal: list[BaseException] = []
     opened = await Ledger.open(ledger_path) if ledger_path is not None else None
+    adaptive = _Adaptive(concurrency)
+    fatal: list[BaseException] = []
     settings = _Settings(
         client=client,
         model=model,
@@ -473,6 +472,7 @@ async def restore_many(
         adaptive=adaptive,
         on_stage=on_stage,
     )
+    send_results, receive_results = anyio.create_memory_object_stream[ItemResult](concurrency)
     client._transport.add_failure_listener(adaptive.on_failure)
     try:
         async with anyio.create_task_group() as outer:
@@ -494,6 +494,8 @@ async def restore_many(
             raise group.exceptions[0] from None
         raise
     finally:
+        send_results.close()  # no-ops when the pool and the iterator closed them already
+        receive_results.close()
         client._transport.remove_failure_listener(adaptive.on_failure)
         if opened is not None:
             with anyio.CancelScope(shield=True):

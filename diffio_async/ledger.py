@@ -933,8 +933,20 @@ def _open_error(path: Path, exc: sqlite3.OperationalError) -> LedgerError:
             f"the ledger {str(path)!r} is in use by another batch (another process, or another "
             "restore_many in this one); wait for it to end or use another ledger file"
         )
-    if "readonly" in text or "read-only" in text or "unable to open" in text:
+    if "readonly" in text or "read-only" in text or "unable to open" in text or _read_only(path):
         return LedgerLockedError(
             f"the ledger {str(path)!r} cannot be written (a read-only file or folder): {exc}"
         )
     return LedgerError(f"cannot open the ledger {str(path)!r}: {exc}")
+
+
+def _read_only(path: Path) -> bool:
+    """Whether the ledger file exists but cannot be opened for writing (a read-only mode for
+    this user, an immutable file, a read-only mount)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY))
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return False

@@ -1,0 +1,233 @@
+"""restore_many with a ledger in odd situations: server-side failures, a new output folder,
+two batches on one ledger, a read-only ledger, and arguments checked before anything exists."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from diffio_async import (
+    GenerationFailedError,
+    InvalidRequestError,
+    LedgerLockedError,
+    PollPolicy,
+)
+from diffio_async.bulk import MAX_CONCURRENCY, ItemResult
+from diffio_async.ledger import Ledger
+from diffio_async.testing import EmulatedDiffio, emulated_diffio
+
+pytestmark = pytest.mark.anyio
+
+FAST_POLL = PollPolicy(initial=0.02, maximum=0.1)
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[EmulatedDiffio]:
+    async with emulated_diffio(generation_seconds=0.05) as env:
+        yield env
+
+
+def _source(tmp_path: Path, name: str = "talk.wav", content: bytes = b"RIFF-talk") -> Path:
+    path = tmp_path / "in" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+async def _collect(
+    env: EmulatedDiffio, sources: object, out: Path, **options: object
+) -> list[ItemResult]:
+    results = []
+    async with env.client.restore_many(
+        sources,  # type: ignore[arg-type]
+        output_dir=out,
+        poll=FAST_POLL,
+        **options,  # type: ignore[arg-type]
+    ) as items:
+        async for item in items:
+            results.append(item)
+    return results
+
+
+def _generation_keys(env: EmulatedDiffio) -> list[str]:
+    return [
+        entry.json["idempotencyKey"]
+        for entry in env.emulator.requests
+        if entry.path.endswith("-generation") and entry.json
+    ]
+
+
+async def test_a_generation_the_server_failed_is_created_anew_with_a_new_key_on_rerun(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    source = _source(tmp_path)
+    ledger = tmp_path / "batch.sqlite"
+    env.emulator.script_next_generation(fail_at="inference", error="bad audio")
+    [first] = await _collect(env, [source], tmp_path / "out", ledger=ledger)
+    assert not first.ok and isinstance(first.error, GenerationFailedError)
+    failed_generation = first.generation_id
+
+    [second] = await _collect(env, [source], tmp_path / "out", ledger=ledger)
+    assert second.ok and not second.skipped
+    assert second.generation_id != failed_generation
+    keys = _generation_keys(env)
+    assert len(set(keys)) == 2  # a new key: the server could not replay the failure
+    assert len(env.emulator.generation_ids) == 2
+    assert _create_project_count(env) == 1  # the upload was reused
+
+    [third] = await _collect(env, [source], tmp_path / "out", ledger=ledger)
+    assert third.skipped and len(env.emulator.generation_ids) == 2
+
+
+def _create_project_count(env: EmulatedDiffio) -> int:
+    return len(env.emulator.requests.find(path="/v1/create_project"))
+
+
+async def test_a_new_output_dir_gets_the_output_without_a_new_generation(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    source = _source(tmp_path)
+    ledger = tmp_path / "batch.sqlite"
+    [first] = await _collect(env, [source], tmp_path / "out1", ledger=ledger)
+    assert first.ok
+    [second] = await _collect(env, [source], tmp_path / "out2", ledger=ledger)
+    assert second.ok and not second.skipped
+    assert (tmp_path / "out2" / "talk.mp3").read_bytes() == b"RIFF-talk"
+    assert len(env.emulator.generation_ids) == 1
+    [third] = await _collect(env, [source], tmp_path / "out2", ledger=ledger)
+    assert third.skipped
+
+
+async def test_a_deleted_output_is_downloaded_again_without_a_new_generation(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    source = _source(tmp_path)
+    ledger = tmp_path / "batch.sqlite"
+    await _collect(env, [source], tmp_path / "out", ledger=ledger)
+    (tmp_path / "out" / "talk.mp3").unlink()
+    [again] = await _collect(env, [source], tmp_path / "out", ledger=ledger)
+    assert again.ok and not again.skipped
+    assert (tmp_path / "out" / "talk.mp3").read_bytes() == b"RIFF-talk"
+    assert len(env.emulator.generation_ids) == 1
+
+
+async def test_a_second_batch_on_a_held_ledger_fails_up_front(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    source = _source(tmp_path)
+    ledger = tmp_path / "batch.sqlite"
+    async with env.client.restore_many(
+        [source], output_dir=tmp_path / "out", poll=FAST_POLL, ledger=ledger
+    ) as items:
+        with pytest.raises(LedgerLockedError, match="in use by another batch"):
+            await _collect(env, [source], tmp_path / "out2", ledger=ledger)
+        results = [item async for item in items]
+    assert [r.ok for r in results] == [True]
+    assert len(env.emulator.generation_ids) == 1
+    assert not (tmp_path / "out2").exists() or not any((tmp_path / "out2").iterdir())
+
+
+def test_a_ledger_held_by_another_process_is_refused(tmp_path: Path) -> None:
+    ledger = tmp_path / "batch.sqlite"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import anyio, sys\n"
+            "from diffio_async.ledger import Ledger\n"
+            "async def main():\n"
+            f"    async with await Ledger.open({str(ledger)!r}):\n"
+            "        print('held', flush=True)\n"
+            "        sys.stdin.readline()\n"
+            "anyio.run(main)\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+
+        async def open_it() -> None:
+            await Ledger.open(ledger)
+
+        with pytest.raises(LedgerLockedError, match="in use"):
+            anyio.run(open_it)
+    finally:
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        holder.stdout.close()
+
+    async def open_after() -> None:
+        async with await Ledger.open(ledger):
+            pass
+
+    anyio.run(open_after)  # released when the holder ended
+
+
+def _chattr(flag: str, path: Path) -> bool:
+    """Set or clear the immutable flag (root ignores file modes, but not this)."""
+    return subprocess.run(["chattr", flag, str(path)], capture_output=True).returncode == 0
+
+
+async def test_a_read_only_ledger_fails_up_front(env: EmulatedDiffio, tmp_path: Path) -> None:
+    source = _source(tmp_path)
+    ledger = tmp_path / "batch.sqlite"
+    async with await Ledger.open(ledger):
+        pass
+    ledger.chmod(0o444)
+    immutable = _chattr("+i", ledger)
+    try:
+        if not immutable and os.geteuid() == 0:
+            pytest.skip("running as root without chattr: cannot make a read-only file")
+        with pytest.raises(LedgerLockedError, match="cannot be written"):
+            await _collect(env, [source], tmp_path / "out", ledger=ledger)
+    finally:
+        if immutable:
+            assert _chattr("-i", ledger)
+    assert env.emulator.requests.find(path="/v1/create_project") == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"concurrency": 200_000}, "concurrency must be at least 1 and at most"),
+        ({"concurrency": 0}, "concurrency"),
+        ({"concurrency": 2.5}, "concurrency must be an int"),
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"transfer_concurrency": -1}, "transfer_concurrency"),
+        ({"timeout": math.nan}, "timeout"),
+        ({"timeout": -1}, "timeout"),
+        ({"model": "diffio-99"}, "diffio-99"),
+        ({"sampling": {"steps": math.inf}}, "sampling is not valid JSON"),
+        ({"params": ["not", "a", "mapping"]}, "params must be a mapping"),
+        ({"download_type": "flac"}, "download_type"),
+        ({"poll": 5}, "poll must be a PollPolicy"),
+        ({"on_stage": "print"}, "on_stage must be callable"),
+        ({"on_collision": "overwrite"}, "on_collision"),
+        ({"ledger": 7}, "ledger must be a path"),
+        ({"output_dir": None}, "output_dir must be a path"),
+    ],
+)
+async def test_bad_batch_arguments_are_refused_before_any_request(
+    env: EmulatedDiffio, tmp_path: Path, options: dict[str, object], message: str
+) -> None:
+    source = _source(tmp_path)
+    arguments: dict[str, object] = {"output_dir": tmp_path / "out", **options}
+    with pytest.raises(InvalidRequestError, match=message):
+        async with env.client.restore_many([source], **arguments) as items:  # type: ignore[arg-type]
+            async for _ in items:
+                pass
+    assert list(env.emulator.requests) == []
+
+
+async def test_concurrency_has_a_documented_ceiling() -> None:
+    assert MAX_CONCURRENCY == 1024
