@@ -933,7 +933,7 @@ def _open_error(path: Path, exc: sqlite3.OperationalError) -> LedgerError:
             f"the ledger {str(path)!r} is in use by another batch (another process, or another "
             "restore_many in this one); wait for it to end or use another ledger file"
         )
-    if "readonly" in text or "read-only" in text or "unable to open" in text or _read_only(path):
+    if "readonly" in text or "read-only" in text or _read_only(path):
         return LedgerLockedError(
             f"the ledger {str(path)!r} cannot be written (a read-only file or folder): {exc}"
         )
@@ -943,6 +943,8 @@ def _open_error(path: Path, exc: sqlite3.OperationalError) -> LedgerError:
 def _read_only(path: Path) -> bool:
     """Whether the ledger file exists but cannot be opened for writing (a read-only mode for
     this user, an immutable file, a read-only mount)."""
+    if path.parent.is_dir() and not os.access(path.parent, os.W_OK):
+        return True  # the file could be written, but not the journal beside it
     try:
         os.close(os.open(path, os.O_WRONLY))
     except FileNotFoundError:
