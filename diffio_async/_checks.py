@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .errors import InvalidRequestError
@@ -22,6 +22,7 @@ __all__ = [
     "optional_seconds",
     "path_like",
     "positive_int",
+    "string_list",
 ]
 
 
@@ -89,3 +90,17 @@ def callback(name: str, value: object) -> None:
     """A callback argument: callable or ``None``."""
     if value is not None and not callable(value):
         raise InvalidRequestError(f"{name} must be callable or None, not {type(value).__name__}")
+
+
+def string_list(name: str, value: object) -> list[str]:
+    """One string or an iterable of non-empty strings, as a non-empty list."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, bytes | Mapping) or not isinstance(value, Iterable):
+        raise InvalidRequestError(
+            f"{name} must be a string or a list of strings, not {type(value).__name__}"
+        )
+    items = list(value)
+    if not items or not all(isinstance(item, str) and item.strip() for item in items):
+        raise InvalidRequestError(f"{name} must be a non-empty list of non-empty strings")
+    return items

@@ -35,6 +35,10 @@ class Account(Resource):
                 f"billing_policy must be one of {', '.join(BILLING_POLICY_TYPES)}, "
                 f"not {billing_policy!r}"
             )
+        if reason is not None and not isinstance(reason, str):
+            raise InvalidRequestError(
+                f"reason must be a string or None, not {type(reason).__name__}"
+            )
         body = UpdateAccountSettingsRequest(
             billing_policy=BillingPolicy(type=billing_policy, reason=reason)
         )

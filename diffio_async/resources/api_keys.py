@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .._checks import json_object
+from .._checks import json_object, string_list
 from .._transport import RequestOptions
 from ..errors import InvalidRequestError
 from ..models import (
@@ -49,9 +49,7 @@ class ApiKeys(Resource):
         """Create a scoped key (``api_keys/create``). Not retried on ambiguous failures."""
         if not isinstance(label, str) or not label.strip() or len(label) > 80:
             raise InvalidRequestError("label must be a non-empty string of at most 80 characters")
-        scope_list = [scopes] if isinstance(scopes, str) else list(scopes)
-        if not scope_list or not all(isinstance(s, str) and s for s in scope_list):
-            raise InvalidRequestError("scopes must be a non-empty list of scope strings")
+        scope_list = string_list("scopes", scopes)
         body = CreateApiKeyRequest(
             label=label,
             scopes=tuple(scope_list),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .._checks import json_object
+from .._checks import json_object, string_list
 from .._transport import RequestOptions
 from ..errors import InvalidRequestError
 from ..models import (
@@ -88,14 +88,14 @@ class Webhooks(Resource):
         Needs an admin key with ``webhooks:write``. The signing secret is not in the answer;
         it comes from the dashboard (or, for the emulator, ``Emulator.webhook_secret``).
         """
-        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-            raise InvalidRequestError(f"url must be an http(s) URL, not {url!r}")
-        types = [
-            _check_event_type(t)
-            for t in ([event_types] if isinstance(event_types, str) else event_types)
-        ]
-        if not types:
-            raise InvalidRequestError("event_types must name at least one event type")
+        if (
+            not isinstance(url, str)
+            or not url.startswith(("https://", "http://"))
+            or not url.isprintable()
+            or any(c.isspace() for c in url)
+        ):
+            raise InvalidRequestError("url must be an http(s) URL without spaces or controls")
+        types = [_check_event_type(t) for t in string_list("event_types", event_types)]
         body = ConfigureWebhookRequest(
             mode=_check_mode(mode),
             url=url,
