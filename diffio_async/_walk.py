@@ -16,8 +16,9 @@ The rules, chosen so that no layout can overwrite an output or bill one file twi
   ``on_collision="error"`` (the default) a batch given as a list, tuple, set or folder is
   refused before anything is created (:class:`OutputCollisionError` lists the clashes); in a
   lazily iterated batch the later source fails as its own item. With ``on_collision="rename"``
-  the first source in order keeps the name and each later one gets ``-<8 hex digits of its
-  real path>`` before the suffix (stable across runs).
+  every source of a contested output gets ``-<8 hex digits of its real path>`` before the
+  suffix, so the names do not depend on the order of the sources (in a lazily iterated batch,
+  where the contest is only seen when it happens, the first source keeps the plain name).
 * Non-regular files (FIFOs, devices, sockets), broken links, unreadable folders and sources
   that are not paths become failed items before any request, never exceptions of the batch.
 """
@@ -37,7 +38,7 @@ import attrs
 
 from .errors import InvalidRequestError, OutputCollisionError
 
-__all__ = ["Collision", "Job", "Walker", "check_collisions"]
+__all__ = ["Collision", "Job", "Walker", "collision_error", "find_collisions"]
 
 Collision = Literal["error", "rename"]
 """What ``restore_many`` does when two sources want one output file."""
@@ -106,10 +107,17 @@ class Walker:
     """Walks sources into :class:`Job` s, remembering what it has seen (files, folders and
     outputs) so that nothing is restored twice and no output is claimed twice."""
 
-    def __init__(self, output_dir: Path, suffix: str, on_collision: Collision) -> None:
+    def __init__(
+        self,
+        output_dir: Path,
+        suffix: str,
+        on_collision: Collision,
+        contested: Collection[str] = (),
+    ) -> None:
         self.output_dir = output_dir
         self.suffix = suffix
         self.on_collision = on_collision
+        self.contested = frozenset(contested)
         self._output_id: _FileId | None = None
         self._folders: set[_FileId] = set()
         self._files: set[_FileId] = set()
@@ -196,10 +204,13 @@ class Walker:
         self._files.add(file_id)
         key = os.path.realpath(source)
         output = self.output_dir / relative.with_suffix(self.suffix or relative.suffix)
+        renamed = output.with_name(f"{output.stem}-{_short_hash(key)}{output.suffix}")
+        if str(output) in self.contested:
+            output = renamed
         claimed = self._outputs.get(str(output))
         if claimed is not None:
             if self.on_collision == "rename":
-                output = output.with_name(f"{output.stem}-{_short_hash(key)}{output.suffix}")
+                output = renamed
             else:
                 self.clashes.setdefault(str(output), [claimed]).append(source)
                 error = OutputCollisionError(
@@ -226,22 +237,26 @@ def _existing_id(path: Path) -> _FileId | None:
         return None
 
 
-async def check_collisions(
+async def find_collisions(
     sources: str | os.PathLike[str] | Collection[object],
     output_dir: Path,
     suffix: str,
-) -> None:
-    """Walk a whole (non-lazy) batch once and refuse it if two sources want one output."""
+) -> dict[str, list[str]]:
+    """Walk a whole (non-lazy) batch once: the outputs that more than one source wants."""
     walker = Walker(output_dir, suffix, "error")
     async with contextlib.aclosing(walker.jobs(sources)) as jobs:
         async for _ in jobs:
             pass
-    if walker.clashes:
-        shown = sorted(walker.clashes.items())[:5]
-        listing = "; ".join(f"{output} <- {', '.join(wanted)}" for output, wanted in shown)
-        more = f" (and {len(walker.clashes) - 5} more)" if len(walker.clashes) > 5 else ""
-        raise OutputCollisionError(
-            f"{len(walker.clashes)} output file(s) would be written by more than one source: "
-            f'{listing}{more}. Pass on_collision="rename" or use separate output folders.',
-            clashes=walker.clashes,
-        )
+    return walker.clashes
+
+
+def collision_error(clashes: dict[str, list[str]]) -> OutputCollisionError:
+    """The error that refuses a batch, listing (some of) its clashes."""
+    shown = sorted(clashes.items())[:5]
+    listing = "; ".join(f"{output} <- {', '.join(wanted)}" for output, wanted in shown)
+    more = f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""
+    return OutputCollisionError(
+        f"{len(clashes)} output file(s) would be written by more than one source: "
+        f'{listing}{more}. Pass on_collision="rename" or use separate output folders.',
+        clashes=clashes,
+    )

@@ -58,7 +58,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._catalog import DEFAULT_MODEL_BY_ERA, resolve_endpoint
 from ._checks import json_object, optional_seconds, path_like, positive_int
-from ._walk import Collision, Job, Walker, check_collisions
+from ._walk import Collision, Job, Walker, collision_error, find_collisions
 from .errors import (
     APIConnectionError,
     AuthenticationError,
@@ -452,8 +452,11 @@ async def restore_many(
     if not os.access(out, os.W_OK):
         raise InvalidRequestError(f"cannot write to {out}")
     suffix = _SUFFIXES.get(download_type, "")
-    if on_collision == "error" and isinstance(sources, str | os.PathLike | Collection):
-        await check_collisions(sources, out, suffix)
+    clashes: dict[str, list[str]] = {}
+    if isinstance(sources, str | os.PathLike | Collection):  # not lazy: look at it all first
+        clashes = await find_collisions(sources, out, suffix)
+        if clashes and on_collision == "error":
+            raise collision_error(clashes)
 
     opened = await Ledger.open(ledger_path) if ledger_path is not None else None
     adaptive = _Adaptive(concurrency)
@@ -476,7 +479,7 @@ async def restore_many(
     client._transport.add_failure_listener(adaptive.on_failure)
     try:
         async with anyio.create_task_group() as outer:
-            walker = Walker(out, suffix, on_collision)
+            walker = Walker(out, suffix, on_collision, contested=clashes)
             outer.start_soon(
                 _run_pool, walker.jobs(sources), settings, concurrency, send_results, fatal
             )
