@@ -15,7 +15,7 @@ from ._catalog import DEFAULT_MODEL_BY_ERA, resolve_endpoint
 from ._checks import callback, json_object, optional_seconds, path_like
 from ._checks import idempotency_key as check_idempotency_key
 from ._transport import counting_attempts
-from ._upload import MediaSource, ProgressCallback
+from ._upload import MediaSource, ProgressCallback, as_media_source
 from .errors import DiffioError, InvalidRequestError, RestoreError
 from .generation import Generation, PollPolicy
 from .models import CreateProjectResponse, GenerationProgress
@@ -85,6 +85,7 @@ async def restore(
         raise InvalidRequestError(f"poll must be a PollPolicy, not {type(poll).__name__}")
     callback("on_progress", on_progress)
     callback("on_upload_progress", on_upload_progress)
+    media = await anyio.to_thread.run_sync(as_media_source, source)
     timings: dict[str, float] = {}
     attempts: dict[str, int] = {}
     project: CreateProjectResponse | None = None
@@ -102,7 +103,7 @@ async def restore(
 
     try:
         with measure("upload"):
-            project = await client.projects.create(source, on_progress=on_upload_progress)
+            project = await client.projects.create(media, on_progress=on_upload_progress)
         with measure("generation"):
             generation = await client.generations.create(
                 project,

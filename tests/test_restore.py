@@ -187,16 +187,12 @@ async def test_no_api_key_on_any_upload_edge_or_media_request(
 # --- failures: which stage, and the ids of what exists ---------------------------------------
 
 
-async def test_a_missing_source_fails_at_upload_before_anything_exists(
+async def test_a_missing_source_is_bad_input_refused_before_anything_exists(
     env: EmulatedDiffio, tmp_path: Path
 ) -> None:
-    with pytest.raises(RestoreError) as info:
+    with pytest.raises(InvalidRequestError, match="no such file"):
         await env.client.restore(tmp_path / "missing.wav", output=tmp_path)
-    error = info.value
-    assert error.stage == "upload"
-    assert error.project_id is None and error.generation_id is None
-    assert isinstance(error.__cause__, InvalidRequestError)
-    assert env.emulator.project_ids == []
+    assert list(env.emulator.requests) == []
 
 
 async def test_a_failed_upload_carries_the_project_id(env: EmulatedDiffio, tmp_path: Path) -> None:
