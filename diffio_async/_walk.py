@@ -19,8 +19,9 @@ The rules, chosen so that no layout can overwrite an output or bill one file twi
   every source of a contested output gets ``-<8 hex digits of its real path>`` before the
   suffix, so the names do not depend on the order of the sources (in a lazily iterated batch,
   where the contest is only seen when it happens, the first source keeps the plain name).
-* Non-regular files (FIFOs, devices, sockets), broken links, unreadable folders and sources
-  that are not paths become failed items before any request, never exceptions of the batch.
+* Non-regular files (FIFOs, devices, sockets), empty files, broken links, unreadable folders
+  and sources that are not paths become failed items before any request, never exceptions of
+  the batch.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ def _kind(path: str) -> tuple[Literal["dir", "file", "other"], _FileId | None, s
     if stat.S_ISDIR(result.st_mode):
         return "dir", _file_id(result), None
     if stat.S_ISREG(result.st_mode):
+        if result.st_size == 0:
+            return "other", _file_id(result), "is empty; nothing to restore"
         return "file", _file_id(result), None
     return "other", _file_id(result), "is not a regular file (a FIFO, device or socket)"
 

@@ -221,12 +221,13 @@ async def test_an_output_that_would_overwrite_its_source_is_refused(
     assert _api_requests(env) == []
 
 
-async def test_broken_links_missing_files_and_non_paths_fail_as_items_without_requests(
+async def test_broken_links_empty_and_missing_files_and_non_paths_fail_as_items_without_requests(
     env: EmulatedDiffio, tmp_path: Path
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "dangling.wav").symlink_to(tmp_path / "nowhere.wav")
+    (src / "empty.wav").write_bytes(b"")
 
     async def lazily() -> AsyncIterator[object]:
         yield src
@@ -237,5 +238,6 @@ async def test_broken_links_missing_files_and_non_paths_fail_as_items_without_re
     results = await _collect(env, lazily(), tmp_path / "out")
     assert [(r.ok, r.stage, type(r.error)) for r in results] == [
         (False, "source", InvalidRequestError)
-    ] * 4
+    ] * 5
+    assert any("empty" in str(r.error) for r in results)
     assert _api_requests(env) == []
