@@ -9,15 +9,16 @@ connect error, connect/pool timeout           ``NEVER_SENT``           every cal
 429, or 503 with a ``Retry-After`` hint       ``REFUSED``              every call
 408, 500, 502, 503, 504, read/write timeout,  ``AMBIGUOUS``            idempotent calls only
 reset, dropped connection
-any other status (400, 401, 402, 403, 404,    ``FINAL``                nothing
-409, 410, 413, 422, ...)
+any other status (3xx redirects, 400, 401,    ``FINAL``                nothing
+402, 403, 404, 409, 410, 413, 422, ...)
 ============================================  =======================  ==========================
 
 Delays come from backoff's ``expo`` generator with "equal" jitter (half fixed, half random), so
 they never collapse to zero. A server hint (``retry-after-ms``, ``Retry-After`` in seconds or as
-an HTTP date) wins and is never jittered downwards; a hint above ``max_retry_after`` is not
-waited for: the error is raised at once with ``retry_after`` set. Sleeping is ``anyio.sleep``
-(backoff's own async decorators call ``asyncio.sleep`` and break trio).
+an HTTP date still in the future) wins and is never jittered downwards; a hint above
+``max_retry_after`` is not waited for: the error is raised at once with ``retry_after`` set. An
+unusable hint (negative, not a number, a date already past) counts as no hint at all. Sleeping
+is ``anyio.sleep`` (backoff's own async decorators call ``asyncio.sleep`` and break trio).
 """
 
 from __future__ import annotations
@@ -36,9 +37,14 @@ import attrs
 import backoff
 import httpx
 
+from .errors import ConfigurationError
+
 __all__ = [
+    "MAX_RETRIES_LIMIT",
     "FailureKind",
     "RetryPolicy",
+    "check_max_retries",
+    "check_seconds",
     "classify_exception",
     "classify_status",
     "delays",
@@ -52,20 +58,79 @@ logger = logging.getLogger("diffio_async")
 T = TypeVar("T")
 
 
+MAX_RETRIES_LIMIT = 100
+"""The largest ``max_retries`` a :class:`RetryPolicy` accepts."""
+
+
+def check_seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
+    """``value`` as seconds, or :class:`ConfigurationError` naming ``name``.
+
+    Refuses bools, non-numbers, NaN, infinities, negatives and (unless ``allow_zero``) zero.
+    The message says what is wrong without echoing the value.
+    """
+    bound = ">= 0" if allow_zero else "> 0"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(
+            f"{name} must be a number of seconds {bound}, not a {type(value).__name__}"
+        )
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf
+    if math.isnan(seconds):
+        problem = "NaN"
+    elif math.isinf(seconds):
+        problem = "infinite"
+    elif seconds < 0:
+        problem = "negative"
+    elif seconds == 0 and not allow_zero:
+        problem = "zero"
+    else:
+        return seconds
+    raise ConfigurationError(f"{name} must be a finite number of seconds {bound}; it is {problem}")
+
+
+def _seconds_validator(
+    *, allow_zero: bool
+) -> Callable[[object, attrs.Attribute[float], object], None]:
+    def validate(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
+        check_seconds(f"{type(instance).__name__}.{attribute.name}", value, allow_zero=allow_zero)
+
+    return validate
+
+
+def check_max_retries(value: object, *, name: str = "max_retries") -> int:
+    """``value`` as a retry count, or :class:`ConfigurationError` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(f"{name} must be an int, not a {type(value).__name__}")
+    if not 0 <= value <= MAX_RETRIES_LIMIT:
+        raise ConfigurationError(f"{name} must be between 0 and {MAX_RETRIES_LIMIT}")
+    return value
+
+
+def _validate_max_retries(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
+    check_max_retries(value, name=f"{type(instance).__name__}.{attribute.name}")
+
+
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
     """How a call is retried.
 
-    ``max_retries`` counts extra attempts (``2`` means at most three attempts).
-    ``initial_delay`` and ``max_delay`` shape the exponential backoff (seconds).
-    ``max_retry_after`` is the longest server ``Retry-After`` hint the client waits for; a
-    longer one raises :class:`~diffio_async.RateLimitError` with ``retry_after`` at once.
+    ``max_retries`` counts extra attempts (``2`` means at most three attempts); it is an
+    ``int`` from 0 to :data:`MAX_RETRIES_LIMIT` (100).
+    ``initial_delay`` and ``max_delay`` shape the exponential backoff (seconds, finite, > 0).
+    ``max_retry_after`` is the longest server ``Retry-After`` hint the client waits for
+    (seconds, finite, >= 0); a longer one raises :class:`~diffio_async.RateLimitError` with
+    ``retry_after`` at once. Anything else (NaN, infinities, negatives, bools, strings) raises
+    :class:`~diffio_async.ConfigurationError`.
     """
 
-    max_retries: int = attrs.field(default=2, validator=attrs.validators.ge(0))
-    initial_delay: float = attrs.field(default=0.5, validator=attrs.validators.gt(0))
-    max_delay: float = attrs.field(default=8.0, validator=attrs.validators.gt(0))
-    max_retry_after: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
+    max_retries: int = attrs.field(default=2, validator=_validate_max_retries)
+    initial_delay: float = attrs.field(default=0.5, validator=_seconds_validator(allow_zero=False))
+    max_delay: float = attrs.field(default=8.0, validator=_seconds_validator(allow_zero=False))
+    max_retry_after: float = attrs.field(
+        default=60.0, validator=_seconds_validator(allow_zero=True)
+    )
 
 
 class FailureKind(enum.Enum):
@@ -114,7 +179,10 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
 
     ``retry-after-ms`` (milliseconds) wins over ``Retry-After``, which may be a number of
     seconds (fractions allowed) or an HTTP date. Negative, non-finite and unparsable values
-    are ignored; a date in the past means "now" (``0.0``). ``now`` (Unix seconds) is for tests.
+    are ignored, and so is a date that is not in the future: ``None`` then means the normal
+    backoff applies (a past date is a stale or clock-skewed hint, not "retry at once").
+    ``Retry-After: 0`` (a number) is a real hint of no wait. ``now`` (Unix seconds) is for
+    tests.
     """
     lowered = {k.lower(): v for k, v in headers.items()}
     raw_ms = lowered.get("retry-after-ms")
@@ -135,7 +203,8 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     if parsed.tzinfo is None:
         return None
     current = time.time() if now is None else now
-    return max(0.0, parsed.timestamp() - current)
+    remaining = parsed.timestamp() - current
+    return remaining if remaining > 0 else None
 
 
 def _parse_number(raw: str) -> float | None:

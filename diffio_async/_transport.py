@@ -4,6 +4,16 @@ It builds API URLs, adds authentication and identity headers, applies per-phase 
 an overall per-call deadline, runs the retry loop, and turns httpx exceptions and non-2xx
 answers into the SDK's exceptions. The API key is sent only to the API base URL: media and
 edge requests go through :meth:`Transport.send_media`, which never adds it.
+
+Hardening rules kept here:
+
+* every setting is checked up front (:class:`~diffio_async.ConfigurationError` naming the
+  parameter, never echoing a key or a header value);
+* every request goes out with ``follow_redirects=False``, whatever ``http_client`` is used: a
+  3xx becomes :class:`~diffio_async.RedirectError` naming only the target's origin;
+* every message the transport builds from foreign text (httpx errors, server bodies, headers)
+  goes through :func:`_redact`, which removes the API key, credential header values and URL
+  query strings (signed URLs carry signatures there).
 """
 
 from __future__ import annotations
@@ -13,8 +23,10 @@ import contextvars
 import json
 import logging
 import platform
+import re
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -26,6 +38,8 @@ from ._retry import (
     FailureKind,
     RetryableFailure,
     RetryPolicy,
+    check_max_retries,
+    check_seconds,
     classify_exception,
     classify_status,
     parse_retry_after,
@@ -35,9 +49,12 @@ from ._version import __version__
 from .errors import (
     APIConnectionError,
     APIResponseValidationError,
+    APIStatusError,
     APITimeoutError,
     ClientClosedError,
     ConfigurationError,
+    InvalidRequestError,
+    cap_message,
     status_error_from_response,
 )
 
@@ -62,19 +79,32 @@ AuthHeader = Literal["authorization", "x-api-key", "xi-api-key"]
 _AUTH_HEADERS: tuple[str, ...] = ("authorization", "x-api-key", "xi-api-key")
 
 
+def _positive_seconds(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    check_seconds(f"Timeout.{attribute.name}", value)
+
+
+def _positive_seconds_or_none(
+    instance: object, attribute: attrs.Attribute[Any], value: object
+) -> None:
+    if value is not None:
+        check_seconds(f"Timeout.{attribute.name}", value)
+
+
 @attrs.frozen(kw_only=True)
 class Timeout:
     """Timeouts in seconds: one per HTTP phase, plus ``total``, a deadline for a whole API call.
 
     ``total`` covers every attempt and every retry wait of one call; ``None`` disables it.
-    Media transfers (uploads and downloads) use the phase timeouts but not ``total``.
+    Media transfers (uploads and downloads) use the phase timeouts but not ``total``. Every
+    value must be a finite number > 0 (NaN, infinities, zero, negatives, bools and strings
+    raise :class:`~diffio_async.ConfigurationError`).
     """
 
-    connect: float = 5.0
-    read: float = 60.0
-    write: float = 60.0
-    pool: float = 10.0
-    total: float | None = 180.0
+    connect: float = attrs.field(default=5.0, validator=_positive_seconds)
+    read: float = attrs.field(default=60.0, validator=_positive_seconds)
+    write: float = attrs.field(default=60.0, validator=_positive_seconds)
+    pool: float = attrs.field(default=10.0, validator=_positive_seconds)
+    total: float | None = attrs.field(default=180.0, validator=_positive_seconds_or_none)
 
     def to_httpx(self) -> httpx.Timeout:
         """The per-phase part as an ``httpx.Timeout``."""
@@ -85,12 +115,14 @@ DEFAULT_TIMEOUT = Timeout()
 """connect 5 s, read 60 s, write 60 s, pool 10 s, 180 s per API call."""
 
 
-def _coerce_timeout(value: float | Timeout) -> Timeout:
+def _coerce_timeout(value: object, *, name: str = "timeout") -> Timeout:
     if isinstance(value, Timeout):
         return value
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigurationError(f"timeout must be a positive number or a Timeout, not {value!r}")
-    seconds = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(
+            f"{name} must be a number of seconds or a Timeout, not a {type(value).__name__}"
+        )
+    seconds = check_seconds(name, value)
     return Timeout(
         connect=min(5.0, seconds),
         read=seconds,
@@ -100,12 +132,143 @@ def _coerce_timeout(value: float | Timeout) -> Timeout:
     )
 
 
-def _coerce_retry(value: int | RetryPolicy) -> RetryPolicy:
+def _coerce_retry(value: object, *, name: str = "max_retries") -> RetryPolicy:
     if isinstance(value, RetryPolicy):
         return value
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(f"max_retries must be an int >= 0 or a RetryPolicy, not {value!r}")
-    return RetryPolicy(max_retries=value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(
+            f"{name} must be an int or a RetryPolicy, not a {type(value).__name__}"
+        )
+    return RetryPolicy(max_retries=check_max_retries(value, name=name))
+
+
+def _check_api_key(value: object, *, name: str = "api_key") -> str:
+    """The key, stripped; :class:`ConfigurationError` (never echoing it) when unusable."""
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{name} must be a str, not a {type(value).__name__}")
+    key = value.strip()
+    if not key:
+        raise ConfigurationError("the API key is empty")
+    if not all("!" <= char <= "~" for char in key):
+        raise ConfigurationError(
+            "the API key contains characters that cannot go in an HTTP header "
+            "(only printable ASCII without spaces, line breaks or control characters)"
+        )
+    return key
+
+
+_TOKEN_CHARS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+
+def _header_name_problem(name: str) -> str | None:
+    """Why ``name`` is not an HTTP token, naming only its valid leading part; else ``None``."""
+    if not name:
+        return "an empty header name"
+    for index, char in enumerate(name):
+        if char not in _TOKEN_CHARS:
+            shown = cap_message(name[:index], 64)
+            return (
+                f"the header name starting {shown!r} (it has a character not allowed in a "
+                "header name)"
+                if shown
+                else "a header name that starts with a character not allowed in a header name"
+            )
+    return None
+
+
+def _header_value_ok(value: str) -> bool:
+    """Printable ASCII, with spaces and tabs only inside (what h11 accepts and httpx encodes)."""
+    if value != value.strip(" \t"):
+        return False
+    return all(" " <= char <= "~" or char == "\t" for char in value)
+
+
+def _check_headers(value: object, *, name: str = "headers") -> dict[str, str]:
+    """Extra headers as a dict; :class:`ConfigurationError` naming the bad header, never a value."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(
+            f"{name} must be a mapping of header names to values, not a {type(value).__name__}"
+        )
+    checked: dict[str, str] = {}
+    for header, header_value in value.items():
+        if not isinstance(header, str):
+            raise ConfigurationError(
+                f"{name}: header names must be str, not a {type(header).__name__}"
+            )
+        problem = _header_name_problem(header)
+        if problem is not None:
+            raise ConfigurationError(f"{name}: {problem} is not a valid HTTP header name")
+        if not isinstance(header_value, str):
+            raise ConfigurationError(
+                f"{name}: the value of header {header!r} must be a str, "
+                f"not a {type(header_value).__name__}"
+            )
+        if not _header_value_ok(header_value):
+            raise ConfigurationError(
+                f"{name}: the value of header {header!r} contains characters that cannot go in "
+                "an HTTP header (printable ASCII only, no line breaks or control characters, "
+                "no leading or trailing spaces)"
+            )
+        checked[header] = header_value
+    return checked
+
+
+def _check_auth_header(value: object) -> AuthHeader:
+    if not isinstance(value, str) or value not in _AUTH_HEADERS:
+        raise ConfigurationError(f"auth_header must be one of {', '.join(_AUTH_HEADERS)}")
+    header: AuthHeader = value  # type: ignore[assignment]
+    return header
+
+
+def _check_base_url(value: object) -> str:
+    """The base URL without trailing slashes; never echoed (a swapped key may be in it)."""
+    if not isinstance(value, str):
+        raise ConfigurationError(f"base_url must be a str, not a {type(value).__name__}")
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise ConfigurationError("base_url is not a valid URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(
+            "base_url must be an http(s) URL with a host, like https://api.diffio.ai"
+        )
+    if url.query or url.fragment:
+        raise ConfigurationError("base_url must not have a query or fragment")
+    if url.userinfo:
+        raise ConfigurationError("base_url must not contain a user name or password")
+    return value.rstrip("/")
+
+
+def _check_http_client(value: object) -> httpx.AsyncClient | None:
+    if value is not None and not isinstance(value, httpx.AsyncClient):
+        raise ConfigurationError(
+            f"http_client must be an httpx.AsyncClient, not a {type(value).__name__}"
+        )
+    return value
+
+
+def _validate_api_key(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    _check_api_key(value, name="RequestOptions.api_key")
+
+
+def _validate_timeout(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    _coerce_timeout(value, name="RequestOptions.timeout")
+
+
+def _validate_retry(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    _coerce_retry(value, name="RequestOptions.max_retries")
+
+
+def _validate_headers(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    _check_headers(value, name="RequestOptions.headers")
+
+
+def _header_names(headers: Mapping[str, str] | None) -> str:
+    return "None" if headers is None else f"<headers {', '.join(map(str, headers))}>"
 
 
 @attrs.frozen(kw_only=True)
@@ -114,13 +277,23 @@ class RequestOptions:
 
     ``None`` keeps the client's setting. ``timeout`` is seconds or a :class:`Timeout`;
     ``max_retries`` is a count or a :class:`RetryPolicy`; ``headers`` are added to the
-    request (they cannot replace the authentication header).
+    request (they cannot replace the authentication header). Every value is checked when the
+    options are made (:class:`~diffio_async.ConfigurationError`); the repr shows neither the
+    key nor header values.
     """
 
-    api_key: str | None = attrs.field(default=None, repr=False)
-    timeout: float | Timeout | None = None
-    max_retries: int | RetryPolicy | None = None
-    headers: Mapping[str, str] | None = None
+    api_key: str | None = attrs.field(
+        default=None, repr=False, validator=attrs.validators.optional(_validate_api_key)
+    )
+    timeout: float | Timeout | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_validate_timeout)
+    )
+    max_retries: int | RetryPolicy | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_validate_retry)
+    )
+    headers: Mapping[str, str] | None = attrs.field(
+        default=None, repr=_header_names, validator=attrs.validators.optional(_validate_headers)
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -199,6 +372,82 @@ def _default_http_client() -> httpx.AsyncClient:
     )
 
 
+_CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "x-api-key", "xi-api-key", "cookie"}
+)
+_URL_QUERY = re.compile(r"""(?i)\b((?:https?|wss?)://[^\s?#'"<>]*)\?[^\s#'"<>]*""")
+_REDACTED = "<redacted>"
+_MIN_SECRET = 4
+"""Shorter strings are not redacted: no credential is that short, and replacing them would
+garble whole messages (a test key ``"k"``)."""
+_MIN_QUERY_VALUE = 8
+"""Query values shorter than this are not hunted for outside their URL (ids, not secrets)."""
+
+
+def _secret_forms(secret: str) -> set[str]:
+    """``secret`` as it may appear in foreign text: raw, escaped (``repr`` of str and bytes)
+    and percent-encoded."""
+    forms = {secret, repr(secret)[1:-1], urllib.parse.quote(secret, safe="")}
+    forms.add(urllib.parse.quote_plus(secret, safe=""))
+    forms.add(repr(secret.encode("utf-8", "surrogatepass"))[2:-1])
+    return {form for form in forms if form}
+
+
+def _redact(text: str, secrets: Iterable[str] = (), *, limit: int | None = None) -> str:
+    """``text`` made fit for an error message or a log record.
+
+    Removes every one of ``secrets`` (in the forms :func:`_secret_forms` knows; those shorter
+    than ``_MIN_SECRET`` are left alone) and the query string of every URL, then caps the
+    result at ``limit`` characters (default ``MAX_MESSAGE_CHARS``). Every message the
+    transport builds from foreign text goes through here.
+    """
+    for secret in sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True):
+        for form in sorted(_secret_forms(secret), key=len, reverse=True):
+            text = text.replace(form, _REDACTED)
+    text = _URL_QUERY.sub(rf"\1?{_REDACTED}", text)
+    return cap_message(text) if limit is None else cap_message(text, limit)
+
+
+def _request_secrets(request: httpx.Request) -> list[str]:
+    """What in ``request`` must never reach a message: credential header values (and the
+    token after their scheme) and the URL's query (as a whole and its longer values)."""
+    secrets: list[str] = []
+    for name, value in request.headers.items():
+        if name.lower() in _CREDENTIAL_HEADERS:
+            secrets.append(value)
+            _, _, token = value.strip().partition(" ")
+            secrets.append(token.strip())
+    query = request.url.query.decode("ascii", "replace")
+    if query:
+        secrets.append(query)
+        secrets.append(urllib.parse.unquote(query))
+        for _, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+            if len(value) >= _MIN_QUERY_VALUE:
+                secrets.append(value)
+    return secrets
+
+
+def _safe_cause(exc: BaseException, secrets: Iterable[str]) -> BaseException | None:
+    """``exc`` when its text is free of secrets (so it may be chained), else ``None``."""
+    text = str(exc)
+    return exc if _redact(text, secrets, limit=len(text) + 1) == text else None
+
+
+def _origin(base: httpx.URL, location: str | None) -> str:
+    """``scheme://host[:port]`` of a redirect target, never its path, query or user info."""
+    if not location or not location.strip():
+        return "a location it did not name"
+    try:
+        target = base.join(location.strip())
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return "an unusable location"
+    if not target.scheme or not target.host:
+        return "an unusable location"
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    port = f":{target.port}" if target.port is not None else ""
+    return f"{target.scheme}://{host}{port}"
+
+
 @attrs.define(eq=False)
 class _Shared:
     """What copies of a transport share: the httpx client and whether it is closed."""
@@ -228,23 +477,13 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        if not api_key or not api_key.strip():
-            raise ConfigurationError("the API key is empty")
-        if auth_header not in _AUTH_HEADERS:
-            raise ConfigurationError(
-                f"auth_header must be one of {', '.join(_AUTH_HEADERS)}, not {auth_header!r}"
-            )
-        url = httpx.URL(base_url)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ConfigurationError(f"base_url must be an http(s) URL, not {base_url!r}")
-        if url.query or url.fragment:
-            raise ConfigurationError("base_url must not have a query or fragment")
-        self._api_key = api_key.strip()
-        self.base_url = base_url.rstrip("/")
-        self.auth_header: AuthHeader = auth_header
+        self._api_key = _check_api_key(api_key)
+        self.auth_header: AuthHeader = _check_auth_header(auth_header)
+        self.base_url = _check_base_url(base_url)
         self.timeout = _coerce_timeout(timeout)
         self.retry = _coerce_retry(max_retries)
-        self.headers = dict(headers or {})
+        self.headers = _check_headers(headers)
+        http_client = _check_http_client(http_client)
         self._shared = _Shared(
             http=http_client or _default_http_client(), owns_http=http_client is None
         )
@@ -272,16 +511,18 @@ class Transport:
         clone = object.__new__(Transport)
         clone.__dict__.update(self.__dict__)
         clone._is_copy = True
+        if not isinstance(options, RequestOptions):
+            raise ConfigurationError(
+                f"options must be a RequestOptions, not a {type(options).__name__}"
+            )
         if options.api_key is not None:
-            if not options.api_key.strip():
-                raise ConfigurationError("the API key is empty")
-            clone._api_key = options.api_key.strip()
+            clone._api_key = _check_api_key(options.api_key)
         if options.timeout is not None:
             clone.timeout = _coerce_timeout(options.timeout)
         if options.max_retries is not None:
             clone.retry = _coerce_retry(options.max_retries)
         if options.headers:
-            clone.headers = {**self.headers, **options.headers}
+            clone.headers = {**self.headers, **_check_headers(options.headers)}
         return clone
 
     async def aclose(self) -> None:
@@ -356,7 +597,9 @@ class Transport:
                 "POST", url, content=content, headers=headers, timeout=timeout
             )
             response = await self._send(request, endpoint=endpoint)
-            return _api_response(response, endpoint=endpoint, attempts=number)
+            return _api_response(
+                response, endpoint=endpoint, attempts=number, secrets=(self._api_key,)
+            )
 
         deadline = self.timeout.total
         with anyio.move_on_after(deadline if deadline is not None else float("inf")) as scope:
@@ -375,20 +618,27 @@ class Transport:
     async def _send(
         self, request: httpx.Request, *, endpoint: str, stream: bool = False
     ) -> httpx.Response:
-        """Send one attempt; raise :class:`RetryableFailure` for failures."""
+        """Send one attempt; raise :class:`RetryableFailure` for failures.
+
+        Redirects are never followed (``follow_redirects=False`` overrides the client's own
+        setting): a 3xx is a final :class:`~diffio_async.RedirectError`.
+        """
         self._check_open()
         counter = _ATTEMPTS.get()
         if counter is not None:
             counter[0] += 1
+        secrets = [self._api_key, *_request_secrets(request)]
         try:
-            response = await self._shared.http.send(request, stream=stream)
+            response = await self._shared.http.send(request, stream=stream, follow_redirects=False)
         except httpx.HTTPError as exc:
-            raise _transport_failure(exc, endpoint=endpoint) from exc
+            raise _transport_failure(exc, endpoint=endpoint, secrets=secrets) from _safe_cause(
+                exc, secrets
+            )
         except RuntimeError as exc:
             if self._shared.http.is_closed:
                 raise ClientClosedError(
                     "the httpx.AsyncClient given to AsyncDiffio is closed"
-                ) from exc
+                ) from _safe_cause(exc, secrets)
             raise
         logger.debug("%s %s -> %d", request.method, endpoint, response.status_code)
         if response.is_success:
@@ -397,17 +647,13 @@ class Transport:
             if stream:
                 await response.aread()
         except httpx.HTTPError as exc:
-            raise _transport_failure(exc, endpoint=endpoint) from exc
+            raise _transport_failure(exc, endpoint=endpoint, secrets=secrets) from _safe_cause(
+                exc, secrets
+            )
         finally:
             await response.aclose()
         hint = parse_retry_after(response.headers)
-        error = status_error_from_response(
-            status_code=response.status_code,
-            content=response.content,
-            request_id=response.headers.get("x-request-id"),
-            retry_after=hint,
-            endpoint=endpoint,
-        )
+        error = _status_error(response, endpoint=endpoint, retry_after=hint, secrets=secrets)
         kind = classify_status(response.status_code, has_hint=hint is not None)
         raise RetryableFailure(error, kind=kind, retry_after=hint)
 
@@ -428,14 +674,27 @@ class Transport:
         """Send a request to a signed URL or the edge host, retrying it under the policy.
 
         ``content`` is a factory called once per attempt (so each retry re-opens the source).
-        The API key is never added; ``headers`` carry whatever auth the URL needs (the edge
-        upload token). Yields the successful response (streamed when ``stream_response``),
-        closing it on exit.
+        The API key is never added (nor the client's extra ``headers``); ``headers`` carry
+        whatever auth the URL needs (the edge upload token). A header value that cannot go in
+        an HTTP header raises :class:`~diffio_async.InvalidRequestError` before anything is
+        sent, naming the header but not its value. Yields the successful response (streamed
+        when ``stream_response``), closing it on exit.
         """
         self._check_open()
         timeout = self.timeout.to_httpx()
         base_headers = identity_headers()
-        base_headers.update(headers or {})
+        for name, value in (headers or {}).items():
+            if (
+                not isinstance(name, str)
+                or not isinstance(value, str)
+                or _header_name_problem(name) is not None
+                or not _header_value_ok(value)
+            ):
+                raise InvalidRequestError(
+                    f"{endpoint}: the {cap_message(str(name), 64)!r} header cannot be sent: "
+                    "it is not a str or has characters that are not allowed in an HTTP header"
+                )
+            base_headers[name] = value
 
         async def attempt(number: int) -> httpx.Response:
             request = self._shared.http.build_request(
@@ -469,16 +728,23 @@ async def iter_response_bytes(
         async for chunk in response.aiter_bytes(chunk_size):
             yield chunk
     except httpx.HTTPError as exc:
-        failure = _transport_failure(exc, endpoint=endpoint)
-        raise (failure.error if isinstance(failure, RetryableFailure) else failure) from exc
+        try:
+            secrets = _request_secrets(response.request)
+        except RuntimeError:  # a response built by hand has no request
+            secrets = []
+        failure = _transport_failure(exc, endpoint=endpoint, secrets=secrets)
+        error = failure.error if isinstance(failure, RetryableFailure) else failure
+        raise error from _safe_cause(exc, secrets)
 
 
-def _transport_failure(exc: httpx.HTTPError, *, endpoint: str) -> Exception:
+def _transport_failure(
+    exc: httpx.HTTPError, *, endpoint: str, secrets: Iterable[str] = ()
+) -> Exception:
     kind = classify_exception(exc)
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return ConfigurationError(f"{endpoint}: bad URL ({type(exc).__name__})")
     detail = f"{type(exc).__name__}"
-    text = str(exc)
+    text = _redact(str(exc), secrets, limit=500)
     if text:
         detail += f": {text}"
     error: APIConnectionError
@@ -491,7 +757,39 @@ def _transport_failure(exc: httpx.HTTPError, *, endpoint: str) -> Exception:
     return RetryableFailure(error, kind=kind)
 
 
-def _api_response(response: httpx.Response, *, endpoint: str, attempts: int) -> ApiResponse:
+def _status_error(
+    response: httpx.Response,
+    *,
+    endpoint: str,
+    retry_after: float | None,
+    secrets: Iterable[str],
+) -> APIStatusError:
+    """The typed error for a non-2xx answer, its message redacted (and, for a 3xx, naming
+    only the redirect target's origin)."""
+    secrets = list(secrets)
+    request_id = response.headers.get("x-request-id")
+    error = status_error_from_response(
+        status_code=response.status_code,
+        content=response.content,
+        request_id=_redact(request_id, secrets, limit=200) if request_id is not None else None,
+        retry_after=retry_after,
+        endpoint=endpoint,
+    )
+    if 300 <= response.status_code < 400:
+        origin = _origin(response.request.url, response.headers.get("location"))
+        message = f"{endpoint} was redirected to {_redact(origin, secrets, limit=300)}"
+        message += "; the SDK does not follow redirects, so the request was not sent there"
+    else:
+        message = _redact(error.message, secrets)
+    if message != error.message:
+        error.message = message
+        error.args = (message,)
+    return error
+
+
+def _api_response(
+    response: httpx.Response, *, endpoint: str, attempts: int, secrets: Iterable[str] = ()
+) -> ApiResponse:
     content_type = response.headers.get("content-type", "")
     text = response.text
     try:
@@ -499,7 +797,7 @@ def _api_response(response: httpx.Response, *, endpoint: str, attempts: int) -> 
     except ValueError:
         data = None
     if "json" not in content_type.lower() or not isinstance(data, dict):
-        snippet = " ".join(text.strip().split())[:120]
+        snippet = _redact(" ".join(text[:1000].split())[:120], secrets)
         raise APIResponseValidationError(
             f"{endpoint} answered {response.status_code} with a body that is not a JSON object"
             + (f": {snippet}" if snippet else " (empty body)"),

@@ -58,7 +58,7 @@ class AsyncDiffio:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("DIFFIO_API_KEY")
-        if not key or not key.strip():
+        if key is None or (isinstance(key, str) and not key.strip()):
             raise ConfigurationError(
                 "no API key: pass api_key=... or set DIFFIO_API_KEY "
                 "(for offline work, run the emulator: diffio-async emulator)"

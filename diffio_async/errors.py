@@ -198,7 +198,7 @@ class APIStatusError(APIError):
     def __str__(self) -> str:
         parts = [f"{self.message} (status {self.status_code}"]
         if self.code:
-            parts.append(f", code {self.code}")
+            parts.append(f", code {cap_message(self.code, 100)}")
         if self.endpoint:
             parts.append(f", {self.endpoint}")
         if self.request_id:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,10 @@ import pytest
 
 import diffio_async
 from diffio_async import (
+    APIResponseValidationError,
     AsyncDiffio,
     AuthenticationError,
+    BadRequestError,
     ClientClosedError,
     ConfigurationError,
     InvalidRequestError,
@@ -325,3 +328,93 @@ async def test_the_users_pytest_fixture(diffio_env: EmulatedDiffio, tmp_path: Pa
     result = await diffio_env.client.restore(WAV, output=tmp_path / "out.mp3")
     assert result.output.read_bytes() == WAV
     assert diffio_env.emulator.generation_ids == [result.generation_id]
+
+
+BIG = 5 * 1024 * 1024
+
+
+@pytest.mark.parametrize("shape", ["json", "text"])
+async def test_a_five_megabyte_error_body_gives_a_short_message_and_keeps_the_body(
+    env: EmulatedDiffio, shape: str
+) -> None:
+    text = "overflowing detail " * (BIG // 19)
+    body: Any = {"error": text, "code": "tooMuch"} if shape == "json" else text
+    env.emulator.add_fault(path="/v1/list_projects", status=400, body=body)
+    with pytest.raises(BadRequestError) as info:
+        await env.client.projects.list()
+    assert len(str(info.value)) < 1200 and len(repr(info.value)) < 1200
+    assert info.value.body == body
+
+
+async def test_a_five_megabyte_non_json_success_body_gives_a_short_message(
+    env: EmulatedDiffio,
+) -> None:
+    text = "<html>" + "not json " * (BIG // 9)
+    env.emulator.add_fault(path="/v1/list_projects", status=200, body=text)
+    with pytest.raises(APIResponseValidationError) as info:
+        await env.client.projects.list()
+    assert len(str(info.value)) < 1200 and len(repr(info.value)) < 1200
+    assert info.value.body == text
+
+
+BAD_KEYS = [
+    "diffio_live_abc\r\nX-Injected: 1",
+    "diffio_live_abc\x00",
+    "diffio_live_a bc",
+    "diffio_live_\u00e9abc",
+    b"diffio_live_abc",
+]
+
+
+@pytest.mark.parametrize("key", BAD_KEYS, ids=["crlf", "nul", "space", "non-ascii", "bytes"])
+async def test_a_key_that_cannot_be_sent_is_refused_by_the_client_and_by_with_options(
+    key: Any,
+) -> None:
+    with pytest.raises(ConfigurationError, match=r"api_key|API key") as info:
+        AsyncDiffio(key, "http://127.0.0.1:9")
+    assert "diffio_live" not in str(info.value)
+    client = AsyncDiffio(TEST_API_KEY, "http://127.0.0.1:9")
+    with pytest.raises(ConfigurationError, match=r"api_key|API key") as info:
+        client.with_options(api_key=key)
+    assert "diffio_live" not in str(info.value)
+    await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"timeout": math.nan}, "timeout"),
+        ({"timeout": -1}, "timeout"),
+        ({"timeout": math.inf}, "timeout"),
+        ({"timeout": "5"}, "timeout"),
+        ({"max_retries": 1000}, "max_retries"),
+        ({"max_retries": True}, "max_retries"),
+        ({"headers": {"X-Secret": "v\r\nX-Injected: 1"}}, "X-Secret"),
+    ],
+)
+async def test_bad_numbers_and_headers_are_refused_by_the_client_and_by_with_options(
+    options: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=named) as info:
+        AsyncDiffio(TEST_API_KEY, "http://127.0.0.1:9", **options)
+    assert "X-Injected" not in str(info.value)
+    client = AsyncDiffio(TEST_API_KEY, "http://127.0.0.1:9")
+    with pytest.raises(ConfigurationError, match=named):
+        client.with_options(**options)
+    await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"auth_header": 1}, "auth_header"),
+        ({"base_url": 1}, "base_url"),
+        ({"http_client": httpx.Client()}, "http_client"),
+    ],
+)
+async def test_settings_of_the_wrong_type_are_configuration_errors_naming_them(
+    options: dict[str, Any], named: str
+) -> None:
+    settings: dict[str, Any] = {"base_url": "http://127.0.0.1:9", **options}
+    with pytest.raises(ConfigurationError, match=named):
+        AsyncDiffio(TEST_API_KEY, **settings)

@@ -2,7 +2,8 @@
 
 What is retried depends on whether the failed attempt could have had an effect (see
 ``diffio_async/_retry.py``): never-sent failures and 429s always; ambiguous ones (5xx, drops,
-read timeouts) only for idempotent calls; other 4xx never.
+read timeouts) only for idempotent calls; other 4xx never. Long backoff waits run on virtual
+time (``VIRTUAL``) against the in-process emulator.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import anyio
 import pytest
+from virtual_clock import VIRTUAL_BACKENDS, virtual_backend
 
 from diffio_async import (
     APIConnectionError,
@@ -26,9 +28,16 @@ from diffio_async import (
 from diffio_async.testing import TEST_API_KEY, EmulatedDiffio, emulated_diffio
 
 pytestmark = pytest.mark.anyio
+VIRTUAL = pytest.mark.parametrize("anyio_backend", VIRTUAL_BACKENDS, indirect=True)
 
 FAST = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.02)
 WAV = b"RIFF" + b"\x01" * 4000
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> Any:
+    """Both backends; tests marked ``VIRTUAL`` get them on virtual time (see virtual_clock)."""
+    return virtual_backend(request.param)
 
 
 @pytest.fixture
@@ -276,3 +285,18 @@ async def test_per_call_retry_override(env: EmulatedDiffio) -> None:
     with pytest.raises(InternalServerError):
         await env.client.with_options(max_retries=0).projects.list()
     assert len(env.emulator.requests.find(path="/v1/list_projects")) == 1
+
+
+@VIRTUAL
+async def test_a_retry_after_date_in_the_past_falls_back_to_the_normal_backoff() -> None:
+    slow_backoff = RetryPolicy(max_retries=1, initial_delay=30, max_delay=30)
+    async with emulated_diffio(loopback=False, client_options={"max_retries": slow_backoff}) as env:
+        env.emulator.add_fault(
+            path="/v1/list_projects", status=429, retry_after="Wed, 21 Oct 2015 07:28:00 GMT"
+        )
+        started = anyio.current_time()
+        await env.client.projects.list()
+        waited = anyio.current_time() - started
+        statuses = [e.status for e in env.emulator.requests.find(path="/v1/list_projects")]
+    assert statuses == [429, 200]
+    assert 15 <= waited < 60  # the backoff step (30 s, equal jitter), not "retry at once"

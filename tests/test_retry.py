@@ -21,7 +21,7 @@ from diffio_async._retry import (
     retry_loop,
     should_retry,
 )
-from diffio_async.errors import InternalServerError, RateLimitError
+from diffio_async.errors import ConfigurationError, InternalServerError, RateLimitError
 
 NOW = 1_800_000_000.0
 
@@ -51,7 +51,11 @@ def _http_date(offset: float) -> str:
         ({"retry-after-ms": "-5", "Retry-After": "9"}, 9.0),
         ({"retry-after-ms": "garbage", "Retry-After": "4"}, 4.0),
         ({"Retry-After": _http_date(30)}, 30.0),
-        ({"Retry-After": _http_date(-30)}, 0.0),
+        # A date that is not in the future is no usable hint: the normal backoff applies.
+        ({"Retry-After": _http_date(-30)}, None),
+        ({"Retry-After": _http_date(0)}, None),
+        ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, None),
+        ({"retry-after-ms": "-5", "Retry-After": _http_date(-30)}, None),
         ({"Retry-After": "Wed, 21 Oct 2015 07:28:00"}, None),
         ({"Retry-After": "Mon, 99 Foo 2015 07:28:00 GMT"}, None),
         ({}, None),
@@ -226,8 +230,42 @@ async def test_loop_waits_at_least_the_hint() -> None:
     assert anyio.current_time() - start >= 0.2
 
 
-def test_policy_validates() -> None:
-    with pytest.raises(ValueError):
-        RetryPolicy(max_retries=-1)
-    with pytest.raises(ValueError):
-        RetryPolicy(initial_delay=0)
+def test_a_retry_after_date_in_the_past_is_no_hint_even_on_the_real_clock() -> None:
+    past = email.utils.formatdate(0, usegmt=True)  # 1970: before any "now"
+    assert parse_retry_after({"Retry-After": past}) is None
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"max_retries": -1}, "max_retries must be between 0 and 100"),
+        ({"max_retries": 101}, "max_retries must be between 0 and 100"),
+        ({"max_retries": True}, "max_retries must be an int, not a bool"),
+        ({"max_retries": 2.0}, "max_retries must be an int, not a float"),
+        ({"max_retries": "2"}, "max_retries must be an int, not a str"),
+        ({"initial_delay": 0}, "initial_delay .* zero"),
+        ({"initial_delay": -1}, "initial_delay .* negative"),
+        ({"initial_delay": float("nan")}, "initial_delay .* NaN"),
+        ({"initial_delay": float("inf")}, "initial_delay .* infinite"),
+        ({"initial_delay": True}, "initial_delay .* bool"),
+        ({"initial_delay": "0.5"}, "initial_delay .* str"),
+        ({"max_delay": 0}, "max_delay .* zero"),
+        ({"max_delay": float("nan")}, "max_delay .* NaN"),
+        ({"max_delay": float("-inf")}, "max_delay .* infinite"),
+        ({"max_delay": None}, "max_delay .* NoneType"),
+        ({"max_retry_after": -1}, "max_retry_after .* negative"),
+        ({"max_retry_after": float("nan")}, "max_retry_after .* NaN"),
+        ({"max_retry_after": float("inf")}, "max_retry_after .* infinite"),
+        ({"max_retry_after": False}, "max_retry_after .* bool"),
+    ],
+)
+def test_a_retry_policy_refuses_what_is_not_a_sane_count_or_duration(
+    options: dict[str, object], match: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=f"RetryPolicy.{match}"):
+        RetryPolicy(**options)  # type: ignore[arg-type]
+
+
+def test_a_retry_policy_accepts_its_limits() -> None:
+    policy = RetryPolicy(max_retries=100, initial_delay=1, max_delay=1e-3, max_retry_after=0)
+    assert policy.max_retries == 100 and policy.max_retry_after == 0
