@@ -125,7 +125,7 @@ CONSTRUCTORS: list[tuple[str, Callable[[], object], type[BaseException]]] = [
     ("poll-factor-below-one", lambda: PollPolicy(factor=0.5), ConfigurationError),
     (
         "options-key-crlf",
-        lambda: AsyncDiffio(SECRET, URL).with_options(api_key=SECRET + "\r\n"),
+        lambda: AsyncDiffio(SECRET, URL).with_options(api_key=SECRET + "\r\nX: 1"),
         ConfigurationError,
     ),
     (
