@@ -448,6 +448,46 @@ def _origin(base: httpx.URL, location: str | None) -> str:
     return f"{target.scheme}://{host}{port}"
 
 
+_CREDENTIAL_PARAMETER = re.compile(r"(?i)sig|token|credential|key|policy|auth")
+
+
+class _SignedUrlLogFilter(logging.Filter):
+    """Keeps signed URLs' queries out of httpx's own log lines.
+
+    httpx logs every request at INFO (``HTTP Request: PUT <url> ...``), and the signature of a
+    signed upload or download URL is in its query. This filter, on the ``httpx`` logger,
+    replaces the query of a logged URL when one of its parameter names looks like a credential
+    (``X-Goog-Signature``, ``signature``, ``token``, ...); other log lines pass unchanged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(_signed(arg) for arg in record.args):
+            record.args = tuple(_without_query(arg) for arg in record.args)
+        return True
+
+
+def _without_query(value: object) -> object:
+    if isinstance(value, httpx.URL) and _signed(value):
+        return f"{value.copy_with(query=None)}?{_REDACTED}"
+    return value
+
+
+def _signed(value: object) -> bool:
+    if not isinstance(value, httpx.URL) or not value.query:
+        return False
+    names = (name for name, _ in value.params.multi_items())
+    return any(_CREDENTIAL_PARAMETER.search(name) for name in names)
+
+
+_SIGNED_URL_LOG_FILTER = _SignedUrlLogFilter()
+
+
+def _keep_signed_urls_out_of_httpx_logs() -> None:
+    httpx_logger = logging.getLogger("httpx")
+    if _SIGNED_URL_LOG_FILTER not in httpx_logger.filters:
+        httpx_logger.addFilter(_SIGNED_URL_LOG_FILTER)
+
+
 @attrs.define(eq=False)
 class _Shared:
     """What copies of a transport share: the httpx client and whether it is closed."""
@@ -484,6 +524,7 @@ class Transport:
         self.retry = _coerce_retry(max_retries)
         self.headers = _check_headers(headers)
         http_client = _check_http_client(http_client)
+        _keep_signed_urls_out_of_httpx_logs()
         self._shared = _Shared(
             http=http_client or _default_http_client(), owns_http=http_client is None
         )

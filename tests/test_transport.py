@@ -15,12 +15,13 @@ import math
 import socket
 import traceback
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from diffio_async import errors
+from diffio_async import PollPolicy, errors
 from diffio_async._retry import RetryPolicy
 from diffio_async._transport import (
     RequestOptions,
@@ -30,6 +31,7 @@ from diffio_async._transport import (
     api_url,
     iter_response_bytes,
 )
+from diffio_async.testing import emulated_diffio
 
 KEY = "diffio_live_secret_key_123456"
 UPLOAD_TOKEN = "edge_upload_token_abcdef123456"
@@ -700,3 +702,28 @@ async def test_a_connection_failure_to_a_signed_url_never_shows_its_query(
         await transport.aclose()
     assert info.value.attempts == 2
     _assert_clean([_printed(info.value)] + [r.getMessage() for r in caplog.records])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("era", ["a", "b"])
+async def test_httpx_request_logs_never_show_a_signed_urls_query(
+    era: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with emulated_diffio(era=era, generation_seconds=0.05) as env:
+        result = await env.client.restore(
+            b"RIFF" + bytes(64), output=tmp_path, poll=PollPolicy(initial=0.02, maximum=0.1)
+        )
+        info = await result.generation.download_info()
+    signed = [
+        value
+        for name, value in httpx.URL(info.download_url).params.multi_items()
+        if "sig" in name.lower()
+    ]
+    assert signed or era == "b", "era A media URLs are signed in their query"
+    httpx_lines = [r.getMessage() for r in caplog.records if r.name.startswith("httpx")]
+    assert any("HTTP Request: GET" in line for line in httpx_lines)
+    assert any("HTTP Request: PUT" in line for line in httpx_lines)
+    for line in httpx_lines:
+        assert all(value not in line for value in signed)
+        assert "signature=" not in line.lower()
