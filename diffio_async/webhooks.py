@@ -8,7 +8,9 @@ Diffio delivers webhooks through Svix. Every delivery carries three headers:
 
 The white-label names ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` are accepted
 too. The signature is ``base64(HMAC-SHA256(key, f"{id}.{timestamp}.{raw body}"))`` where ``key``
-is the base64-decoded signing secret after its ``whsec_`` prefix.
+is the base64-decoded signing secret after its ``whsec_`` prefix. While a secret rotates, pass
+the old and the new one (a list); a delivery verifies when any of them matches. Asymmetric
+``v1a`` signatures are not supported.
 
 Typical use in a web handler (pass the body exactly as received, never re-serialised JSON)::
 
@@ -18,12 +20,15 @@ Typical use in a web handler (pass the body exactly as received, never re-serial
         event = verify_event(await request.body(), request.headers, secret)
     except WebhookVerificationError:
         return Response(status_code=400)
-    if event["eventType"] == "generation.completed":
+    if event.event_type == "generation.completed":
         ...
 
 Differences from the official SDK: no client or API key is needed, the tolerance is
 configurable, ``now`` can be frozen for tests, failures raise :class:`WebhookVerificationError`
-(a :class:`ValueError`, not an API error), and both header families are accepted.
+(a :class:`ValueError`, not an API error), both header families are accepted, a list of
+secrets verifies during a rotation, and the ``whsec_`` prefix of a secret is required (a bare
+base64 secret is refused up front, like every other unusable secret, with a
+:class:`WebhookVerificationError` that is also a :class:`~diffio_async.errors.ConfigurationError`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import hashlib
 import hmac
 import json
 import math
+import numbers
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,6 +54,7 @@ from .models import WebhookEvent
 __all__ = [
     "DEFAULT_TOLERANCE",
     "HeadersLike",
+    "SecretLike",
     "WebhookRouter",
     "WebhookVerificationError",
     "construct_event",
@@ -64,6 +71,16 @@ _FIELDS = ("id", "timestamp", "signature")
 _HEADER_FAMILIES = ("svix", "webhook")
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,20}")
 _SIGNATURE_SPLIT_RE = re.compile(r"[\s,]+")
+_BAD_SECRET = "expected 'whsec_' followed by non-empty standard base64"
+_V1A_ONLY = "v1a (asymmetric) signatures are not supported; use a whsec_ symmetric secret"
+
+SecretLike = str | Sequence[str]
+"""One signing secret (``whsec_<base64>``), or several while a secret rotates."""
+
+
+class _SecretError(WebhookVerificationError, ConfigurationError):
+    """An unusable signing secret: a :class:`WebhookVerificationError` (as it has always been)
+    and a :class:`~diffio_async.errors.ConfigurationError` (it is a configuration mistake)."""
 
 
 class _SupportsItems(Protocol):
@@ -86,25 +103,30 @@ several times, is joined with ``,`` as the official SDK does.
 """
 
 
-def sign(secret: str, *, msg_id: str, timestamp: int, payload: bytes | str) -> str:
+def sign(secret: SecretLike, *, msg_id: str, timestamp: int, payload: bytes | str) -> str:
     """Return the ``v1,<base64>`` signature Svix would send for this message.
 
-    ``secret`` is the endpoint's signing secret (``whsec_<base64>``; the prefix is optional),
-    ``msg_id`` the ``svix-id`` value, ``timestamp`` the ``svix-timestamp`` value in Unix
-    seconds and ``payload`` the exact request body (a ``str`` is signed as UTF-8).
+    ``secret`` is the endpoint's signing secret (``whsec_<base64>``), ``msg_id`` the
+    ``svix-id`` value, ``timestamp`` the ``svix-timestamp`` value in Unix seconds and
+    ``payload`` the exact request body (a ``str`` is signed as UTF-8). With a sequence of
+    secrets (a rotation), the result holds one space-separated ``v1,`` entry per secret, as the
+    ``svix-signature`` header does while a secret rotates.
 
-    Raises :class:`WebhookVerificationError` if the secret is not valid base64.
+    Raises :class:`WebhookVerificationError` (also a
+    :class:`~diffio_async.errors.ConfigurationError`) for an unusable secret, and
+    :class:`TypeError` for a ``timestamp`` that is not an ``int``.
     """
     if isinstance(timestamp, bool) or not isinstance(timestamp, int):
         raise TypeError(f"timestamp must be an int (Unix seconds), not {type(timestamp).__name__}")
-    key = _decode_secret(secret)
-    return "v1," + _signature(key, msg_id, str(timestamp), _body_bytes(payload))
+    keys = _decode_secrets(secret)
+    body = _body_bytes(payload)
+    return " ".join("v1," + _signature(key, msg_id, str(timestamp), body) for key in keys)
 
 
 def verify(
     payload: bytes | str,
     headers: HeadersLike,
-    secret: str,
+    secret: SecretLike,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     now: float | None = None,
@@ -112,52 +134,29 @@ def verify(
     """Check that a webhook delivery was signed with ``secret`` and is recent; return ``None``.
 
     ``payload`` must be the raw request body exactly as received. ``headers`` may hold the
-    ``svix-*`` or the ``webhook-*`` names (see :data:`HeadersLike`). The delivery is accepted
-    when any ``v1`` entry of the signature header matches (constant-time comparison; other
-    versions are ignored) and the timestamp is within ``tolerance`` seconds of ``now``
-    (default: the current time), boundaries included. Pass ``tolerance=math.inf`` to skip the
-    timestamp check.
+    ``svix-*`` or the ``webhook-*`` names (see :data:`HeadersLike`). ``secret`` is one
+    ``whsec_`` secret or, while a secret rotates, a sequence of them. The delivery is accepted
+    when any ``v1`` entry of the signature header matches any secret (constant-time
+    comparisons; other versions are ignored) and the timestamp is within ``tolerance`` seconds
+    of ``now`` (default: the current time), boundaries included. Pass ``tolerance=math.inf`` to
+    skip the timestamp check.
 
     Raises :class:`WebhookVerificationError` whose message starts with the reason:
     ``invalid secret``, ``missing headers: ...``, ``invalid timestamp header``,
-    ``timestamp too old``, ``timestamp too new`` or ``no matching signature``. Messages never
-    contain the secret. Raises :class:`~diffio_async.errors.ConfigurationError` for a negative
-    or NaN ``tolerance`` or a NaN ``now``, and :class:`TypeError` for a payload that is not
-    bytes or str.
+    ``timestamp too old``, ``timestamp too new``, ``v1a (asymmetric) signatures are not
+    supported`` (the header holds only ``v1a`` entries) or ``no matching signature``. Messages
+    never contain the secret. An ``invalid secret`` error is also a
+    :class:`~diffio_async.errors.ConfigurationError`. Raises
+    :class:`~diffio_async.errors.ConfigurationError` for a ``tolerance`` that is not a
+    non-negative number or a ``now`` that is not a finite number, and :class:`TypeError` for a
+    payload that is not bytes or str.
     """
-    if math.isnan(tolerance) or tolerance < 0:
-        raise ConfigurationError(f"tolerance must be a non-negative number, not {tolerance!r}")
-    current = time.time() if now is None else now
-    if math.isnan(current):
-        raise ConfigurationError("now must be a number of Unix seconds, not NaN")
+    # Argument errors come in a fixed order: tolerance, now, payload, secret (then headers).
+    checked_tolerance = _check_tolerance(tolerance)
+    current = _check_now(now)
     body = _body_bytes(payload)
-    key = _decode_secret(secret)
-    msg_id, timestamp_text, signature_header = _pick_headers(_normalise_headers(headers))
-
-    timestamp_text = timestamp_text.strip()
-    if not _TIMESTAMP_RE.fullmatch(timestamp_text):
-        # Header values are not echoed: a message should never carry secret-looking text.
-        raise WebhookVerificationError("invalid timestamp header: expected integer Unix seconds")
-    timestamp = int(timestamp_text)
-    if timestamp < current - tolerance:
-        raise WebhookVerificationError(
-            f"timestamp too old: {timestamp} is {current - timestamp:.0f} s before now "
-            f"(tolerance {tolerance:g} s)"
-        )
-    if timestamp > current + tolerance:
-        raise WebhookVerificationError(
-            f"timestamp too new: {timestamp} is {timestamp - current:.0f} s after now "
-            f"(tolerance {tolerance:g} s)"
-        )
-
-    # Sign the parsed integer, as svix does (so "0123" is checked as "123").
-    expected = _signature(key, msg_id, str(timestamp), body).encode("ascii")
-    matched = False
-    for candidate in _v1_signatures(signature_header):
-        # Check every entry (no early exit); each comparison is constant-time.
-        matched |= hmac.compare_digest(candidate.encode("utf-8"), expected)
-    if not matched:
-        raise WebhookVerificationError("no matching signature")
+    keys = _decode_secrets(secret)
+    _verify(body, headers, keys, tolerance=checked_tolerance, now=current)
 
 
 def construct_event(payload: bytes | str) -> WebhookEvent:
@@ -186,19 +185,87 @@ def construct_event(payload: bytes | str) -> WebhookEvent:
 def verify_event(
     payload: bytes | str,
     headers: HeadersLike,
-    secret: str,
+    secret: SecretLike,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     now: float | None = None,
 ) -> WebhookEvent:
     """:func:`verify` the delivery, then return its parsed event (see :func:`construct_event`).
 
-    This is the counterpart of the official SDK's ``webhooks.verify_signature``. Raises
-    :class:`WebhookVerificationError` on any verification failure or a body that is not a JSON
-    object.
+    This is the counterpart of the official SDK's ``webhooks.verify_signature``. ``secret``
+    may be a sequence of secrets while one rotates. Raises :class:`WebhookVerificationError`
+    on any verification failure or a body that is not a JSON object (and the errors of
+    :func:`verify` for bad arguments).
     """
     verify(payload, headers, secret, tolerance=tolerance, now=now)
     return construct_event(payload)
+
+
+def _verify(
+    body: bytes, headers: HeadersLike, keys: Sequence[bytes], *, tolerance: float, now: float
+) -> str:
+    """Verify with already checked arguments; returns the message id."""
+    msg_id, timestamp_text, signature_header = _pick_headers(_normalise_headers(headers))
+
+    timestamp_text = timestamp_text.strip()
+    if not _TIMESTAMP_RE.fullmatch(timestamp_text):
+        # Header values are not echoed: a message should never carry secret-looking text.
+        raise WebhookVerificationError("invalid timestamp header: expected integer Unix seconds")
+    timestamp = int(timestamp_text)
+    if timestamp < now - tolerance:
+        raise WebhookVerificationError(
+            f"timestamp too old: {timestamp} is {now - timestamp:.0f} s before now "
+            f"(tolerance {tolerance:g} s)"
+        )
+    if timestamp > now + tolerance:
+        raise WebhookVerificationError(
+            f"timestamp too new: {timestamp} is {timestamp - now:.0f} s after now "
+            f"(tolerance {tolerance:g} s)"
+        )
+
+    candidates, asymmetric = _parse_signatures(signature_header)
+    if not candidates and asymmetric:
+        raise WebhookVerificationError(_V1A_ONLY)
+    matched = False
+    for key in keys:
+        # Sign the parsed integer, as svix does (so "0123" is checked as "123").
+        expected = _signature(key, msg_id, str(timestamp), body).encode("ascii")
+        for candidate in candidates:
+            # Check every pair (no early exit); each comparison is constant-time.
+            matched |= hmac.compare_digest(candidate.encode("utf-8"), expected)
+    if not matched:
+        raise WebhookVerificationError("no matching signature")
+    return msg_id
+
+
+def _check_tolerance(tolerance: object, name: str = "tolerance") -> float:
+    """``tolerance`` as a float: a non-negative number (``math.inf`` allowed), not a bool."""
+    if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real):
+        raise ConfigurationError(
+            f"{name} must be a non-negative number of seconds (math.inf skips the check), "
+            f"not {type(tolerance).__name__}"
+        )
+    value = float(tolerance)
+    if math.isnan(value) or value < 0:
+        raise ConfigurationError(
+            f"{name} must be a non-negative number of seconds (math.inf skips the check), "
+            f"not {value!r}"
+        )
+    return value
+
+
+def _check_now(now: object) -> float:
+    """``now`` as a float (the current time for ``None``): finite Unix seconds, not a bool."""
+    if now is None:
+        return time.time()
+    if isinstance(now, bool) or not isinstance(now, numbers.Real):
+        raise ConfigurationError(
+            f"now must be a number of Unix seconds or None, not {type(now).__name__}"
+        )
+    value = float(now)
+    if not math.isfinite(value):
+        raise ConfigurationError(f"now must be a finite number of Unix seconds, not {value!r}")
+    return value
 
 
 def _body_bytes(payload: object) -> bytes:
@@ -212,21 +279,43 @@ def _body_bytes(payload: object) -> bytes:
     )
 
 
-def _decode_secret(secret: str) -> bytes:
-    if not isinstance(secret, str):
-        raise TypeError(f"secret must be a str, not {type(secret).__name__}")
+def _decode_secrets(secret: object) -> tuple[bytes, ...]:
+    """The HMAC keys of one secret or of a non-empty sequence of secrets.
+
+    Every failure raises :class:`_SecretError` naming the problem, never the secret.
+    """
+    if isinstance(secret, str):
+        return (_decode_secret(secret),)
+    if isinstance(secret, (bytes, bytearray, memoryview)) or not isinstance(secret, Sequence):
+        raise _SecretError(
+            "invalid secret: expected a 'whsec_' str or a sequence of them, "
+            f"not {type(secret).__name__}"
+        )
+    if not secret:
+        raise _SecretError("invalid secret: the sequence of secrets is empty")
+    keys: list[bytes] = []
+    for position, item in enumerate(secret):
+        if not isinstance(item, str):
+            raise _SecretError(
+                f"invalid secret: item {position} of the sequence is a "
+                f"{type(item).__name__}, not a 'whsec_' str"
+            )
+        keys.append(_decode_secret(item, position))
+    return tuple(keys)
+
+
+def _decode_secret(secret: str, position: int | None = None) -> bytes:
+    where = "" if position is None else f" (item {position} of the sequence)"
     encoded = secret.strip()
+    key = b""
     if encoded.startswith(_SECRET_PREFIX):
-        encoded = encoded[len(_SECRET_PREFIX) :]
-    try:
-        key = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        key = b""
+        try:
+            key = base64.b64decode(encoded[len(_SECRET_PREFIX) :], validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
     if not key:
         # Never echo the secret (or any part of it) in the message.
-        raise WebhookVerificationError(
-            "invalid secret: expected 'whsec_' followed by non-empty standard base64"
-        )
+        raise _SecretError(f"invalid secret{where}: {_BAD_SECRET}")
     return key
 
 
@@ -270,11 +359,14 @@ def _pick_headers(headers: Mapping[str, str]) -> tuple[str, str, str]:
     raise WebhookVerificationError(f"missing headers: {', '.join(missing)}")
 
 
-def _v1_signatures(header: str) -> list[str]:
-    # Entries are "v1,<base64>" separated by spaces; base64 never contains "," or spaces and is
-    # never "v1", so splitting on both also copes with list values joined by "," or ", ".
+def _parse_signatures(header: str) -> tuple[list[str], bool]:
+    """The ``v1`` signatures of a signature header, and whether it holds any ``v1a`` entry."""
+    # Entries are "<version>,<base64>" separated by spaces; base64 never contains "," or spaces
+    # and is never "v1" or "v1a" (its length is a multiple of 4), so splitting on both also
+    # copes with list values joined by "," or ", ".
     tokens = _SIGNATURE_SPLIT_RE.split(header.strip())
-    return [tokens[i + 1] for i, token in enumerate(tokens[:-1]) if token == "v1"]
+    v1 = [tokens[i + 1] for i, token in enumerate(tokens[:-1]) if token == "v1"]
+    return v1, "v1a" in tokens
 
 
 class WebhookRouter:
@@ -301,11 +393,28 @@ class WebhookRouter:
     """
 
     def __init__(
-        self, secret: str, *, tolerance: float = DEFAULT_TOLERANCE, remember: int = 10_000
+        self,
+        secret: SecretLike,
+        *,
+        tolerance: float = DEFAULT_TOLERANCE,
+        remember: int = 10_000,
     ) -> None:
-        _decode_secret(secret)  # fail now, not on the first delivery
-        self._secret = secret
-        self._tolerance = tolerance
+        """Check every argument now, not on the first delivery.
+
+        ``secret`` is one ``whsec_`` secret or, while a secret rotates, a sequence of them (a
+        delivery verifies when any matches). ``tolerance`` is as for :func:`verify`;
+        ``remember`` is how many message ids are kept for de-duplication.
+
+        Raises :class:`WebhookVerificationError` (also a
+        :class:`~diffio_async.errors.ConfigurationError`) for an unusable secret, and
+        :class:`~diffio_async.errors.ConfigurationError` for a bad ``tolerance`` or
+        ``remember``. Messages never contain the secret.
+        """
+        self._keys = _decode_secrets(secret)  # only the decoded keys are kept
+        self._tolerance = _check_tolerance(tolerance)
+        if isinstance(remember, bool) or not isinstance(remember, int) or remember < 0:
+            shown = remember if isinstance(remember, int) else type(remember).__name__
+            raise ConfigurationError(f"remember must be a non-negative int, not {shown!r}")
         self._remember = remember
         self._seen: dict[str, None] = {}
         self._waiters: dict[str, list[anyio.Event]] = {}
@@ -319,8 +428,9 @@ class WebhookRouter:
         Raises :class:`WebhookVerificationError` for a delivery that does not verify (answer
         it with a 4xx so that nothing trusts it).
         """
-        event = verify_event(payload, headers, self._secret, tolerance=self._tolerance)
-        message_id, _, _ = _pick_headers(_normalise_headers(headers))
+        body = _body_bytes(payload)
+        message_id = _verify(body, headers, self._keys, tolerance=self._tolerance, now=time.time())
+        event = construct_event(body)
         if message_id in self._seen:
             return event
         self._seen[message_id] = None

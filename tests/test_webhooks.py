@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from diffio_async.errors import ConfigurationError, DiffioError, WebhookVerificationError
-from diffio_async.webhooks import construct_event, sign, verify, verify_event
+from diffio_async.webhooks import WebhookRouter, construct_event, sign, verify, verify_event
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 SECRET_B64 = SECRET.removeprefix("whsec_")
@@ -45,7 +45,7 @@ def svix_headers(
 
 
 def assert_rejected(
-    reason: str, payload: bytes | str, headers: Any, secret: str = SECRET, **kwargs: Any
+    reason: str, payload: bytes | str, headers: Any, secret: Any = SECRET, **kwargs: Any
 ) -> WebhookVerificationError:
     with pytest.raises(WebhookVerificationError) as info:
         verify(payload, headers, secret, **kwargs)
@@ -55,7 +55,12 @@ def assert_rejected(
     return info.value
 
 
-def assert_no_secret(exc: BaseException, secret: str) -> None:
+def assert_no_secret(exc: BaseException, secret: Any) -> None:
+    if not isinstance(secret, str):
+        for item in secret if isinstance(secret, (list, tuple)) else ():
+            if isinstance(item, str):
+                assert_no_secret(exc, item)
+        return
     text = f"{exc} {exc!r} {exc.args!r}"
     bare = secret.removeprefix("whsec_")
     if not bare:
@@ -94,9 +99,13 @@ def test_vectors_fail_at_real_time() -> None:
     assert_rejected("timestamp too old", SVIX_BODY, svix_headers())
 
 
-def test_secret_prefix_is_optional() -> None:
-    assert sign(SECRET_B64, msg_id=SVIX_ID, timestamp=SVIX_TS, payload=SVIX_BODY) == SVIX_SIG
-    verify(SVIX_BODY, svix_headers(), SECRET_B64, now=SVIX_TS)
+def test_a_secret_without_the_whsec_prefix_is_refused_up_front() -> None:
+    with pytest.raises(WebhookVerificationError, match=r"^invalid secret") as info:
+        sign(SECRET_B64, msg_id=SVIX_ID, timestamp=SVIX_TS, payload=SVIX_BODY)
+    assert_no_secret(info.value, SECRET_B64)
+    assert isinstance(info.value, ConfigurationError)
+    exc = assert_rejected("invalid secret", SVIX_BODY, svix_headers(), SECRET_B64, now=SVIX_TS)
+    assert_no_secret(exc, SECRET_B64)
 
 
 def test_verify_uses_current_time_by_default() -> None:
@@ -162,7 +171,7 @@ def test_rotated_secret_both_signatures_present() -> None:
     "signature",
     [
         SVIX_SIG.replace("v1,", "v2,"),
-        SVIX_SIG.replace("v1,", "v1a,"),
+        f"v1a,ZmFrZQ== v1,{SVIX_SIG[3:].replace('g', 'h', 1)}",
         SVIX_SIG.removeprefix("v1,"),
         SVIX_SIG.rstrip("="),
         "v1,",
@@ -385,15 +394,40 @@ def test_timestamp_is_read_as_an_integer(value: str) -> None:
     verify(SVIX_BODY, headers, SECRET, now=SVIX_TS)
 
 
-@pytest.mark.parametrize("tolerance", [-1.0, math.nan])
-def test_bad_tolerance_is_a_configuration_error(tolerance: float) -> None:
-    with pytest.raises(ConfigurationError):
-        verify(SVIX_BODY, svix_headers(), SECRET, now=SVIX_TS, tolerance=tolerance)
+BAD_TOLERANCES: list[Any] = [-5, -1.0, -math.inf, math.nan, True, False, "300", None, [300]]
 
 
-def test_nan_now_is_a_configuration_error() -> None:
-    with pytest.raises(ConfigurationError):
-        verify(SVIX_BODY, svix_headers(), SECRET, now=math.nan)
+@pytest.mark.parametrize("tolerance", BAD_TOLERANCES)
+def test_bad_tolerance_is_a_configuration_error(tolerance: Any) -> None:
+    for check in (verify, verify_event):
+        with pytest.raises(ConfigurationError, match=r"^tolerance must be") as info:
+            check(SVIX_BODY, svix_headers(), SECRET, now=SVIX_TS, tolerance=tolerance)
+        assert_no_secret(info.value, SECRET)
+
+
+@pytest.mark.parametrize("tolerance", BAD_TOLERANCES)
+def test_router_refuses_a_bad_tolerance_at_construction(tolerance: Any) -> None:
+    with pytest.raises(ConfigurationError, match=r"^tolerance must be") as info:
+        WebhookRouter(SECRET, tolerance=tolerance)
+    assert_no_secret(info.value, SECRET)
+
+
+@pytest.mark.parametrize("remember", [-1, True, 1.5, "10", None])
+def test_router_refuses_a_bad_remember_count_at_construction(remember: Any) -> None:
+    with pytest.raises(ConfigurationError, match=r"^remember must be"):
+        WebhookRouter(SECRET, remember=remember)
+
+
+def test_router_accepts_an_infinite_tolerance_and_integer_tolerances() -> None:
+    WebhookRouter(SECRET, tolerance=math.inf)
+    WebhookRouter(SECRET, tolerance=0)
+    WebhookRouter(SECRET, tolerance=10, remember=0)
+
+
+@pytest.mark.parametrize("now", [math.nan, math.inf, -math.inf, True, "1614265330", [1]])
+def test_bad_now_is_a_configuration_error(now: Any) -> None:
+    with pytest.raises(ConfigurationError, match=r"^now must be"):
+        verify(SVIX_BODY, svix_headers(), SECRET, now=now)
 
 
 # --- secrets ------------------------------------------------------------------------------
@@ -430,6 +464,131 @@ def test_secret_never_in_any_failure_message() -> None:
         assert_no_secret(info.value, SECRET)
 
 
+# --- secret rotation: a sequence of secrets ----------------------------------------------
+
+
+def test_a_list_of_secrets_verifies_a_delivery_signed_with_any_of_them() -> None:
+    for secrets in ([OTHER_SECRET, SECRET], (SECRET, OTHER_SECRET), [SECRET]):
+        verify(SVIX_BODY, svix_headers(), secrets, now=SVIX_TS)
+        event = verify_event(
+            DIFFIO_BODY, svix_headers(DIFFIO_ID, DIFFIO_TS, DIFFIO_SIG), secrets, now=DIFFIO_TS
+        )
+        assert event.generation_id == "gen_123"
+    exc = assert_rejected(
+        "no matching signature", SVIX_BODY, svix_headers(), [OTHER_SECRET], now=SVIX_TS
+    )
+    assert_no_secret(exc, OTHER_SECRET)
+
+
+def test_signing_with_a_list_of_secrets_gives_one_entry_per_secret() -> None:
+    both = sign([SECRET, OTHER_SECRET], msg_id="m", timestamp=5, payload="x")
+    old = sign(SECRET, msg_id="m", timestamp=5, payload="x")
+    new = sign(OTHER_SECRET, msg_id="m", timestamp=5, payload="x")
+    assert both == f"{old} {new}"
+    for secret in (SECRET, OTHER_SECRET, [OTHER_SECRET, SECRET]):
+        verify("x", svix_headers("m", 5, both), secret, now=5)
+
+
+BAD_SECRET_LISTS: list[Any] = [
+    [],
+    (),
+    [SECRET, "whsec_%%%not-base64%%%"],
+    [SECRET, SECRET_B64],  # the whsec_ prefix is required in a list too
+    [SECRET, ""],
+    [SECRET, 12345],
+    [SECRET, SECRET.encode()],
+    SECRET.encode(),
+    12345,
+    None,
+    {SECRET},
+    {"secret": SECRET},
+]
+
+
+@pytest.mark.parametrize(
+    "secret",
+    BAD_SECRET_LISTS,
+    ids=[
+        "empty-list",
+        "empty-tuple",
+        "not-base64-item",
+        "unprefixed-item",
+        "empty-item",
+        "int-item",
+        "bytes-item",
+        "bytes",
+        "int",
+        "none",
+        "set",
+        "dict",
+    ],
+)
+def test_a_bad_secret_or_secret_list_is_refused_up_front_without_echoing_it(secret: Any) -> None:
+    def check(exc: BaseException) -> None:
+        # Both what this module always raised for bad secrets and a configuration error.
+        assert isinstance(exc, WebhookVerificationError) and isinstance(exc, ConfigurationError)
+        assert str(exc).startswith("invalid secret"), str(exc)
+        assert_no_secret(exc, SECRET)
+        assert_no_secret(exc, SECRET_B64)
+
+    with pytest.raises(WebhookVerificationError) as info:
+        verify(SVIX_BODY, {}, secret, now=SVIX_TS)  # reported before the missing headers
+    check(info.value)
+    with pytest.raises(WebhookVerificationError) as info:
+        verify_event(SVIX_BODY, svix_headers(), secret, now=SVIX_TS)
+    check(info.value)
+    with pytest.raises(WebhookVerificationError) as info:
+        sign(secret, msg_id="m", timestamp=1, payload="x")
+    check(info.value)
+    with pytest.raises(ConfigurationError) as config_info:
+        WebhookRouter(secret)
+    check(config_info.value)
+
+
+def test_a_bad_secret_in_a_list_is_named_by_its_position() -> None:
+    with pytest.raises(WebhookVerificationError, match=r"item 1 of the sequence"):
+        WebhookRouter([SECRET, "whsec_%%%"])
+
+
+@pytest.mark.anyio
+async def test_router_verifies_with_any_secret_of_a_rotation() -> None:
+    router = WebhookRouter([OTHER_SECRET, SECRET], tolerance=math.inf)
+    event = await router.handle(DIFFIO_BODY, svix_headers(DIFFIO_ID, DIFFIO_TS, DIFFIO_SIG))
+    assert event.generation_id == "gen_123"
+    only_other = WebhookRouter([OTHER_SECRET], tolerance=math.inf)
+    with pytest.raises(WebhookVerificationError, match=r"^no matching signature"):
+        await only_other.handle(DIFFIO_BODY, svix_headers(DIFFIO_ID, DIFFIO_TS, DIFFIO_SIG))
+
+
+# --- v1a (asymmetric) signatures ----------------------------------------------------------
+
+V1A = "v1a," + base64.b64encode(bytes(64)).decode()  # an ed25519 signature is 64 bytes
+
+
+@pytest.mark.parametrize(
+    "signature", [V1A, f"{V1A} {V1A}", f"  {V1A},{V1A}  ", f"{V1A} v2,ZmFrZQ=="]
+)
+def test_a_delivery_with_only_v1a_signatures_says_v1a_is_unsupported(signature: str) -> None:
+    exc = assert_rejected(
+        "v1a (asymmetric) signatures are not supported",
+        SVIX_BODY,
+        svix_headers(signature=signature),
+        now=SVIX_TS,
+    )
+    assert "use a whsec_ symmetric secret" in str(exc)
+
+
+@pytest.mark.anyio
+async def test_router_says_v1a_is_unsupported() -> None:
+    router = WebhookRouter(SECRET, tolerance=math.inf)
+    with pytest.raises(WebhookVerificationError, match=r"^v1a \(asymmetric\) signatures"):
+        await router.handle(SVIX_BODY, svix_headers(signature=V1A))
+
+
+def test_a_v1a_signature_next_to_a_matching_v1_signature_verifies() -> None:
+    verify(SVIX_BODY, svix_headers(signature=f"{V1A} {SVIX_SIG}"), SECRET, now=SVIX_TS)
+
+
 def test_sign_rejects_non_int_timestamp() -> None:
     with pytest.raises(TypeError):
         sign(SECRET, msg_id="m", timestamp=1.5, payload="x")  # type: ignore[arg-type]
@@ -460,6 +619,24 @@ def test_construct_event_returns_the_object() -> None:
 def test_construct_event_rejects_non_objects(body: str, reason: str) -> None:
     with pytest.raises(WebhookVerificationError, match=f"^{reason}"):
         construct_event(body)
+
+
+ERROR_OBJECT_BODY = (
+    '{"eventType":"generation.failed","eventId":"evt_err","createdAt":"2026-01-28T12:34:56Z",'
+    '"apiKeyId":"key_123","apiProjectId":"proj_123","generationId":"gen_err","status":"error",'
+    '"hasVideo":false,"modelKey":"diffio-2",'
+    '"error":{"code":"inference_failed","message":"The model could not restore this file"},'
+    '"errorDetails":null}'
+)
+
+
+def test_a_signed_event_whose_error_is_an_object_verifies() -> None:
+    sig = sign(SECRET, msg_id="msg_err", timestamp=DIFFIO_TS, payload=ERROR_OBJECT_BODY)
+    headers = svix_headers("msg_err", DIFFIO_TS, sig)
+    event = verify_event(ERROR_OBJECT_BODY.encode(), headers, SECRET, now=DIFFIO_TS)
+    assert event.generation_id == "gen_err" and event.is_failed
+    assert isinstance(event.error, str)
+    assert "The model could not restore this file" in event.error
 
 
 def test_verify_event_rejects_signed_non_object() -> None:
@@ -570,8 +747,6 @@ async def test_emulator_deliveries_verify_with_the_sdk() -> None:
 
 @pytest.mark.anyio
 async def test_router_verifies_deduplicates_and_wakes() -> None:
-    from diffio_async.webhooks import WebhookRouter
-
     router = WebhookRouter(SECRET, tolerance=math.inf)
     headers = svix_headers(DIFFIO_ID, DIFFIO_TS, DIFFIO_SIG)
     woken: list[str] = []

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ._auth import Access
@@ -58,12 +58,19 @@ class Endpoint:
 
 
 async def read_json(request: Request) -> dict[str, Any]:
-    """The request's JSON object, or 400 ``Invalid JSON body.``."""
+    """The request's JSON object, or 400 ``Invalid JSON body.``.
+
+    A client that disconnects before the whole body arrived gets a 400 that nobody reads
+    (rather than an exception the server would report as an emulator error).
+    """
     raw = bytearray()
-    async for chunk in request.stream():
-        raw.extend(chunk)
-        if len(raw) > MAX_JSON_BYTES:
-            raise ApiError(413, "Request body is too large.")
+    try:
+        async for chunk in request.stream():
+            raw.extend(chunk)
+            if len(raw) > MAX_JSON_BYTES:
+                raise ApiError(413, "Request body is too large.")
+    except ClientDisconnect:
+        raise ApiError(400, "The request body was cut short.") from None
     try:
         data = json.loads(bytes(raw))
     except ValueError:

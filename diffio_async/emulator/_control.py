@@ -25,11 +25,12 @@ GET      /_emulator/webhooks/deliveries  every delivery attempt
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ._core import Core
@@ -65,11 +66,14 @@ class _BadRequest(Exception):
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:  # nobody will read the answer; do not raise into the server
+        raise _BadRequest("The request body was cut short.") from None
     if not raw.strip():
         return {}
     try:
-        data = await request.json()
+        data = json.loads(raw)
     except ValueError:
         raise _BadRequest("Invalid JSON body.") from None
     if not isinstance(data, dict):

@@ -45,7 +45,11 @@ def _project_for_token(core: Core, request: Request) -> Project:
 
 async def _json(request: Request) -> dict[str, Any]:
     try:
-        data = json.loads(await request.body())
+        raw = await request.body()
+    except ClientDisconnect:  # nobody will read the answer; do not raise into the server
+        raise EdgeError(400, "bad_request", "The request body was cut short.") from None
+    try:
+        data = json.loads(raw)
     except ValueError:
         raise EdgeError(400, "bad_request", "Invalid JSON body.") from None
     if not isinstance(data, dict):

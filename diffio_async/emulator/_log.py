@@ -9,7 +9,37 @@ from typing import Any
 
 import attrs
 
-__all__ = ["LoggedRequest", "RequestLog"]
+__all__ = ["SECRET_HEADERS", "LoggedRequest", "RequestLog", "mask_header", "mask_secret"]
+
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "xi-api-key"})
+"""Headers whose values are masked wherever the log leaves the process (``/_emulator/requests``)."""
+
+_SHOWN = 4
+"""Characters shown at each end of a masked secret."""
+
+
+def mask_secret(value: str) -> str:
+    """``value`` with its middle hidden: ``diff...1234`` (first and last 4 characters).
+
+    A value shorter than 16 characters shows nothing but ``***``, so that at most half of any
+    secret is ever shown and a short one is not given away.
+    """
+    if len(value) < 4 * _SHOWN:
+        return "***"
+    return f"{value[:_SHOWN]}...{value[-_SHOWN:]}"
+
+
+def mask_header(name: str, value: str) -> str:
+    """The value of header ``name`` fit to show: secrets masked, other headers unchanged.
+
+    An ``Authorization`` value keeps its scheme (``Bearer diff...1234``).
+    """
+    if name.lower() not in SECRET_HEADERS:
+        return value
+    scheme, space, credentials = value.strip().partition(" ")
+    if space and scheme.isalpha():
+        return f"{scheme} {mask_secret(credentials.strip())}"
+    return mask_secret(value.strip())
 
 
 @attrs.frozen(kw_only=True)
@@ -23,7 +53,8 @@ class LoggedRequest:
         path: the URL path (percent-decoded, as in the ASGI scope).
         query: the raw query string (no ``?``).
         headers: every header as received, in order, names in lower case (ASGI servers
-            lower-case them), duplicates kept.
+            lower-case them), duplicates kept; credentials are raw here (masked only in
+            :meth:`to_json`, the form served over HTTP).
         body_size: bytes of request body the emulator actually received.
         chunked: whether the request used ``Transfer-Encoding: chunked``.
         status: the response status sent, or ``None`` when no response was sent (dropped).
@@ -66,13 +97,18 @@ class LoggedRequest:
         return [value for key, value in self.headers if key.lower() == wanted]
 
     def to_json(self) -> dict[str, Any]:
-        """The camelCase JSON form served at ``GET /_emulator/requests``."""
+        """The camelCase JSON form served at ``GET /_emulator/requests``.
+
+        Credentials (``Authorization``, ``X-Api-Key``, ``Xi-Api-Key``) are masked (see
+        :func:`mask_header`): the HTTP log is readable by anything that reaches the port.
+        :attr:`headers` keeps the raw values for in-process tests.
+        """
         return {
             "index": self.index,
             "method": self.method,
             "path": self.path,
             "query": self.query,
-            "headers": [[key, value] for key, value in self.headers],
+            "headers": [[key, mask_header(key, value)] for key, value in self.headers],
             "bodySize": self.body_size,
             "chunked": self.chunked,
             "status": self.status,

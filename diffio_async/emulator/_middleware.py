@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._errors import ConnectionDropped
@@ -29,6 +30,14 @@ def _contains(exc: BaseException, kind: type[BaseException]) -> bool:
     if isinstance(inner, (list, tuple)):
         return any(_contains(item, kind) for item in inner if isinstance(item, BaseException))
     return False
+
+
+def _only(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``exc`` is ``kind``, or an exception group holding nothing else."""
+    inner = getattr(exc, "exceptions", None)
+    if isinstance(inner, (list, tuple)) and inner:
+        return all(isinstance(item, BaseException) and _only(item, kind) for item in inner)
+    return isinstance(exc, kind)
 
 
 async def drop_connection(send: Send) -> bool:
@@ -83,7 +92,10 @@ _KEPT_JSON_BYTES = 64 * 1024
 class EmulatorMiddleware:
     """Wraps the Starlette app: request log plus fault injection.
 
-    Requests under ``/_emulator`` (the control routes) are neither logged nor faulted.
+    Requests under ``/_emulator`` (the control routes) are neither logged nor faulted. A
+    client that disconnects mid-request is not an emulator error: a ``ClientDisconnect``
+    reaching this layer ends the request quietly (the server would log it as "Exception in
+    ASGI application").
     """
 
     def __init__(self, app: ASGIApp, log: RequestLog, faults: FaultSet) -> None:
@@ -94,6 +106,14 @@ class EmulatorMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection scope."""
+        try:
+            await self._call(scope, receive, send)
+        except Exception as exc:
+            if not _only(exc, ClientDisconnect):
+                raise
+            # The client is gone: there is nobody to answer and nothing went wrong here.
+
+    async def _call(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
         if scope["type"] != "http" or path.startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)

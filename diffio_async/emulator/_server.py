@@ -5,18 +5,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import socket
 import sys
 import threading
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NoReturn
 
 import anyio
 import uvicorn
 from starlette.types import ASGIApp
 
 from ._emulator import Emulator
+from ._log import mask_secret
 
 __all__ = ["build_parser", "main", "run_cli", "serve_in_thread"]
 
@@ -144,11 +146,60 @@ def serve_in_thread(
         sock.close()
 
 
+class _UsageError(Exception):
+    """A bad command-line argument: one line on standard error, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument raises :class:`_UsageError` (no usage text, no exit)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, not {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 65535, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def build_parser(prog: str = "python -m diffio_async.emulator") -> argparse.ArgumentParser:
     """The command-line options of :func:`run_cli`."""
-    parser = argparse.ArgumentParser(prog=prog, description="Run a local Diffio API emulator.")
+    return _build_parser(prog, argparse.ArgumentParser)
+
+
+def _build_parser(
+    prog: str, parser_class: Callable[..., argparse.ArgumentParser]
+) -> argparse.ArgumentParser:
+    parser = parser_class(prog=prog, description="Run a local Diffio API emulator.")
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one")
+    parser.add_argument(
+        "--port", type=_port, default=8765, help="port from 0 to 65535; 0 picks a free one"
+    )
     parser.add_argument("--era", choices=("a", "b"), default="a", help="API era (default a)")
     parser.add_argument(
         "--api-key",
@@ -157,11 +208,13 @@ def build_parser(prog: str = "python -m diffio_async.emulator") -> argparse.Argu
     )
     parser.add_argument(
         "--generation-seconds",
-        type=float,
+        type=_seconds,
         default=3.0,
         help="emulator seconds a generation takes (default 3)",
     )
-    parser.add_argument("--part-size-bytes", type=int, default=None, help="era B part size")
+    parser.add_argument(
+        "--part-size-bytes", type=_positive_int, default=None, help="era B part size"
+    )
     parser.add_argument("--storage-dir", default=None, help="media directory (default: temp)")
     parser.add_argument(
         "--clock",
@@ -169,7 +222,13 @@ def build_parser(prog: str = "python -m diffio_async.emulator") -> argparse.Argu
         default="wall",
         help="wall: time passes normally (default); manual: only POST /_emulator/advance",
     )
-    parser.add_argument("--log-level", default="warning", help="uvicorn log level")
+    parser.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=sorted(uvicorn.config.LOG_LEVELS),
+        default="warning",
+        help="uvicorn log level (default warning)",
+    )
     return parser
 
 
@@ -177,13 +236,27 @@ def run_cli(argv: Sequence[str], *, prog: str | None = None) -> int:
     """Run the emulator until interrupted; returns the process exit code.
 
     ``diffio-async emulator …`` delegates here. Prints the base URL on the first line of
-    standard output (flushed), e.g. ``Diffio emulator (era a) listening on http://…``.
+    standard output (flushed), e.g. ``Diffio emulator (era a) listening on http://…``. An
+    adopted API key is shown masked (``diff...1234``).
+
+    A bad argument (``--port 99999``, ``--port abc``, an unknown option, a port that is busy,
+    an unusable ``--storage-dir``) prints one line, ``<prog>: error: …``, on standard error and
+    returns 2. ``--help`` prints the help and raises ``SystemExit(0)``, as argparse does.
     """
     import time
 
     from ._clock import EmulatorClock
 
-    args = build_parser(**({"prog": prog} if prog else {})).parse_args(list(argv))
+    shown_prog = prog or "python -m diffio_async.emulator"
+
+    def fail(message: str) -> int:
+        print(f"{shown_prog}: error: {' '.join(message.split())}", file=sys.stderr)
+        return 2
+
+    try:
+        args = _build_parser(shown_prog, _Parser).parse_args(list(argv))
+    except _UsageError as exc:
+        return fail(f"{exc} (see '{shown_prog} --help')")
     api_key = args.api_key if args.api_key is not None else os.environ.get("DIFFIO_API_KEY")
     options: dict[str, Any] = {}
     if args.part_size_bytes is not None:
@@ -191,20 +264,28 @@ def run_cli(argv: Sequence[str], *, prog: str | None = None) -> int:
     clock = EmulatorClock(time_source=time.time if args.clock == "wall" else None)
     try:
         sock = _bind(args.host, args.port)
-    except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 2
+    except (OSError, OverflowError, ValueError, TypeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return fail(f"cannot listen on {args.host}:{args.port}: {reason}")
     url = _url(args.host, sock.getsockname()[1])
-    with Emulator(
-        era=args.era,
-        api_key=api_key or None,
-        generation_seconds=args.generation_seconds,
-        clock=clock,
-        storage_dir=args.storage_dir,
-        **options,
-    ) as emulator:
+    try:
+        emulator = Emulator(
+            era=args.era,
+            api_key=api_key or None,
+            generation_seconds=args.generation_seconds,
+            clock=clock,
+            storage_dir=args.storage_dir or None,
+            **options,
+        )
+    except OSError as exc:
+        sock.close()
+        return fail(f"cannot use --storage-dir {args.storage_dir}: {exc.strerror or exc}")
+    except ValueError as exc:
+        sock.close()
+        return fail(str(exc))
+    with emulator:
         print(f"Diffio emulator (era {emulator.era}) listening on {url}", flush=True)
-        key_note = api_key if api_key else "(any non-empty key)"
+        key_note = mask_secret(api_key) if api_key else "(any non-empty key)"
         print(f"  base URL: {url}   API key: {key_note}", flush=True)
         print(f"  webhook secret: {emulator.webhook_secret}", flush=True)
         server = uvicorn.Server(_config(emulator, args.log_level))

@@ -10,10 +10,13 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+import diffio_async.emulator._server as emulator_server
+from diffio_async.cli import main as diffio_async_main
 from diffio_async.emulator import run_cli
 
 
@@ -109,3 +112,112 @@ def test_run_cli_help_exits_zero() -> None:
     with pytest.raises(SystemExit) as exited:
         run_cli(["--help"])
     assert exited.value.code == 0
+
+
+def _one_error_line(err: str, prog: str, message: str) -> None:
+    assert err.count("\n") == 1 and err.startswith(f"{prog}: error: "), err
+    assert message in err and "Traceback" not in err and "usage:" not in err, err
+
+
+_ANY_PORT = ["--port", "0"]  # should a bad value be accepted, nothing clashes on 8765
+BAD_OPTIONS = [
+    (["--port", "99999"], "--port"),
+    (["--port", "65536"], "--port"),
+    (["--port", "-1"], "--port"),
+    (["--port=-1"], "--port"),
+    (["--port", "abc"], "--port"),
+    (["--port", "1.5"], "--port"),
+    ([*_ANY_PORT, "--generation-seconds", "nan"], "--generation-seconds"),
+    ([*_ANY_PORT, "--generation-seconds", "inf"], "--generation-seconds"),
+    ([*_ANY_PORT, "--generation-seconds", "-1"], "--generation-seconds"),
+    ([*_ANY_PORT, "--generation-seconds", "soon"], "--generation-seconds"),
+    ([*_ANY_PORT, "--part-size-bytes", "0"], "--part-size-bytes"),
+    ([*_ANY_PORT, "--part-size-bytes", "big"], "--part-size-bytes"),
+    ([*_ANY_PORT, "--log-level", "loud"], "--log-level"),
+    ([*_ANY_PORT, "--era", "c"], "--era"),
+    ([*_ANY_PORT, "--clock", "sundial"], "--clock"),
+    ([*_ANY_PORT, "--bogus"], "unrecognized arguments"),
+    ([*_ANY_PORT, "--host", "bad..host"], "cannot listen"),
+    ([*_ANY_PORT, "--host", "127.0.0.1\0"], "cannot listen"),
+]
+
+
+@pytest.fixture
+def no_serving(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run_cli`` prints its banner and returns at once instead of serving."""
+
+    def run(self: object, sockets: object = None) -> None:
+        return None
+
+    monkeypatch.setattr(emulator_server.uvicorn.Server, "run", run)
+
+
+@pytest.mark.usefixtures("no_serving")
+@pytest.mark.parametrize(("argv", "message"), BAD_OPTIONS)
+def test_a_bad_option_value_is_one_line_and_exit_status_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(argv) == 2
+    captured = capsys.readouterr()
+    _one_error_line(captured.err, "python -m diffio_async.emulator", message)
+    assert captured.out == ""
+
+
+@pytest.mark.usefixtures("no_serving")
+@pytest.mark.parametrize(("argv", "message"), BAD_OPTIONS[:6])
+def test_diffio_async_emulator_reports_a_bad_option_under_its_own_name(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert diffio_async_main(["emulator", *argv]) == 2
+    _one_error_line(capsys.readouterr().err, "diffio-async emulator", message)
+
+
+@pytest.mark.usefixtures("no_serving")
+def test_an_unusable_storage_dir_is_one_line_and_exit_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "not-a-directory"
+    a_file.write_bytes(b"")
+    assert run_cli(["--port", "0", "--storage-dir", str(a_file)]) == 2
+    _one_error_line(capsys.readouterr().err, "python -m diffio_async.emulator", "--storage-dir")
+
+
+def test_the_module_entry_point_exits_2_without_a_traceback() -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "diffio_async.emulator", "--port", "99999"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert finished.returncode == 2
+    _one_error_line(finished.stderr, "python -m diffio_async.emulator", "--port")
+
+
+@pytest.mark.usefixtures("no_serving")
+@pytest.mark.parametrize("source", ["option", "environment"])
+def test_the_banner_masks_an_adopted_api_key(
+    source: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = "diffio_live_0123456789abcdefSECRET"
+    argv = ["--port", "0"]
+    if source == "option":
+        monkeypatch.delenv("DIFFIO_API_KEY", raising=False)
+        argv += ["--api-key", key]
+    else:
+        monkeypatch.setenv("DIFFIO_API_KEY", key)
+    assert run_cli(argv) == 0
+    banner = capsys.readouterr().out
+    assert "listening on http://127.0.0.1:" in banner.splitlines()[0]
+    assert key not in banner and "0123456789abcdef" not in banner
+    assert "API key: diff...CRET" in banner
+
+
+@pytest.mark.usefixtures("no_serving")
+def test_the_banner_masks_a_short_api_key_entirely(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DIFFIO_API_KEY", raising=False)
+    assert run_cli(["--port", "0", "--api-key", "hunter2"]) == 0
+    banner = capsys.readouterr().out
+    assert "hunter2" not in banner and "API key: ***" in banner

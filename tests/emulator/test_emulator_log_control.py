@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from emulator_helpers import ADMIN, call, generation, ok, progress, project_a
+from emulator_helpers import ADMIN, call, generation, inproc, ok, progress, project_a
 
 from diffio_async.emulator import Emulator
 
@@ -59,7 +59,7 @@ async def test_request_log_over_http_and_clear(emulator: Emulator, served: str) 
         (entry,) = log
         assert entry["method"] == "POST" and entry["path"] == "/v1/list_projects"
         assert entry["status"] == 200 and entry["bodySize"] == 2 and entry["chunked"] is False
-        assert ["authorization", f"Bearer {ADMIN}"] in entry["headers"]
+        assert ["authorization", "Bearer diff..._key"] in entry["headers"]
         last_index = entry["index"]
         assert (await client.delete("/_emulator/requests")).status_code == 200
         assert len(emulator.requests) == 0
@@ -67,6 +67,31 @@ async def test_request_log_over_http_and_clear(emulator: Emulator, served: str) 
     assert emulator.requests[0].index > last_index
     emulator.requests.clear()
     assert list(emulator.requests) == []
+
+
+async def test_the_http_request_log_masks_credentials_but_the_python_log_keeps_them(
+    emulator: Emulator,
+) -> None:
+    x_key = emulator.mint_key().key
+    xi_key = emulator.mint_key().key
+    async with inproc(emulator) as client:
+        await call(client, "list_projects")
+        await client.post("/v1/list_projects", json={}, headers={"X-Api-Key": x_key})
+        await client.post("/v1/list_projects", json={}, headers={"Xi-Api-Key": xi_key})
+        served = await client.get("/_emulator/requests")
+    text = served.text
+    for key in (ADMIN, x_key, xi_key):
+        assert key not in text
+        assert key[4:-4] not in text
+    entries = served.json()["requests"]
+    assert ["authorization", f"Bearer {ADMIN[:4]}...{ADMIN[-4:]}"] in entries[0]["headers"]
+    assert ["x-api-key", f"{x_key[:4]}...{x_key[-4:]}"] in entries[1]["headers"]
+    assert ["xi-api-key", f"{xi_key[:4]}...{xi_key[-4:]}"] in entries[2]["headers"]
+    # In process, tests still see exactly which credential arrived.
+    logged = list(emulator.requests)
+    assert logged[0].header("authorization") == f"Bearer {ADMIN}"
+    assert logged[1].header("x-api-key") == x_key
+    assert logged[2].header("xi-api-key") == xi_key
 
 
 async def test_control_routes(emulator: Emulator, served: str) -> None:

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Awaitable, Callable
 
 import pytest
+from starlette.requests import ClientDisconnect
+from starlette.types import Message, Receive, Scope, Send
 
-from diffio_async.emulator import EmulatorClock, Fault, GenerationScript
+from diffio_async.emulator import EmulatorClock, Fault, GenerationScript, RequestLog
+from diffio_async.emulator._faults import FaultSet
 from diffio_async.emulator._lifecycle import Lifecycle
+from diffio_async.emulator._log import mask_header, mask_secret
+from diffio_async.emulator._middleware import EmulatorMiddleware
 from diffio_async.emulator._signing import Signer, svix_signature
 from diffio_async.emulator._storage import parse_range
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import ExceptionGroup  # type: ignore[import-not-found, unused-ignore]
 
 SVIX_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -200,3 +210,65 @@ def test_fault_from_json_round_trip() -> None:
 )
 def test_parse_range(header: str | None, expected: object) -> None:
     assert parse_range(header, 100) == expected
+
+
+def test_mask_secret_shows_at_most_the_first_and_last_four_characters() -> None:
+    assert mask_secret("diffio_live_0123456789abcdef") == "diff...cdef"
+    assert mask_secret("0123456789abcdef") == "0123...cdef"
+    assert mask_secret("short-key") == "***"
+    assert mask_secret("") == "***"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("authorization", "Bearer diffio_live_0123456789abcdef", "Bearer diff...cdef"),
+        ("authorization", "diffio_live_0123456789abcdef", "diff...cdef"),
+        ("x-api-key", "diffio_live_0123456789abcdef", "diff...cdef"),
+        ("Xi-Api-Key", "diffio_live_0123456789abcdef", "diff...cdef"),
+        ("authorization", "Bearer tiny", "Bearer ***"),
+        ("content-type", "application/json", "application/json"),
+    ],
+)
+def test_mask_header_masks_only_credentials(name: str, value: str, shown: str) -> None:
+    assert mask_header(name, value) == shown
+
+
+def _disconnecting_app(error: Exception) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise error
+
+    return app
+
+
+async def _nothing() -> Message:
+    return {"type": "http.disconnect"}
+
+
+async def _discard(message: Message) -> None:
+    return None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/v1/list_projects", "/_emulator/advance"])
+@pytest.mark.parametrize("grouped", [False, True])
+async def test_middleware_ends_a_request_quietly_when_the_client_disconnected(
+    path: str, grouped: bool
+) -> None:
+    error: Exception = ClientDisconnect()
+    if grouped:
+        error = ExceptionGroup("task group", [ClientDisconnect(), ClientDisconnect()])
+    log = RequestLog()
+    middleware = EmulatorMiddleware(_disconnecting_app(error), log, FaultSet())
+    scope: Scope = {"type": "http", "method": "POST", "path": path, "headers": []}
+    await middleware(scope, _nothing, _discard)  # no exception reaches the server
+    assert len(log) == (0 if path.startswith("/_emulator") else 1)
+
+
+@pytest.mark.anyio
+async def test_middleware_still_raises_real_errors_next_to_a_disconnect() -> None:
+    error = ExceptionGroup("task group", [ClientDisconnect(), RuntimeError("bug")])
+    middleware = EmulatorMiddleware(_disconnecting_app(error), RequestLog(), FaultSet())
+    scope: Scope = {"type": "http", "method": "GET", "path": "/v1/x", "headers": []}
+    with pytest.raises(ExceptionGroup):
+        await middleware(scope, _nothing, _discard)
