@@ -417,14 +417,7 @@ def _check_ledger(raw: str) -> None:
         raise UsageError(f"--ledger {raw} is a folder; name a file, e.g. {path / 'batch.sqlite'}")
     if path.exists() and not path.is_file():
         raise UsageError(f"--ledger {raw} is not a regular file")
-    folder = path.parent
-    if not folder.is_dir():
-        what = "is not a folder" if folder.exists() else "does not exist"
-        raise UsageError(f"--ledger {raw}: {folder} {what}")
-    try:
-        _probe(folder)
-    except OSError as exc:
-        raise UsageError(f"--ledger {raw}: cannot write in {folder}: {exc.strerror}") from None
+    _check_writable_folder(path.parent, f"--ledger {raw}")
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         raise UsageError(f"--ledger {raw} is read-only")
 
@@ -438,14 +431,18 @@ def _check_download_target(raw: str) -> None:
             raise UsageError(f"cannot write to {raw}: it is a file, not a folder")
         _check_output_dir(raw)
         return
-    folder = path.parent
+    _check_writable_folder(path.parent, f"cannot write {raw}")
+
+
+def _check_writable_folder(folder: Path, context: str) -> None:
+    """``folder`` exists, is a folder, and a file can be created in it."""
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
-        raise UsageError(f"cannot write {raw}: {folder} {what}")
+        raise UsageError(f"{context}: {folder} {what}")
     try:
         _probe(folder)
     except OSError as exc:
-        raise UsageError(f"cannot write {raw}: {exc.strerror}") from None
+        raise UsageError(f"{context}: cannot write in {folder}: {exc.strerror}") from None
 
 
 async def _restore(args: argparse.Namespace) -> int:

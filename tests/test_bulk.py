@@ -10,15 +10,15 @@ from pathlib import Path
 
 import anyio
 import pytest
+from bulk_helpers import FAST_POLL, collect
 
-from diffio_async import PollPolicy, RetryPolicy
+from diffio_async import RetryPolicy
 from diffio_async.bulk import ItemResult, _Adaptive
 from diffio_async.errors import BatchAbortedError, RateLimitError
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
 
 pytestmark = pytest.mark.anyio
 
-FAST_POLL = PollPolicy(initial=0.02, maximum=0.1)
 FAST_RETRY = RetryPolicy(max_retries=3, initial_delay=0.01, max_delay=0.05)
 SOAK_FILES = int(os.environ.get("DIFFIO_SOAK_FILES", "2000"))
 
@@ -62,24 +62,9 @@ def _project_names(env: EmulatedDiffio) -> dict[str, str]:
         return {pid: p.file_name for pid, p in core.state.projects.items()}
 
 
-async def _collect(
-    env: EmulatedDiffio, sources: object, out: Path, **options: object
-) -> list[ItemResult]:
-    results = []
-    async with env.client.restore_many(
-        sources,
-        output_dir=out,
-        poll=FAST_POLL,
-        **options,  # type: ignore[arg-type]
-    ) as items:
-        async for item in items:
-            results.append(item)
-    return results
-
-
 async def test_folder_batch_restores_every_file(env: EmulatedDiffio, tmp_path: Path) -> None:
     paths = _make_files(tmp_path / "in", 30, nested=True)
-    results = await _collect(env, tmp_path / "in", tmp_path / "out", concurrency=5)
+    results = await collect(env, tmp_path / "in", tmp_path / "out", concurrency=5)
     assert len(results) == 30 and all(r.ok for r in results), [r.error for r in results]
     for path in paths:
         output = tmp_path / "out" / path.relative_to(tmp_path / "in").with_suffix(".mp3")
@@ -111,7 +96,7 @@ async def test_soak_under_ten_percent_faults(env: EmulatedDiffio, tmp_path: Path
         for path in paths:
             yield path
 
-    results = await _collect(env, lazily(), tmp_path / "out", concurrency=16, max_attempts=8)
+    results = await collect(env, lazily(), tmp_path / "out", concurrency=16, max_attempts=8)
     failed = [(r.source, r.stage, repr(r.error)) for r in results if not r.ok]
     assert failed == []
     assert len(results) == SOAK_FILES
@@ -158,13 +143,13 @@ async def test_ledger_resume_skips_done_and_never_creates_twice(
             if len(first) == 5:
                 break  # walk away mid-batch: in-flight items stop where they are
     generations_before = len(env.emulator.generation_ids)
-    second = await _collect(env, paths, tmp_path / "out", concurrency=4, ledger=ledger)
+    second = await collect(env, paths, tmp_path / "out", concurrency=4, ledger=ledger)
     assert all(r.ok for r in second)
     assert sum(r.skipped for r in second) >= 5
     per_file = _generations_per_file(env)
     assert set(per_file.values()) == {1} and len(per_file) == 12
     assert len(env.emulator.generation_ids) - generations_before <= 12 - 5
-    third = await _collect(env, paths, tmp_path / "out", concurrency=4, ledger=ledger)
+    third = await collect(env, paths, tmp_path / "out", concurrency=4, ledger=ledger)
     assert all(r.skipped for r in third)
     from diffio_async.ledger import Ledger
 
@@ -178,7 +163,7 @@ async def test_one_item_failure_is_its_own_result(env: EmulatedDiffio, tmp_path:
     paths = _make_files(tmp_path / "in", 6)
     env.emulator.script_next_generation(fail_at="inference", error="bad audio")
     missing = tmp_path / "in" / "gone.wav"
-    results = await _collect(env, [missing, *paths], tmp_path / "out", concurrency=1)
+    results = await collect(env, [missing, *paths], tmp_path / "out", concurrency=1)
     by_source = {Path(r.source).name: r for r in results}
     assert not by_source["gone.wav"].ok and by_source["gone.wav"].stage == "source"
     failed = [r for r in results if not r.ok]
@@ -201,7 +186,7 @@ async def test_limits_on_items_and_transfers(env: EmulatedDiffio, tmp_path: Path
         peaks["items"] = max(peaks["items"], len(active))
         peaks["transfers"] = max(peaks["transfers"], len(transfers))
 
-    results = await _collect(
+    results = await collect(
         env, paths, tmp_path / "out", concurrency=6, transfer_concurrency=2, on_stage=on_stage
     )
     for result in results:
@@ -218,7 +203,7 @@ async def test_cancelling_the_batch_is_prompt_and_clean(
     env.emulator.add_fault(path="/_storage/*", method="GET", delay=5.0, count=None)
     started = anyio.current_time()
     with anyio.move_on_after(1.0):
-        await _collect(env, paths, tmp_path / "out", concurrency=8)
+        await collect(env, paths, tmp_path / "out", concurrency=8)
     assert anyio.current_time() - started < 3.0
     assert not list((tmp_path / "out").glob(".*.part"))
     assert not list((tmp_path / "out").glob("*.mp3"))

@@ -11,14 +11,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from bulk_helpers import collect
 
-from diffio_async import InvalidRequestError, OutputCollisionError, PollPolicy
-from diffio_async.bulk import ItemResult
+from diffio_async import InvalidRequestError, OutputCollisionError
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
 
 pytestmark = pytest.mark.anyio
-
-FAST_POLL = PollPolicy(initial=0.02, maximum=0.1)
 
 
 @pytest.fixture
@@ -31,21 +29,6 @@ def _write(path: Path, content: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     return path
-
-
-async def _collect(
-    env: EmulatedDiffio, sources: object, out: Path, **options: object
-) -> list[ItemResult]:
-    results = []
-    async with env.client.restore_many(
-        sources,  # type: ignore[arg-type]
-        output_dir=out,
-        poll=FAST_POLL,
-        **options,  # type: ignore[arg-type]
-    ) as items:
-        async for item in items:
-            results.append(item)
-    return results
 
 
 def _outputs(folder: Path) -> dict[str, bytes]:
@@ -79,7 +62,7 @@ async def test_an_odd_layout_restores_every_regular_file_exactly_once_to_its_own
     out = src / "restored"  # output_dir inside the source folder
     _write(out / "leftover.mp3", b"an output of an earlier run")  # must not be restored
 
-    results = await _collect(
+    results = await collect(
         env,
         [
             "src",  # relative folder
@@ -124,7 +107,7 @@ async def test_clashing_outputs_are_refused_before_anything_is_created(
     take_flac = _write(tmp_path / "take.flac", b"RIFF-4")
     fine = _write(tmp_path / "fine.wav", b"RIFF-5")
     with pytest.raises(OutputCollisionError) as info:
-        await _collect(env, [a, b, take_wav, take_flac, fine], tmp_path / "out")
+        await collect(env, [a, b, take_wav, take_flac, fine], tmp_path / "out")
     clashes = info.value.clashes
     assert clashes == {
         str(tmp_path / "out" / "x.mp3"): (str(a), str(b)),
@@ -140,7 +123,7 @@ async def test_two_folders_with_the_same_layout_collide(
     for name in ("monday", "tuesday"):
         _write(tmp_path / name / "mic1" / "take.wav", name.encode())
     with pytest.raises(OutputCollisionError, match=r"mic1/take\.mp3"):
-        await _collect(env, [tmp_path / "monday", tmp_path / "tuesday"], tmp_path / "out")
+        await collect(env, [tmp_path / "monday", tmp_path / "tuesday"], tmp_path / "out")
     assert _api_requests(env) == []
 
 
@@ -149,8 +132,8 @@ async def test_renamed_outputs_do_not_depend_on_the_order_of_the_sources(
 ) -> None:
     a = _write(tmp_path / "a" / "x.wav", b"RIFF-1")
     b = _write(tmp_path / "b" / "x.wav", b"RIFF-2")
-    first = await _collect(env, [a, b], tmp_path / "out", on_collision="rename")
-    second = await _collect(env, [b, a], tmp_path / "out2", on_collision="rename")
+    first = await collect(env, [a, b], tmp_path / "out", on_collision="rename")
+    second = await collect(env, [b, a], tmp_path / "out2", on_collision="rename")
     names = {r.source: r.output.name for r in first if r.output}
     assert names == {r.source: r.output.name for r in second if r.output}
     assert len(set(names.values())) == 2 and "x.mp3" not in names.values()
@@ -166,7 +149,7 @@ async def test_in_a_lazy_batch_the_later_clashing_source_fails_on_its_own(
         yield a
         yield b
 
-    results = await _collect(env, lazily(), tmp_path / "out", concurrency=1)
+    results = await collect(env, lazily(), tmp_path / "out", concurrency=1)
     by_source = {r.source: r for r in results}
     assert by_source[str(a)].ok
     refused = by_source[str(b)]
@@ -184,7 +167,7 @@ async def test_one_file_given_many_ways_is_one_item(
     os.link(path, tmp_path / "in" / "hardlink.wav")
     (tmp_path / "in" / "symlink.wav").symlink_to(path)
     sources = [path, "in/talk.wav", f"{tmp_path}/in/../in/talk.wav", tmp_path / "in"]
-    results = await _collect(env, sources, tmp_path / "out")
+    results = await collect(env, sources, tmp_path / "out")
     assert [r.ok for r in results] == [True]
     assert len(env.emulator.generation_ids) == 1
 
@@ -196,7 +179,7 @@ async def test_a_folder_that_links_to_itself_is_walked_once(
     _write(src / "one.wav", b"RIFF-one")
     (src / "self").symlink_to(src, target_is_directory=True)
     (src / "again").symlink_to(src, target_is_directory=True)
-    results = await _collect(env, src, tmp_path / "out")
+    results = await collect(env, src, tmp_path / "out")
     assert [(r.ok, Path(r.source).name) for r in results] == [(True, "one.wav")]
     assert len(env.emulator.generation_ids) == 1
 
@@ -206,7 +189,7 @@ async def test_an_output_dir_equal_to_the_source_folder_is_refused(
 ) -> None:
     _write(tmp_path / "in" / "a.wav", b"RIFF")
     with pytest.raises(InvalidRequestError, match="source folder"):
-        await _collect(env, tmp_path / "in", tmp_path / "in")
+        await collect(env, tmp_path / "in", tmp_path / "in")
     assert _api_requests(env) == []
 
 
@@ -214,7 +197,7 @@ async def test_an_output_that_would_overwrite_its_source_is_refused(
     env: EmulatedDiffio, tmp_path: Path
 ) -> None:
     source = _write(tmp_path / "out" / "x.mp3", b"ID3 original")
-    results = await _collect(env, [source], tmp_path / "out")
+    results = await collect(env, [source], tmp_path / "out")
     assert [(r.ok, r.stage) for r in results] == [(False, "source")]
     assert "overwrite" in str(results[0].error)
     assert source.read_bytes() == b"ID3 original"
@@ -235,7 +218,7 @@ async def test_broken_links_empty_and_missing_files_and_non_paths_fail_as_items_
         yield 42
         yield b"bytes/path.wav"
 
-    results = await _collect(env, lazily(), tmp_path / "out")
+    results = await collect(env, lazily(), tmp_path / "out")
     assert [(r.ok, r.stage, type(r.error)) for r in results] == [
         (False, "source", InvalidRequestError)
     ] * 5

@@ -12,20 +12,18 @@ from pathlib import Path
 
 import anyio
 import pytest
+from bulk_helpers import FAST_POLL, collect
 
 from diffio_async import (
     GenerationFailedError,
     InvalidRequestError,
     LedgerLockedError,
-    PollPolicy,
 )
-from diffio_async.bulk import MAX_CONCURRENCY, ItemResult
+from diffio_async.bulk import MAX_CONCURRENCY
 from diffio_async.ledger import Ledger
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
 
 pytestmark = pytest.mark.anyio
-
-FAST_POLL = PollPolicy(initial=0.02, maximum=0.1)
 
 
 @pytest.fixture
@@ -39,21 +37,6 @@ def _source(tmp_path: Path, name: str = "talk.wav", content: bytes = b"RIFF-talk
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     return path
-
-
-async def _collect(
-    env: EmulatedDiffio, sources: object, out: Path, **options: object
-) -> list[ItemResult]:
-    results = []
-    async with env.client.restore_many(
-        sources,  # type: ignore[arg-type]
-        output_dir=out,
-        poll=FAST_POLL,
-        **options,  # type: ignore[arg-type]
-    ) as items:
-        async for item in items:
-            results.append(item)
-    return results
 
 
 def _generation_keys(env: EmulatedDiffio) -> list[str]:
@@ -70,11 +53,11 @@ async def test_a_generation_the_server_failed_is_created_anew_with_a_new_key_on_
     source = _source(tmp_path)
     ledger = tmp_path / "batch.sqlite"
     env.emulator.script_next_generation(fail_at="inference", error="bad audio")
-    [first] = await _collect(env, [source], tmp_path / "out", ledger=ledger)
+    [first] = await collect(env, [source], tmp_path / "out", ledger=ledger)
     assert not first.ok and isinstance(first.error, GenerationFailedError)
     failed_generation = first.generation_id
 
-    [second] = await _collect(env, [source], tmp_path / "out", ledger=ledger)
+    [second] = await collect(env, [source], tmp_path / "out", ledger=ledger)
     assert second.ok and not second.skipped
     assert second.generation_id != failed_generation
     keys = _generation_keys(env)
@@ -82,7 +65,7 @@ async def test_a_generation_the_server_failed_is_created_anew_with_a_new_key_on_
     assert len(env.emulator.generation_ids) == 2
     assert _create_project_count(env) == 1  # the upload was reused
 
-    [third] = await _collect(env, [source], tmp_path / "out", ledger=ledger)
+    [third] = await collect(env, [source], tmp_path / "out", ledger=ledger)
     assert third.skipped and len(env.emulator.generation_ids) == 2
 
 
@@ -95,13 +78,13 @@ async def test_a_new_output_dir_gets_the_output_without_a_new_generation(
 ) -> None:
     source = _source(tmp_path)
     ledger = tmp_path / "batch.sqlite"
-    [first] = await _collect(env, [source], tmp_path / "out1", ledger=ledger)
+    [first] = await collect(env, [source], tmp_path / "out1", ledger=ledger)
     assert first.ok
-    [second] = await _collect(env, [source], tmp_path / "out2", ledger=ledger)
+    [second] = await collect(env, [source], tmp_path / "out2", ledger=ledger)
     assert second.ok and not second.skipped
     assert (tmp_path / "out2" / "talk.mp3").read_bytes() == b"RIFF-talk"
     assert len(env.emulator.generation_ids) == 1
-    [third] = await _collect(env, [source], tmp_path / "out2", ledger=ledger)
+    [third] = await collect(env, [source], tmp_path / "out2", ledger=ledger)
     assert third.skipped
 
 
@@ -110,9 +93,9 @@ async def test_a_deleted_output_is_downloaded_again_without_a_new_generation(
 ) -> None:
     source = _source(tmp_path)
     ledger = tmp_path / "batch.sqlite"
-    await _collect(env, [source], tmp_path / "out", ledger=ledger)
+    await collect(env, [source], tmp_path / "out", ledger=ledger)
     (tmp_path / "out" / "talk.mp3").unlink()
-    [again] = await _collect(env, [source], tmp_path / "out", ledger=ledger)
+    [again] = await collect(env, [source], tmp_path / "out", ledger=ledger)
     assert again.ok and not again.skipped
     assert (tmp_path / "out" / "talk.mp3").read_bytes() == b"RIFF-talk"
     assert len(env.emulator.generation_ids) == 1
@@ -127,7 +110,7 @@ async def test_a_second_batch_on_a_held_ledger_fails_up_front(
         [source], output_dir=tmp_path / "out", poll=FAST_POLL, ledger=ledger
     ) as items:
         with pytest.raises(LedgerLockedError, match="in use by another batch"):
-            await _collect(env, [source], tmp_path / "out2", ledger=ledger)
+            await collect(env, [source], tmp_path / "out2", ledger=ledger)
         results = [item async for item in items]
     assert [r.ok for r in results] == [True]
     assert len(env.emulator.generation_ids) == 1
@@ -189,7 +172,7 @@ async def test_a_read_only_ledger_fails_up_front(env: EmulatedDiffio, tmp_path: 
         if not immutable and os.geteuid() == 0:
             pytest.skip("running as root without chattr: cannot make a read-only file")
         with pytest.raises(LedgerLockedError, match="cannot be written"):
-            await _collect(env, [source], tmp_path / "out", ledger=ledger)
+            await collect(env, [source], tmp_path / "out", ledger=ledger)
     finally:
         if immutable:
             assert _chattr("-i", ledger)

@@ -1,0 +1,28 @@
+"""What the restore_many test modules share: a quick poll policy and a result collector."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from diffio_async import PollPolicy
+from diffio_async.bulk import ItemResult
+from diffio_async.testing import EmulatedDiffio
+
+FAST_POLL = PollPolicy(initial=0.02, maximum=0.1)
+"""Polls every 20-100 ms: the emulator's generations take 50 ms in these tests."""
+
+
+async def collect(
+    env: EmulatedDiffio, sources: object, out: Path, **options: object
+) -> list[ItemResult]:
+    """Run ``restore_many(sources, output_dir=out, **options)`` and return every result."""
+    results = []
+    async with env.client.restore_many(
+        sources,  # type: ignore[arg-type]
+        output_dir=out,
+        poll=FAST_POLL,
+        **options,  # type: ignore[arg-type]
+    ) as items:
+        async for item in items:
+            results.append(item)
+    return results
