@@ -5,6 +5,11 @@
 * Structuring is lenient (see :mod:`.models`): unknown keys are ignored, ``null`` for a field
   with a non-``None`` default means "use the default", numbers may be numeric strings,
   timestamps are ISO-8601 (``Z`` or offset) and become aware UTC datetimes.
+* A field marked ``metadata={"normalize": "status"}`` (every status of :mod:`.models`) is
+  stripped and lower-cased, so ``"FAILED"`` compares equal to ``GenerationStatus.FAILED``.
+* A field marked ``metadata={"normalize": "text"}`` (``error``, ``errorDetails``) accepts any
+  JSON value: a string as is, ``null`` as ``None``, anything else (an object, a list, a number,
+  a boolean) as its compact JSON text, e.g. ``{"code":"GPU_OOM","message":"out of memory"}``.
 * Unstructuring drops ``None`` fields (request bodies never send ``null``), turns tuples into
   lists and datetimes into ``...Z`` strings.
 
@@ -13,6 +18,7 @@ Use :func:`structure` and :func:`unstructure`; they are what the resources call.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import types
@@ -203,6 +209,29 @@ def _structure_bool(value: object, _: object) -> bool:
     raise _ShapeError(f"expected a boolean, got {_json_type(value)}")
 
 
+def _normalize_status(value: object, tp: object) -> str | None:
+    """A status as text, stripped and lower-cased (``None`` only where the field admits it)."""
+    if value is None and _admits_none(tp):
+        return None
+    return _structure_str(value, tp).strip().lower()
+
+
+def _structure_text(value: object, _: object) -> str | None:
+    """Any JSON value as readable text: strings as they are, others as compact JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError):  # not JSON (never from a parsed body): its type name only
+        raise _ShapeError(f"expected a JSON value, got {_json_type(value)}") from None
+
+
+_NORMALIZERS: dict[str, Callable[[object, Any], Any]] = {
+    "status": _normalize_status,
+    "text": _structure_text,
+}
+
+
 def _structure_datetime(value: object, _: object) -> datetime:
     return parse_datetime(value)
 
@@ -285,9 +314,15 @@ def _make_converter(*, forbid_extra_keys: bool, omit_none: bool) -> Converter:
     conv.register_unstructure_hook_func(_is_abc_mapping, unstructure_mapping)
     conv.register_unstructure_hook(dict, unstructure_mapping)
 
+    def field_hook(field: attrs.Attribute[Any]) -> Callable[[Any, Any], Any] | None:
+        normalizer = _NORMALIZERS.get(field.metadata.get("normalize", ""))
+        if normalizer is None:
+            return None
+        return lambda value, _: normalizer(value, field.type)
+
     def structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
         fields = attrs.fields(attrs.resolve_types(cls))
-        renames = {f.name: override(rename=wire_name(f)) for f in fields}
+        renames = {f.name: override(rename=wire_name(f), struct_hook=field_hook(f)) for f in fields}
         generated = make_dict_structure_fn(cls, conv, **renames)  # type: ignore[arg-type]
         # a null for a field that has a non-None default means "missing"
         null_is_missing = frozenset(

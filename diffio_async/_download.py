@@ -1,16 +1,22 @@
 """Media downloads: stream a signed URL to a temp file beside the target, then ``os.replace``.
 
-The body is written in 1 MiB chunks and never held in memory. A dropped or truncated
-transfer resumes with ``Range`` from the bytes already written (or restarts when the server
-ignores ``Range``); an expired or refused URL (403) is replaced by a fresh one from
-``get_generation_download``. The size is checked against ``Content-Length``. On any failure or
-cancellation the temp file is removed and an existing file at the target is left untouched.
-The API key is never sent to a media URL.
+The temp file's name is short whatever the target's (see :func:`temp_prefix`), so a target
+name near the file system's 255-byte limit still downloads. Only uncompressed bodies are
+accepted: an answer with a ``Content-Encoding`` other than ``identity`` is refused with
+:class:`DownloadError` before a byte is written (it could inflate without bound, and ``Range``
+offsets count stored bytes). The body is written in 1 MiB chunks and never held in memory.
+
+A dropped or truncated transfer resumes with ``Range`` from the bytes already written (or
+restarts when the server ignores ``Range``); an expired or refused URL (403) is replaced by a
+fresh one from ``get_generation_download``. The size is checked against ``Content-Length``. On
+any failure or cancellation the temp file is removed and an existing file at the target is left
+untouched. The API key is never sent to a media URL.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import inspect
 import os
 import secrets
@@ -21,14 +27,14 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ._transport import iter_response_bytes
-from ._upload import CHUNK_SIZE, ProgressCallback
+from ._upload import CHUNK_SIZE, ProgressCallback, closing_shielded
 from .errors import APIConnectionError, DownloadError, InvalidRequestError, PermissionDeniedError
 from .models import DownloadInfo
 
 if TYPE_CHECKING:
     from ._transport import Transport
 
-__all__ = ["download_to_path", "resolve_target"]
+__all__ = ["check_dest", "download_to_path", "resolve_target", "temp_name", "temp_prefix"]
 
 MAX_URL_REFRESHES = 3
 """How many times an expired or refused media URL is replaced before giving up."""
@@ -38,24 +44,77 @@ _READ_SIZE = 64 * 1024
 still written 1 MiB (``CHUNK_SIZE``) at a time."""
 
 
+_TEMP_HEAD_BYTES = 40
+"""How much of the target's name (UTF-8 bytes, whole characters) a temp file's name repeats."""
+
+
+def temp_prefix(target: Path) -> str:
+    """How every temp file name of ``target`` starts (they all end with ``.part``).
+
+    ``.<hash>.<head>.`` where ``<hash>`` is 16 hex digits of the SHA-256 of the whole name and
+    ``<head>`` the name's first 40 bytes or fewer, cut between UTF-8 characters: at most 59
+    bytes, so a temp name (:func:`temp_name`) is at most 76 whatever the target. Starting
+    with the hash, no other name's temp files share this prefix (two long names with the same
+    beginning differ in their hash). Sweep a killed run's leftovers of ``target`` with
+    ``name.startswith(temp_prefix(target)) and name.endswith(".part")`` in its folder.
+    """
+    name = target.name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    head, size = [], 0
+    for char in name:
+        size += len(char.encode("utf-8", "surrogatepass"))
+        if size > _TEMP_HEAD_BYTES:
+            break
+        head.append(char)
+    return f".{digest}.{''.join(head)}."
+
+
+def temp_name(target: Path) -> str:
+    """A fresh temp file name for ``target``: :func:`temp_prefix`, a random token, ``.part``."""
+    return f"{temp_prefix(target)}{secrets.token_hex(6)}.part"
+
+
+def check_dest(dest: object) -> str:
+    """``dest`` as a path string, checked before any request is sent.
+
+    Raises :class:`InvalidRequestError` naming ``dest`` when it is not a path (``None``, a
+    number, bytes), is empty, or is a file path in a folder that does not exist.
+    """
+    if not isinstance(dest, str | os.PathLike):
+        raise InvalidRequestError(
+            f"dest must be a file or folder path (str or os.PathLike), not {type(dest).__name__}"
+        )
+    raw = os.fspath(dest)
+    if not isinstance(raw, str):
+        raise InvalidRequestError(f"dest must be a str path, not {type(raw).__name__}")
+    if not raw.strip() or "\0" in raw:
+        raise InvalidRequestError("dest must be a non-empty path without NUL characters")
+    path = Path(raw)
+    try:
+        usable = path.is_dir() or raw.endswith((os.sep, "/")) or path.parent.is_dir()
+    except OSError as exc:  # a name too long for the file system, a loop of links, ...
+        raise InvalidRequestError(f"dest {raw} cannot be used: {exc.strerror}") from None
+    if not usable:
+        raise InvalidRequestError(f"dest: the folder {path.parent} does not exist")
+    return raw
+
+
 def resolve_target(dest: str | os.PathLike[str], file_name: str | None) -> Path:
     """The file to write: ``dest`` itself, or ``dest/<file_name>`` when ``dest`` is a folder.
 
     A ``dest`` that is an existing folder, or ends with a path separator, is a folder (created
     if needed). The server's file name is reduced to its last path component.
     """
-    raw = os.fspath(dest)
+    raw = check_dest(dest)
     path = Path(raw)
     if path.is_dir() or raw.endswith((os.sep, "/")):
         name = Path(file_name or "").name
         if not name or name in (".", ".."):
             raise InvalidRequestError(
-                f"{raw} is a folder and the server gave no file name; pass a file path"
+                f"dest {raw} is a folder and the server gave no file name; pass a file path"
             )
         path.mkdir(parents=True, exist_ok=True)
         return path / name
-    if not path.parent.is_dir():
-        raise InvalidRequestError(f"the folder {path.parent} does not exist")
     return path
 
 
@@ -83,10 +142,14 @@ async def download_to_path(
 
     ``refresh`` fetches a new :class:`DownloadInfo` when the URL has expired.
     """
+    if on_progress is not None and not callable(on_progress):
+        raise InvalidRequestError(
+            f"on_progress must be callable or None, not {type(on_progress).__name__}"
+        )
     target = await anyio.to_thread.run_sync(resolve_target, dest, info.file_name)
     # The temp file's name is chosen before it exists, so that whatever interrupts its creation
     # (even a cancellation delivered after the thread that created it returns) removes it.
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
+    temp = target.with_name(temp_name(target))
     try:
         await _fetch(transport, info, refresh, temp, on_progress)
         await anyio.to_thread.run_sync(os.replace, temp, target)
@@ -136,18 +199,19 @@ async def _fetch(
                 async with transport.send_media(
                     "GET", url, endpoint="media", headers=headers, stream_response=True
                 ) as response:
+                    _refuse_encoded(response.headers, info.generation_id)
                     if written and _range_start(response.status_code, response.headers) != written:
                         # The server ignored Range (or answered another one): start over.
                         await out.seek(0)
                         await out.truncate()
                         written = 0
                     total = _total_size(response.status_code, dict(response.headers), written)
-                    async for piece in iter_response_bytes(
-                        response, endpoint="media", chunk_size=_READ_SIZE
-                    ):
-                        buffer += piece
-                        if len(buffer) >= CHUNK_SIZE:
-                            await flush()
+                    pieces = iter_response_bytes(response, endpoint="media", chunk_size=_READ_SIZE)
+                    async with closing_shielded(pieces):
+                        async for piece in pieces:
+                            buffer += piece
+                            if len(buffer) >= CHUNK_SIZE:
+                                await flush()
                 await flush()
             except PermissionDeniedError:
                 refreshes += 1
@@ -179,6 +243,21 @@ async def _fetch(
     finally:
         with anyio.CancelScope(shield=True):
             await out.aclose()
+
+
+def _refuse_encoded(headers: Mapping[str, str], generation_id: str | None) -> None:
+    """Raise :class:`DownloadError` unless the body is stored as sent (no or ``identity``
+    ``Content-Encoding``): httpx would inflate a compressed one without bound."""
+    encoding = headers.get("content-encoding", "")
+    codings = [token.strip().lower() for token in encoding.split(",")]
+    if all(coding in ("", "identity") for coding in codings):
+        return
+    shown = encoding if len(encoding) <= 40 else encoding[:40] + "..."
+    raise DownloadError(
+        f"the media URL answered a compressed body (Content-Encoding: {shown!r}) although "
+        "identity was asked for; refusing to inflate it to disk",
+        generation_id=generation_id,
+    )
 
 
 def _range_start(status_code: int, headers: Mapping[str, str]) -> int | None:

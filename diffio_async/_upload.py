@@ -5,23 +5,30 @@ Era B answers with an edge ``upload`` session: ``start``, parts of ``partSizeByt
 parallel, ``complete``, then ``complete_project_upload``. Both stream the source in 1 MiB
 chunks with an explicit ``Content-Length`` (never chunked encoding); each attempt re-opens the
 source, so a retry sends the full body again. Neither ever sends the API key.
+
+A file source must be a regular file: FIFOs, devices and sockets are refused, and each open
+(``O_NONBLOCK``, then ``fstat`` on the open descriptor) checks again, so a file swapped for a
+FIFO is refused rather than read, and no read can block uncancellably. Every reader opened for
+an attempt is closed by that attempt's owner (never left to the garbage collector).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import mimetypes
 import os
+import stat
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import anyio
 import attrs
 
 from ._convert import structure
-from .errors import APIError, InvalidRequestError, UploadError
+from .errors import APIError, DiffioError, InvalidRequestError, UploadError
 from .models import CreateProjectResponse, EdgePartReceipt, EdgeUploadStart, UploadSession
 
 if TYPE_CHECKING:
@@ -32,6 +39,7 @@ __all__ = [
     "MAX_UPLOAD_BYTES",
     "MediaSource",
     "ProgressCallback",
+    "closing_shielded",
     "upload_media",
 ]
 
@@ -46,6 +54,74 @@ ProgressCallback = Callable[[int, int], Any]
 
 _Opener = Callable[[int, int], AsyncIterator[bytes]]
 
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)  # a FIFO swapped in cannot block the open (or a read)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
+
+def _require_regular(
+    file: Path, info: os.stat_result, error: type[DiffioError], *, size: int | None = None
+) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise error(f"{file} is a directory, not a media file")
+    if not stat.S_ISREG(info.st_mode):
+        raise error(f"{file} is not a regular file (a FIFO, device or socket); cannot upload it")
+    if size is not None and info.st_size != size:
+        raise error(f"{file} changed size ({size} bytes when chosen, {info.st_size} now)")
+
+
+def _open_regular(file: Path, error: type[DiffioError], *, size: int | None = None) -> int:
+    """Open ``file`` for reading without blocking and check the open descriptor is a regular
+    file (of ``size`` bytes when given); return the descriptor. Raises ``error``."""
+    try:
+        info = os.stat(file)
+    except FileNotFoundError:
+        raise error(f"no such file: {file}") from None
+    except OSError as exc:
+        raise error(f"cannot read {file}: {exc.strerror}") from None
+    _require_regular(file, info, error, size=size)  # before open: opening a device can act
+    try:
+        fd = os.open(file, _OPEN_FLAGS)
+    except PermissionError:
+        raise error(f"cannot read {file}: permission denied") from None
+    except OSError as exc:
+        raise error(f"cannot read {file}: {exc.strerror}") from None
+    try:
+        _require_regular(file, os.fstat(fd), error, size=size)  # it may have been swapped
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _probe_regular(file: Path, error: type[DiffioError], *, size: int | None = None) -> int:
+    """Check ``file`` as :func:`_open_regular` does and return its size."""
+    fd = _open_regular(file, error, size=size)
+    try:
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+def _reader(fd: int) -> IO[bytes]:
+    try:
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+@contextlib.asynccontextmanager
+async def closing_shielded(generator: object) -> AsyncIterator[None]:
+    """Close ``generator`` (anything with ``aclose``) on exit, even when cancelled."""
+    try:
+        yield
+    finally:
+        await _aclose(generator)
+
 
 @attrs.frozen(kw_only=True)
 class MediaSource:
@@ -59,31 +135,40 @@ class MediaSource:
     size: int
     content_type: str
     _opener: _Opener = attrs.field(alias="opener", repr=False)
+    _verify: Callable[[], None] | None = attrs.field(
+        default=None, alias="verify", repr=False, eq=False
+    )
+    """Checks, just before a project is created, that the source is still what it was (a file
+    source: still a regular file of the same size); raises :class:`InvalidRequestError`."""
 
     @classmethod
     def from_path(
         cls, path: str | os.PathLike[str], *, content_type: str | None = None
     ) -> MediaSource:
-        """A file on disk; raises :class:`InvalidRequestError` if it cannot be read."""
-        file = Path(path)
-        try:
-            stat = file.stat()
-        except FileNotFoundError:
-            raise InvalidRequestError(f"no such file: {file}") from None
-        except OSError as exc:
-            raise InvalidRequestError(f"cannot read {file}: {exc.strerror}") from None
-        if file.is_dir():
-            raise InvalidRequestError(f"{file} is a directory, not a media file")
-        if not os.access(file, os.R_OK):
-            raise InvalidRequestError(f"cannot read {file}: permission denied")
+        """A regular file on disk; raises :class:`InvalidRequestError` if it is not one (a
+        folder, FIFO, device or socket) or cannot be read."""
+        if not isinstance(path, str | os.PathLike):
+            raise InvalidRequestError(
+                f"path must be a str or os.PathLike, not {type(path).__name__}"
+            )
+        raw = os.fspath(path)
+        if not isinstance(raw, str) or not raw or "\0" in raw:
+            raise InvalidRequestError("path must be a non-empty str path")
+        file = Path(raw)
+        _check_content_type(content_type)
+        size = _probe_regular(file, InvalidRequestError)
 
         async def opener(offset: int, length: int) -> AsyncIterator[bytes]:
-            handle = await anyio.open_file(file, "rb")
+            fd = await anyio.to_thread.run_sync(lambda: _open_regular(file, UploadError, size=size))
+            handle = anyio.wrap_file(_reader(fd))
             try:
                 await handle.seek(offset)
                 remaining = length
                 while remaining > 0:
-                    chunk = await handle.read(min(CHUNK_SIZE, remaining))
+                    try:
+                        chunk = await handle.read(min(CHUNK_SIZE, remaining))
+                    except OSError as exc:
+                        raise UploadError(f"cannot read {file}: {exc.strerror}") from None
                     if not chunk:
                         raise UploadError(f"{file} shrank while it was being uploaded")
                     remaining -= len(chunk)
@@ -92,11 +177,15 @@ class MediaSource:
                 with anyio.CancelScope(shield=True):  # closes even when cancelled
                     await handle.aclose()
 
+        def verify() -> None:
+            _probe_regular(file, InvalidRequestError, size=size)
+
         return cls(
             file_name=file.name,
-            size=stat.st_size,
+            size=size,
             content_type=content_type or _guess_type(file.name),
             opener=opener,
+            verify=verify,
         )
 
     @classmethod
@@ -104,7 +193,12 @@ class MediaSource:
         cls, data: bytes, *, file_name: str, content_type: str | None = None
     ) -> MediaSource:
         """Bytes already in memory."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise InvalidRequestError(f"data must be bytes, not {type(data).__name__}")
+        _check_content_type(content_type)
         view = memoryview(data)
+        if view.ndim != 1 or view.itemsize != 1 or not view.c_contiguous:
+            view = memoryview(view.tobytes())  # count (and slice) bytes, not items
 
         async def opener(offset: int, length: int) -> AsyncIterator[bytes]:
             for start in range(offset, offset + length, CHUNK_SIZE):
@@ -112,7 +206,7 @@ class MediaSource:
 
         return cls(
             file_name=_check_name(file_name),
-            size=len(data),
+            size=len(view),
             content_type=content_type or _guess_type(file_name),
             opener=opener,
         )
@@ -131,8 +225,12 @@ class MediaSource:
         Each attempt (and each era-B part) calls ``factory()`` again and skips to where it
         needs to start, so the factory must yield the same bytes every time.
         """
+        if not callable(factory):
+            raise InvalidRequestError(f"factory must be callable, not {type(factory).__name__}")
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise InvalidRequestError(f"size must be an int >= 0, not {size!r}")
+            shown = repr(size) if isinstance(size, int) else type(size).__name__
+            raise InvalidRequestError(f"size must be an int >= 0, not {shown}")
+        _check_content_type(content_type)
 
         async def opener(offset: int, length: int) -> AsyncIterator[bytes]:
             position = 0
@@ -179,6 +277,13 @@ def _check_name(file_name: str) -> str:
     return file_name
 
 
+def _check_content_type(content_type: object) -> None:
+    if content_type is not None and not isinstance(content_type, str):
+        raise InvalidRequestError(
+            f"content_type must be a string or None, not {type(content_type).__name__}"
+        )
+
+
 def _guess_type(file_name: str) -> str:
     return mimetypes.guess_type(file_name)[0] or "application/octet-stream"
 
@@ -189,7 +294,15 @@ def as_media_source(
     file_name: str | None = None,
     content_type: str | None = None,
 ) -> MediaSource:
-    """Turn what the caller passed into a :class:`MediaSource`, checking it is uploadable."""
+    """Turn what the caller passed into a :class:`MediaSource`, checking it is uploadable.
+
+    Raises :class:`InvalidRequestError` (before any request) for what cannot be uploaded: an
+    empty source ("nothing to restore"), one above 2 GiB, a file that is no longer a regular
+    file of the size it had when chosen.
+    """
+    if file_name is not None:
+        _check_name(file_name)
+    _check_content_type(content_type)
     if isinstance(source, MediaSource):
         media = source
         if file_name or content_type:
@@ -210,6 +323,10 @@ def as_media_source(
         raise InvalidRequestError(
             f"cannot upload a {type(source).__name__}: pass a path, bytes or a MediaSource"
         )
+    if media.size == 0:
+        raise InvalidRequestError(f"{media.file_name} is empty; nothing to restore")
+    if media._verify is not None:
+        media._verify()
     if media.size > MAX_UPLOAD_BYTES:
         raise InvalidRequestError(
             f"{media.file_name} is {media.size} bytes; the API accepts at most "
@@ -237,9 +354,11 @@ class _Progress:
 class _Body:
     """A request body that re-opens its source range each time httpx iterates it.
 
-    httpx abandons the iteration when an attempt fails or is cancelled; the source reader it
-    left open (a file handle, the caller's stream) is closed by the next attempt or by
-    :meth:`aclose`, never left to the garbage collector.
+    Each iteration is an :class:`_Attempt`, a plain async iterator (not an async generator,
+    which httpx would abandon half-way to the garbage collector when an attempt fails or is
+    cancelled). The source reader an unfinished attempt left open (a file handle, the caller's
+    stream) is closed by the next attempt or by :meth:`aclose`, which the sender calls when
+    the request is over.
     """
 
     def __init__(self, media: MediaSource, offset: int, length: int, progress: _Progress) -> None:
@@ -251,25 +370,51 @@ class _Body:
         self._reader: AsyncIterator[bytes] | None = None
 
     def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._attempt()
+        return _Attempt(self)
 
-    async def _attempt(self) -> AsyncIterator[bytes]:
+    async def restart(self) -> AsyncIterator[bytes]:
+        """Close the previous attempt's reader, take back its progress, open a new reader."""
         await self.aclose()
         if self.counted:
             await self.progress.add(-self.counted)
             self.counted = 0
         self._reader = reader = self.media.open(self.offset, self.length)
-        async for chunk in reader:
-            yield chunk
-            self.counted += len(chunk)
-            await self.progress.add(len(chunk))
-        self._reader = None
+        return reader
+
+    async def sent(self, count: int) -> None:
+        """Count ``count`` bytes of the current attempt as sent."""
+        self.counted += count
+        await self.progress.add(count)
 
     async def aclose(self) -> None:
         """Close the source reader of an attempt that did not finish."""
         reader, self._reader = self._reader, None
         if reader is not None:
             await _aclose(reader)
+
+
+class _Attempt:
+    """One pass over a :class:`_Body`: reads its source, counting each chunk once httpx comes
+    back for the next one (so progress follows what was sent, not what was read)."""
+
+    def __init__(self, body: _Body) -> None:
+        self._body = body
+        self._reader: AsyncIterator[bytes] | None = None
+        self._pending = 0
+
+    def __aiter__(self) -> _Attempt:
+        return self
+
+    async def __anext__(self) -> bytes:
+        body = self._body
+        if self._pending:
+            pending, self._pending = self._pending, 0
+            await body.sent(pending)
+        if self._reader is None:
+            self._reader = await body.restart()
+        chunk = await self._reader.__anext__()  # StopAsyncIteration ends the attempt
+        self._pending = len(chunk)
+        return chunk
 
 
 async def upload_media(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import math
+import numbers
 import os
 import random
 from collections.abc import AsyncGenerator, Callable
@@ -14,20 +16,23 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from ._download import download_to_path
+from ._download import check_dest, download_to_path
 from ._transport import RequestOptions
-from ._upload import ProgressCallback
+from ._upload import ProgressCallback, closing_shielded
 from .errors import (
     APIConnectionError,
+    ConfigurationError,
     ConflictError,
     DownloadError,
     GenerationFailedError,
     InternalServerError,
+    InvalidRequestError,
     NotFoundError,
     RateLimitError,
     TranscriptPendingError,
     TranscriptUnavailableError,
     WaitTimeoutError,
+    cap_message,
 )
 from .models import CreatedGeneration, DownloadInfo, GenerationProgress, GenerationStatus
 from .webhooks import WebhookRouter
@@ -40,6 +45,49 @@ __all__ = ["Generation", "PollPolicy"]
 logger = logging.getLogger("diffio_async")
 
 
+def _policy_number(
+    *, above: float | None = None, at_least: float | None = None, at_most: float | None = None
+) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """An attrs validator: a finite number within bounds, else :class:`ConfigurationError`."""
+    wanted = " and ".join(
+        f"{sign} {bound:g}"
+        for sign, bound in ((">", above), (">=", at_least), ("<=", at_most))
+        if bound is not None
+    )
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        ok = number and math.isfinite(value)
+        if ok and above is not None:
+            ok = value > above
+        if ok and at_least is not None:
+            ok = value >= at_least
+        if ok and at_most is not None:
+            ok = value <= at_most
+        if not ok:
+            shown = repr(value) if number else type(value).__name__
+            raise ConfigurationError(
+                f"PollPolicy {attribute.name} must be a finite number {wanted}, not {shown}"
+            )
+
+    return check
+
+
+def _seconds(name: str, value: object, *, allow_none: bool) -> float | None:
+    """``value`` as seconds (a number >= 0; infinity allowed), else :class:`InvalidRequestError`."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        seconds = float(value)
+        if seconds >= 0:  # False for NaN
+            return seconds
+        shown = repr(value)
+    else:
+        shown = type(value).__name__
+    none = " or None" if allow_none else ""
+    raise InvalidRequestError(f"{name} must be a number of seconds >= 0{none}, not {shown}")
+
+
 @attrs.frozen(kw_only=True)
 class PollPolicy:
     """How :meth:`Generation.wait` polls.
@@ -50,12 +98,16 @@ class PollPolicy:
     followed closely without starting the ramp over; stage changes are reported but do not
     speed polling up. With the defaults a job that finishes at 300 s costs 27 polls on average
     and at most 29, and is noticed at most ``maximum`` seconds late.
+
+    Every value must be a finite number (``initial`` and ``maximum`` > 0, ``factor`` >= 1,
+    ``jitter`` from 0 to 1); anything else (NaN, infinity, a negative, a string) raises
+    :class:`~diffio_async.ConfigurationError` when the policy is built.
     """
 
-    initial: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
-    factor: float = attrs.field(default=1.5, validator=attrs.validators.ge(1))
-    maximum: float = attrs.field(default=15.0, validator=attrs.validators.gt(0))
-    jitter: float = attrs.field(default=0.1, validator=attrs.validators.ge(0))
+    initial: float = attrs.field(default=1.0, validator=_policy_number(above=0))
+    factor: float = attrs.field(default=1.5, validator=_policy_number(at_least=1))
+    maximum: float = attrs.field(default=15.0, validator=_policy_number(above=0))
+    jitter: float = attrs.field(default=0.1, validator=_policy_number(at_least=0, at_most=1))
 
     def schedule(self, *, rng: random.Random | None = None) -> PollSchedule:
         """A fresh schedule following this policy."""
@@ -162,6 +214,8 @@ class Generation:
         (:class:`~diffio_async.webhooks.WebhookRouter`) a webhook about this generation
         cuts the current wait short and it polls at once.
         """
+        _check_type("poll", poll, PollPolicy)
+        _check_type("router", router, WebhookRouter)
         schedule = (poll or PollPolicy()).schedule()
         seen: tuple[object, ...] | None = None
         seen_status: str | None = None
@@ -212,11 +266,16 @@ class Generation:
         generation id and last progress) when ``timeout`` seconds pass first. With a
         ``router`` (:class:`~diffio_async.webhooks.WebhookRouter`), a webhook about this
         generation makes it poll at once, so a slow ``poll`` policy is enough as a safety net.
+        ``timeout`` is seconds (``None``: no deadline); a negative, NaN or non-number raises
+        :class:`InvalidRequestError` before the first poll.
         """
-        with anyio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
-            async with contextlib.aclosing(
-                self.iter_progress(poll=poll, router=router)
-            ) as snapshots:
+        deadline = _seconds("timeout", timeout, allow_none=True)
+        _check_callable("on_progress", on_progress)
+        _check_type("poll", poll, PollPolicy)
+        _check_type("router", router, WebhookRouter)
+        with anyio.move_on_after(deadline if deadline is not None else float("inf")) as scope:
+            snapshots = self.iter_progress(poll=poll, router=router)
+            async with closing_shielded(snapshots):
                 async for progress in snapshots:
                     if on_progress is not None:
                         result = on_progress(progress)
@@ -232,9 +291,12 @@ class Generation:
                             progress=progress,
                         )
         if scope.cancelled_caught:
+            last = self.last_progress.status if self.last_progress else "unknown"
             raise WaitTimeoutError(
-                f"generation {self.id} did not finish within {timeout:g} s "
-                f"(last status: {self.last_progress.status if self.last_progress else 'unknown'})",
+                cap_message(
+                    f"generation {self.id} did not finish within {deadline:g} s "
+                    f"(last status: {last})"
+                ),
                 generation_id=self.id,
                 project_id=self.project_id,
                 last_progress=self.last_progress,
@@ -249,8 +311,20 @@ class Generation:
             self.id, project_id=self.project_id, download_type=download_type, options=options
         )
 
-    async def _ready_download_info(self, download_type: str, patience: float) -> DownloadInfo:
-        """``download_info``, retrying a 404/409 that can follow completion for a short while."""
+    def _seen_complete(self) -> bool:
+        """Whether this handle saw (or was built from) a completed generation."""
+        if self.last_progress is not None and self.last_progress.is_complete:
+            return True
+        return self.created.status.strip().lower() == GenerationStatus.COMPLETE
+
+    async def _ready_download_info(
+        self, download_type: str, patience: float, *, complete: bool
+    ) -> DownloadInfo:
+        """``download_info``; a 404/409 that can follow completion is retried for ``patience``
+        seconds, but only for a generation known to be complete: for any other (an unknown
+        id, one still running) "not found" or "not ready" is raised at once."""
+        if not complete:
+            return await self.download_info(download_type=download_type)
         delay = 0.5
         last: Exception | None = None
         with anyio.move_on_after(patience):
@@ -279,16 +353,34 @@ class Generation:
         on_progress: ProgressCallback | None = None,
         not_ready_patience: float = 30.0,
         transfer_limiter: anyio.CapacityLimiter | None = None,
+        known_complete: bool = False,
     ) -> Path:
         """Download the result to ``dest`` (a file path, or a folder for the server's name).
 
         Streams to a temp file beside the target and renames it into place, so a failure or
         cancellation never leaves a partial file and never clobbers an existing one. An
-        expired URL is refreshed and the transfer resumes. A 404/409 just after completion is
-        retried for ``not_ready_patience`` seconds. ``transfer_limiter``, when given, is held
-        only while bytes move. Returns the path written.
+        expired URL is refreshed and the transfer resumes. For a generation known to be
+        complete (this handle saw it complete, or ``known_complete=True``, e.g. from a
+        ledger) a 404/409 is retried for ``not_ready_patience`` seconds, since the output can
+        lag completion; for any other generation (an unknown id, one not finished yet) it is
+        raised at once (:class:`NotFoundError`, :class:`ConflictError`). ``transfer_limiter``,
+        when given, is held only while bytes move. Returns the path written.
+
+        Bad arguments (``dest`` not a path or in a missing folder, a negative or NaN
+        ``not_ready_patience``, ...) raise :class:`InvalidRequestError` before any request.
         """
-        info = await self._ready_download_info(download_type, not_ready_patience)
+        await anyio.to_thread.run_sync(check_dest, dest)
+        patience = _seconds("not_ready_patience", not_ready_patience, allow_none=False)
+        assert patience is not None
+        _check_callable("on_progress", on_progress)
+        _check_type("transfer_limiter", transfer_limiter, anyio.CapacityLimiter)
+        if not isinstance(known_complete, bool):
+            raise InvalidRequestError(
+                f"known_complete must be True or False, not {type(known_complete).__name__}"
+            )
+        info = await self._ready_download_info(
+            download_type, patience, complete=known_complete or self._seen_complete()
+        )
         async with transfer_limiter or contextlib.nullcontext():
             return await download_to_path(
                 self._client._transport,
@@ -299,13 +391,26 @@ class Generation:
             )
 
 
+def _check_callable(name: str, value: object) -> None:
+    if value is not None and not callable(value):
+        raise InvalidRequestError(f"{name} must be callable or None, not {type(value).__name__}")
+
+
+def _check_type(name: str, value: object, kind: type[Any]) -> None:
+    if value is not None and not isinstance(value, kind):
+        raise InvalidRequestError(
+            f"{name} must be a {kind.__name__} or None, not {type(value).__name__}"
+        )
+
+
 def _failure_message(progress: GenerationProgress) -> str:
+    """Why a generation failed, from its progress (capped: ``error`` may be a large JSON text)."""
     parts = [f"generation {progress.generation_id} {progress.status}"]
     if progress.error:
-        parts.append(f": {progress.error}")
+        parts.append(f": {cap_message(progress.error)}")
     failed = [name for name, stage in progress.stages if stage.status == "failed"]
     if failed:
         parts.append(f" (failed stage: {', '.join(failed)})")
     if progress.error_details:
-        parts.append(f" - {progress.error_details}")
-    return "".join(parts)
+        parts.append(f" - {cap_message(progress.error_details)}")
+    return cap_message("".join(parts))

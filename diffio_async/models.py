@@ -7,8 +7,12 @@ Parsing is lenient, like the official SDKs' parsers:
 
 * unknown fields are ignored, and a ``null`` for a field that has a non-``None`` default counts as
   missing (stage ``status`` -> ``"pending"``, ``progress`` -> ``0``, ...);
-* status fields are plain ``str``: values this SDK does not know are kept as they are. The
+* status fields are plain ``str``, stripped and lower-cased by the converter (``" FAILED"`` is
+  ``"failed"``); values this SDK does not know are kept (normalised the same way). The
   ``*Status`` / ``*Type`` classes below only name the known values;
+* ``error`` and ``error_details`` (of a progress answer, its stages and webhook events) are text:
+  a JSON value that is not a string (an object, a list, a number) becomes its compact JSON text,
+  e.g. ``{"code":"GPU_OOM","message":"out of memory"}``, so nothing the server said is lost;
 * numbers may arrive as numeric strings (``"2"``), timestamps as ISO-8601 strings (``Z`` or an
   offset; naive means UTC) and are parsed to timezone-aware UTC :class:`~datetime.datetime`
   objects. An unparseable optional timestamp becomes ``None``; a required one is an error;
@@ -19,11 +23,14 @@ Required fields follow the official Python SDK (``diffio-api.md`` §14); a missi
 raises :class:`~diffio_async.errors.APIResponseValidationError` from the converter.
 
 Secrets never appear in a ``repr``: :attr:`ApiKey.key` and :attr:`UploadSession.upload_token`
-are shown as ``'***'``.
+are shown as ``'***'``, and URLs (signed upload and download URLs, portal and webhook URLs) are
+shown without their query, fragment or user info and with an era-B media token masked:
+``'https://edge.example/m/***/generations/g/out.mp3?…'``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -202,6 +209,37 @@ def _mask(value: object) -> str:
     return "None" if value is None else "'***'"
 
 
+_AUTHORITY = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<authority>[^/?#]*)")
+_MEDIA_TOKEN = re.compile(r"(/m/)[^/?#]+")
+
+
+def _url_repr(value: object) -> str:
+    """A URL's repr without what makes it a credential (query, fragment, user info, the era-B
+    ``/m/<media token>/`` segment): ``'https://host/path?…'``."""
+    if not isinstance(value, str):
+        return repr(value)
+    cuts = [i for i in (value.find("?"), value.find("#")) if i >= 0]
+    cut = min(cuts, default=len(value))
+    head, tail = value[:cut], value[cut:]
+    prefix = ""
+    match = _AUTHORITY.match(head)
+    if match is not None:
+        authority = match["authority"]
+        if "@" in authority:
+            authority = "***@" + authority.rpartition("@")[2]
+        prefix, head = match["scheme"] + authority, head[match.end() :]
+    shown = prefix + _MEDIA_TOKEN.sub(r"\1***", head)
+    if tail:
+        shown += tail[0] + "\u2026"
+    return repr(shown)
+
+
+_STATUS: Final = {"normalize": "status"}
+"""Field metadata: the converter strips and lower-cases it (``" FAILED"`` -> ``"failed"``)."""
+_TEXT: Final = {"normalize": "text"}
+"""Field metadata: the converter turns any JSON value into text (non-strings as compact JSON)."""
+
+
 class _ShapeError(ValueError):
     """A wire value has the wrong shape; the message is safe to show (it never holds values)."""
 
@@ -226,7 +264,7 @@ class CreateProjectRequest:
 class UploadSession:
     """Era-B edge upload session returned by ``create_project`` (``upload``)."""
 
-    edge_base_url: str
+    edge_base_url: str = attrs.field(repr=_url_repr)
     upload_token: str = attrs.field(repr=_mask)
     upload_session_id: str | None = None
     object_key: str | None = None
@@ -241,7 +279,7 @@ class CreateProjectResponse:
 
     api_project_id: str
     # era A
-    upload_url: str | None = None
+    upload_url: str | None = attrs.field(default=None, repr=_url_repr)
     upload_method: str = "PUT"
     bucket: str | None = None
     # era B
@@ -320,7 +358,7 @@ class CompleteProjectUploadResponse:
     """Answer of ``complete_project_upload`` (era B)."""
 
     api_project_id: str
-    status: str = ProjectStatus.UPLOADED
+    status: str = attrs.field(default=ProjectStatus.UPLOADED, metadata=_STATUS)
     size_bytes: int | None = None
 
 
@@ -329,7 +367,7 @@ class Project:
     """One project of ``list_projects``."""
 
     api_project_id: str
-    status: str = ProjectStatus.UPLOADING
+    status: str = attrs.field(default=ProjectStatus.UPLOADING, metadata=_STATUS)
     original_file_name: str | None = None
     content_type: str | None = None
     has_video: bool = False
@@ -357,7 +395,7 @@ class GenerationSummary:
     """One generation of ``list_project_generations``."""
 
     generation_id: str
-    status: str = GenerationStatus.QUEUED
+    status: str = attrs.field(default=GenerationStatus.QUEUED, metadata=_STATUS)
     model_key: str | None = None
     progress: int | None = None
     created_at: datetime | None = None
@@ -399,7 +437,7 @@ class CreatedGeneration:
     generation_id: str
     api_project_id: str
     model_key: str
-    status: str
+    status: str = attrs.field(metadata=_STATUS)
     idempotent_replay: bool = False
 
 
@@ -417,18 +455,18 @@ class Stage:
 
     job_id: str | None = None
     job_state: str | None = None
-    status: str = StageStatus.PENDING
+    status: str = attrs.field(default=StageStatus.PENDING, metadata=_STATUS)
     progress: int = 0
     status_message: str | None = None
-    error: str | None = None
-    error_details: str | None = None
+    error: str | None = attrs.field(default=None, metadata=_TEXT)
+    error_details: str | None = attrs.field(default=None, metadata=_TEXT)
 
 
 @attrs.frozen(kw_only=True)
 class Transcription:
     """Transcript state of a generation (``pending``, ``available``, ``unavailable``)."""
 
-    status: str = TranscriptionStatus.PENDING
+    status: str = attrs.field(default=TranscriptionStatus.PENDING, metadata=_STATUS)
 
 
 @attrs.frozen(kw_only=True)
@@ -461,16 +499,16 @@ class GenerationProgress:
 
     generation_id: str
     api_project_id: str
-    status: str
+    status: str = attrs.field(metadata=_STATUS)
     pre_processing: Stage
     inference: Stage
     has_video: bool = False
     restored_video: Stage | None = None
-    error: str | None = None
-    error_details: str | None = None
+    error: str | None = attrs.field(default=None, metadata=_TEXT)
+    error_details: str | None = attrs.field(default=None, metadata=_TEXT)
     transcription: Transcription | None = None
     # era B
-    stage: str | None = None
+    stage: str | None = attrs.field(default=None, metadata=_STATUS)
     stage_progress: StageProgress | None = None
     queue: QueueInfo | None = None
 
@@ -536,7 +574,7 @@ class DownloadInfo:
     generation_id: str
     api_project_id: str
     download_type: str
-    download_url: str
+    download_url: str = attrs.field(repr=_url_repr)
     file_name: str | None = None
     storage_path: str | None = None
     bucket: str | None = None  # era A only
@@ -574,7 +612,7 @@ class ConfigureWebhookRequest:
     """Body of ``POST /v1/webhooks/configure``."""
 
     mode: str
-    url: str
+    url: str = attrs.field(repr=_url_repr)
     event_types: tuple[str, ...]
     api_key_id: str | None = None
 
@@ -588,7 +626,7 @@ class WebhookEndpoint:
     svix_env: str | None = None
     endpoint_id: str | None = None
     event_types: tuple[str, ...] = ()
-    url: str | None = None
+    url: str | None = attrs.field(default=None, repr=_url_repr)
     signing: str | None = None
     updated_by_key_id: str | None = None
 
@@ -612,7 +650,7 @@ class AppPortalAccessRequest:
 class AppPortalAccess:
     """Answer of the legacy ``webhooks/app_portal_access`` (a Svix App Portal URL)."""
 
-    portal_url: str
+    portal_url: str = attrs.field(repr=_url_repr)
     mode: str | None = None
     api_key_id: str | None = None
 
@@ -626,12 +664,12 @@ class WebhookEvent:
     created_at: datetime
     api_key_id: str
     generation_id: str
-    status: str
+    status: str = attrs.field(metadata=_STATUS)
     api_project_id: str | None = None
     has_video: bool | None = None
     model_key: str | None = None
-    error: str | None = None
-    error_details: str | None = None
+    error: str | None = attrs.field(default=None, metadata=_TEXT)
+    error_details: str | None = attrs.field(default=None, metadata=_TEXT)
     transcription: Transcription | None = None
 
     @property
@@ -688,7 +726,7 @@ class ApiKey:
     key_id: str
     key: str | None = attrs.field(default=None, repr=_mask)
     label: str | None = None
-    status: str = ApiKeyStatus.ACTIVE
+    status: str = attrs.field(default=ApiKeyStatus.ACTIVE, metadata=_STATUS)
     key_prefix: str | None = None
     role: str = "scoped"
     scopes: tuple[str, ...] = ()

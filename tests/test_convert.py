@@ -173,12 +173,105 @@ def test_strict_mode_rejects_unknown_fields() -> None:
 
 
 @given(st.text(min_size=1))
-def test_unknown_status_values_are_kept(status: str) -> None:
+def test_unknown_status_values_are_kept_normalised(status: str) -> None:
+    normal = status.strip().lower()
     p = structure({**MINIMAL_PROGRESS, "status": status}, m.GenerationProgress, endpoint="x")
-    assert p.status == status
-    assert p.is_terminal == (status in {"complete", "failed", "error"})
+    assert p.status == normal
+    assert p.is_terminal == (normal in {"complete", "failed", "error"})
     stage = structure({"status": status}, m.Stage, endpoint="x")
-    assert stage.status == status
+    assert stage.status == normal
+
+
+WEBHOOK: dict[str, Any] = {
+    "eventType": "generation.failed",
+    "eventId": "evt",
+    "createdAt": "2026-01-28T12:34:56Z",
+    "apiKeyId": "k",
+    "generationId": "g",
+    "status": "error",
+}
+
+
+def test_every_status_is_stripped_and_lower_cased() -> None:
+    """An upper-case or padded status compares equal to the constants, in every model."""
+    p = structure(
+        {
+            **MINIMAL_PROGRESS,
+            "status": " FAILED ",
+            "stage": "Restoring",
+            "preProcessing": {"status": "COMPLETE"},
+            "inference": {"status": "Failed"},
+            "restoredVideo": {"status": "RUNNING\n"},
+            "transcription": {"status": "UNAVAILABLE"},
+        },
+        m.GenerationProgress,
+        endpoint="x",
+    )
+    assert (p.status, p.stage, p.is_terminal, p.is_failed) == ("failed", "restoring", True, True)
+    assert [stage.status for _, stage in p.stages] == ["complete", "failed", "running"]
+    assert p.transcription_status == m.TranscriptionStatus.UNAVAILABLE
+    event = structure({**WEBHOOK, "status": "ERROR"}, m.WebhookEvent, endpoint="x")
+    assert event.status == "error" and event.is_terminal and event.is_failed
+    assert event.event_type == "generation.failed"
+    summary = structure(
+        {"generationId": "g", "status": "Complete"}, m.GenerationSummary, endpoint="x"
+    )
+    assert summary.status == "complete" and summary.is_terminal
+    created = structure(
+        {"generationId": "g", "apiProjectId": "p", "modelKey": "k", "status": "QUEUED"},
+        m.CreatedGeneration,
+        endpoint="x",
+    )
+    assert created.status == "queued"
+    assert structure(
+        {"apiProjectId": "p", "status": " Uploaded"}, m.Project, endpoint="x"
+    ).status == (m.ProjectStatus.UPLOADED)
+    assert structure({"keyId": "k", "status": "REVOKED"}, m.ApiKey, endpoint="x").status == (
+        m.ApiKeyStatus.REVOKED
+    )
+    # Not statuses: identifiers and camelCase values are kept as sent.
+    billing = structure({"type": "customerStripe"}, m.BillingPolicy, endpoint="x")
+    assert billing.type == "customerStripe"
+    assert structure({"jobState": "RUNNING"}, m.Stage, endpoint="x").job_state == "RUNNING"
+
+
+def test_a_required_status_that_is_null_or_an_object_is_still_an_error() -> None:
+    for bad in (None, {"code": 1}):
+        with pytest.raises(APIResponseValidationError, match=r"@ \$\.status"):
+            structure({**MINIMAL_PROGRESS, "status": bad}, m.GenerationProgress, endpoint="x")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("GPU fell over", "GPU fell over"),
+        (None, None),
+        (
+            {"code": "GPU_OOM", "message": "out of memory"},
+            '{"code":"GPU_OOM","message":"out of memory"}',
+        ),
+        (["a", {"b": 1}], '["a",{"b":1}]'),
+        (42, "42"),
+        (1.5, "1.5"),
+        (True, "true"),
+        ({"message": "über"}, '{"message":"über"}'),
+        ({}, "{}"),
+    ],
+    ids=["string", "null", "object", "list", "int", "float", "bool", "unicode", "empty"],
+)
+def test_error_fields_take_any_json_value_as_readable_text(value: object, text: str | None) -> None:
+    """``error``/``errorDetails`` of a progress answer, its stages and webhook events: a
+    non-string becomes its compact JSON text instead of a validation error."""
+    p = structure(
+        {**MINIMAL_PROGRESS, "error": value, "errorDetails": value, "inference": {"error": value}},
+        m.GenerationProgress,
+        endpoint="x",
+    )
+    assert p.error == p.error_details == p.inference.error == text
+    event = structure(
+        {**WEBHOOK, "error": value, "errorDetails": value}, m.WebhookEvent, endpoint="x"
+    )
+    assert event.error == event.error_details == text
 
 
 def test_null_means_default_for_non_optional_fields() -> None:
@@ -353,11 +446,12 @@ def test_unstructure_rejects_non_models() -> None:
 
 _ids = st.text(min_size=1, max_size=12)
 _opt_text = st.none() | st.text(max_size=12)
+_status = st.text(min_size=1, max_size=10).map(lambda s: s.strip().lower())  # as structured
 _stages = st.builds(
     m.Stage,
     job_id=_opt_text,
     job_state=_opt_text,
-    status=st.text(min_size=1, max_size=10),
+    status=_status,
     progress=st.integers(0, 100),
     status_message=_opt_text,
     error=_opt_text,
@@ -373,8 +467,8 @@ _progress = st.builds(
     has_video=st.booleans(),
     restored_video=st.none() | _stages,
     error=_opt_text,
-    transcription=st.none() | st.builds(m.Transcription, status=st.text(min_size=1)),
-    stage=_opt_text,
+    transcription=st.none() | st.builds(m.Transcription, status=_status),
+    stage=st.none() | _status,
     stage_progress=st.none()
     | st.builds(
         m.StageProgress,

@@ -7,12 +7,15 @@ into place; an expired URL (403) is replaced by a fresh one and the transfer res
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
 import pytest
 from virtual_clock import VIRTUAL_BACKENDS, virtual_backend
@@ -21,6 +24,7 @@ from diffio_async import (
     APIConnectionError,
     AsyncDiffio,
     ConflictError,
+    DownloadError,
     Generation,
     InternalServerError,
     InvalidRequestError,
@@ -31,6 +35,7 @@ from diffio_async import (
     TranscriptPendingError,
     TranscriptUnavailableError,
 )
+from diffio_async._download import temp_name, temp_prefix
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
 
 pytestmark = pytest.mark.anyio
@@ -234,20 +239,63 @@ async def test_not_ready_just_after_completion_is_retried_briefly(
 
 @VIRTUAL
 @pytest.mark.parametrize("era", ERAS)
-async def test_download_right_after_creation_waits_for_the_output(era: str, tmp_path: Path) -> None:
-    """Virtual time: asked before the generation completes, the download waits (409s) for it."""
+async def test_download_right_after_creation_is_refused_at_once_until_the_wait_is_over(
+    era: str, tmp_path: Path
+) -> None:
+    """Virtual time: asked before the handle saw the generation complete, the download says
+    "not ready" (409) at once instead of retrying; after ``wait`` it gets the output."""
     data = _data(MIB)
     async with emulated_diffio(era=era, loopback=False) as env:
         project = await env.client.projects.create(data, file_name="talk.wav")
         env.emulator.script_next_generation(duration=12)
         generation = await env.client.generations.create(project, model=_model(env))
         started = anyio.current_time()
-        path = await generation.download(tmp_path)
-        assert path.read_bytes() == data
-        assert 12 <= anyio.current_time() - started <= 17
+        with pytest.raises(ConflictError):
+            await generation.download(tmp_path)
+        assert anyio.current_time() - started == pytest.approx(0, abs=0.01)
         requests = env.emulator.requests.find(path="/v1/get_generation_download")
-        assert [e.status for e in requests][-1] == 200
-        assert {e.status for e in requests[:-1]} == {409}
+        assert [e.status for e in requests] == [409]
+        assert _names(tmp_path) == []
+        await generation.wait()
+        assert (await generation.download(tmp_path)).read_bytes() == data
+
+
+@VIRTUAL
+@pytest.mark.parametrize("era", ERAS)
+async def test_downloading_an_unknown_generation_fails_at_once_with_not_found(
+    era: str, tmp_path: Path
+) -> None:
+    """Virtual time: a handle for an id the server does not know sends one
+    get_generation_download and raises NotFoundError, without the not-ready patience."""
+    async with emulated_diffio(era=era, loopback=False) as env:
+        project = await env.client.projects.create(_data(1000), file_name="talk.wav")
+        handle = env.client.generations.get("gen-unknown", project_id=project.api_project_id)
+        started = anyio.current_time()
+        with pytest.raises(NotFoundError):
+            await handle.download(tmp_path)
+        assert anyio.current_time() - started == pytest.approx(0, abs=0.01)
+        requests = env.emulator.requests.find(path="/v1/get_generation_download")
+        assert [e.status for e in requests] == [404]
+        assert _names(tmp_path) == []
+
+
+@VIRTUAL
+@pytest.mark.parametrize("era", ERAS)
+async def test_a_handle_told_the_generation_completed_waits_out_a_late_output(
+    era: str, tmp_path: Path
+) -> None:
+    """Virtual time: ``known_complete=True`` (e.g. a ledger said so) gives a rebuilt handle
+    the not-ready patience of a handle that saw the completion itself."""
+    data = _data(MIB)
+    async with emulated_diffio(era=era, loopback=False) as env:
+        done = await _completed(env, data)
+        handle = env.client.generations.get(done.id, project_id=done.project_id)
+        path = "/v1/get_generation_download"
+        env.emulator.add_fault(path=path, status=404, count=2)
+        started = anyio.current_time()
+        assert (await handle.download(tmp_path, known_complete=True)).read_bytes() == data
+        assert [e.status for e in env.emulator.requests.find(path=path)] == [404, 404, 200]
+        assert anyio.current_time() - started == pytest.approx(1.5, abs=0.1)
 
 
 @pytest.mark.parametrize(
@@ -305,3 +353,147 @@ async def test_cancelling_a_download_waiting_for_the_server_leaves_nothing(
     assert not busy_connections(env.client)
     # The client is still usable afterwards.
     assert (await generation.download(tmp_path)).read_bytes() == _data(MIB)
+
+
+# --- temp names ------------------------------------------------------------------------------
+
+LONG_NAMES = {
+    "ascii": "a" * 246 + ".mp3",  # 250 bytes
+    "multibyte": "é" + "音声" * 41 + "ab.mp3",  # 2 + 246 + 6 = 254 bytes (2- and 3-byte chars)
+}
+
+
+@pytest.mark.parametrize("kind", list(LONG_NAMES))
+async def test_a_target_name_near_the_255_byte_limit_downloads_through_a_short_temp_name(
+    env: EmulatedDiffio, tmp_path: Path, kind: str
+) -> None:
+    """The temp file beside a 250-byte target name is short (``.<hash>.<head>.<token>.part``),
+    where ``.<name>.<token>.part`` was too long for the file system (after billing)."""
+    name = LONG_NAMES[kind]
+    assert 250 <= len(name.encode()) <= 255
+    data = _data(2 * MIB + 17)
+    generation = await _completed(env, data)
+    target = tmp_path / name
+    temps: list[str] = []
+
+    def look(done: int, total: int) -> None:
+        temps.extend(n for n in _names(tmp_path) if n not in temps)
+
+    assert await generation.download(target, on_progress=look) == target
+    assert target.read_bytes() == data
+    assert temps, "the temp file was seen while bytes arrived"
+    for temp in temps:
+        assert temp.startswith(temp_prefix(target)) and temp.endswith(".part")
+        assert len(temp.encode()) <= 80
+    assert _names(tmp_path) == [name]
+
+
+def test_temp_prefixes_are_short_cut_on_characters_and_never_shared() -> None:
+    folder = Path("/data/out")
+    a, b = folder / ("x" * 200 + "a.mp3"), folder / ("x" * 200 + "b.mp3")
+    assert temp_prefix(a) != temp_prefix(b)
+    for target, other in ((a, b), (b, a)):
+        name = temp_name(target)
+        assert name.startswith(temp_prefix(target)) and name.endswith(".part")
+        assert not name.startswith(temp_prefix(other))
+        assert not temp_prefix(other).startswith(temp_prefix(target))
+        assert temp_name(target) != name  # a fresh random token each time
+    # A short name's temps are not matched by a longer name that begins like it, and back.
+    short, longer = folder / "talk.mp3", folder / "talk.mp3.mp3"
+    assert not temp_name(longer).startswith(temp_prefix(short))
+    assert not temp_name(short).startswith(temp_prefix(longer))
+    # Multi-byte names are cut between characters: the head is whole characters, <= 40 bytes.
+    for name in ("音" * 100, "é" * 100, "a" + "🎵" * 60, "a" * 39 + "音" * 10):
+        prefix = temp_prefix(folder / name)
+        _, digest, head, _ = prefix.split(".")
+        assert len(digest) == 16 and name.startswith(head)
+        assert 37 <= len(head.encode()) <= 40
+        assert len(temp_name(folder / name).encode()) <= 76
+
+
+# --- compressed media ------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def gzip_media_server(body: bytes, *, length: bool) -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A tiny HTTP server on loopback that answers every GET with ``body`` gzipped (with
+    ``Content-Encoding: gzip``, and a ``Content-Length`` or not); yields its URL and the
+    request heads it received."""
+    compressed = gzip.compress(body)
+    heads: list[bytes] = []
+
+    async def answer(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            try:
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    received += await stream.receive()
+                heads.append(received.partition(b"\r\n\r\n")[0])
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: audio/mpeg\r\nContent-Encoding: gzip\r\n"
+                head += b"Content-Length: %d\r\n" % len(compressed) if length else b""
+                await stream.send(head + b"Connection: close\r\n\r\n" + compressed)
+            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass  # the client hung up: it may refuse the answer after its head
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, answer)
+        yield f"http://127.0.0.1:{port}", heads
+        group.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("length", [True, False], ids=["content-length", "until-close"])
+async def test_a_compressed_media_answer_is_refused_and_leaves_no_file(
+    env: EmulatedDiffio, tmp_path: Path, length: bool
+) -> None:
+    """A media answer with ``Content-Encoding: gzip`` (despite ``Accept-Encoding: identity``)
+    raises DownloadError before anything is inflated to disk; no file is left."""
+    generation = await _completed(env, _data(1000))
+    async with gzip_media_server(_data(4 * MIB), length=length) as (url, heads):
+        info = {
+            "generationId": generation.id,
+            "apiProjectId": generation.project_id,
+            "downloadType": "audio",
+            "downloadUrl": f"{url}/m/tok/out.mp3?download=out.mp3",
+            "fileName": "out.mp3",
+        }
+        env.emulator.add_fault(path="/v1/get_generation_download", status=200, body=info)
+        with pytest.raises(DownloadError, match="Content-Encoding: 'gzip'") as caught:
+            await generation.download(tmp_path)
+    assert caught.value.generation_id == generation.id
+    assert "tok" not in str(caught.value) and url not in str(caught.value)
+    assert len(heads) == 1  # refused, not retried
+    assert b"accept-encoding: identity" in heads[0].lower()
+    assert _names(tmp_path) == []
+
+
+# --- arguments -------------------------------------------------------------------------------
+
+
+async def test_bad_download_arguments_are_refused_before_any_request(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    generation = await _completed(env, _data(1000))
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"dest": None}, "dest"),
+        ({"dest": 5}, "dest"),
+        ({"dest": b"out.mp3"}, "dest"),
+        ({"dest": ""}, "dest"),
+        ({"dest": tmp_path / "missing" / "out.mp3"}, "dest"),
+        ({"dest": tmp_path / ("x" * 300)}, "dest"),
+        ({"not_ready_patience": float("nan")}, "not_ready_patience"),
+        ({"not_ready_patience": -1}, "not_ready_patience"),
+        ({"not_ready_patience": "30"}, "not_ready_patience"),
+        ({"not_ready_patience": None}, "not_ready_patience"),
+        ({"on_progress": 5}, "on_progress"),
+        ({"transfer_limiter": 4}, "transfer_limiter"),
+        ({"known_complete": "yes"}, "known_complete"),
+        ({"download_type": "wav"}, "download_type"),
+    ]
+    for arguments, name in cases:
+        call = {"dest": tmp_path, **arguments}
+        with pytest.raises(InvalidRequestError, match=name):
+            await generation.download(**call)
+    assert env.emulator.requests.find(path="/v1/get_generation_download") == []
+    assert _names(tmp_path) == []

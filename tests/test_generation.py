@@ -21,9 +21,11 @@ from virtual_clock import VIRTUAL_BACKENDS, virtual_backend
 from diffio_async import (
     AsyncDiffio,
     AuthenticationError,
+    ConfigurationError,
     Generation,
     GenerationFailedError,
     GenerationProgress,
+    InvalidRequestError,
     PollPolicy,
     RetryPolicy,
     WaitTimeoutError,
@@ -183,6 +185,92 @@ async def test_a_failed_generation_raises_with_its_stages(era: str) -> None:
 
 
 @VIRTUAL
+@pytest.mark.parametrize("era", ERAS)
+async def test_a_failure_whose_error_is_an_object_raises_generation_failed(era: str) -> None:
+    """``error``/``errorDetails`` may be any JSON value: an object is kept as its JSON text and
+    the failure is a GenerationFailedError, not a response validation error."""
+    async with emulated_diffio(era=era, loopback=False) as env:
+        generation = await _generation(env, duration=300)
+        body = env.emulator.generation_progress(generation.id)
+        body.update(
+            status="failed",
+            error={"code": "GPU_OOM", "message": "GPU fell over"},
+            errorDetails=["inference", 3],
+        )
+        body["inference"] = {**body["inference"], "status": "failed", "error": {"at": 0.5}}
+        env.emulator.add_fault(path=PROGRESS, status=200, body=body)
+        with pytest.raises(GenerationFailedError) as info:
+            await generation.wait()
+        assert _polls(env, generation.id) == 1
+        progress = info.value.progress
+        assert progress.error == '{"code":"GPU_OOM","message":"GPU fell over"}'
+        assert progress.error_details == '["inference",3]'
+        assert dict(progress.stages)["inference"].error == '{"at":0.5}'
+        assert '"message":"GPU fell over"' in str(info.value)
+        assert "inference" in str(info.value)
+
+
+@VIRTUAL
+@pytest.mark.parametrize("status", ["FAILED", " Error ", "COMPLETE"])
+async def test_an_upper_case_terminal_status_ends_the_wait_at_once(status: str) -> None:
+    """Statuses are normalised: ``FAILED`` is terminal (it used to be polled to the deadline)."""
+    async with emulated_diffio(loopback=False) as env:
+        generation = await _generation(env, duration=300)
+        body = env.emulator.generation_progress(generation.id)
+        body.update(status=status, error="Internal failure.")
+        env.emulator.add_fault(path=PROGRESS, status=200, body=body)
+        started = anyio.current_time()
+        if status == "COMPLETE":
+            assert (await generation.wait(timeout=600)).is_complete
+        else:
+            with pytest.raises(GenerationFailedError, match="Internal failure"):
+                await generation.wait(timeout=600)
+        assert anyio.current_time() - started == pytest.approx(0, abs=0.01)
+        assert _polls(env, generation.id) == 1
+        assert generation.last_progress is not None
+        assert generation.last_progress.status == status.strip().lower()
+
+
+@VIRTUAL
+async def test_a_huge_error_is_capped_in_the_failure_message() -> None:
+    async with emulated_diffio(loopback=False) as env:
+        generation = await _generation(env, duration=300)
+        body = env.emulator.generation_progress(generation.id)
+        huge = {"message": "x" * 200_000}
+        body.update(status="failed", error=huge, errorDetails="y" * 200_000)
+        env.emulator.add_fault(path=PROGRESS, status=200, body=body)
+        with pytest.raises(GenerationFailedError) as info:
+            await generation.wait()
+        assert len(str(info.value)) < 4 * 1024
+        assert "more characters" in str(info.value)
+        assert info.value.progress.error is not None
+        assert len(info.value.progress.error) > 200_000  # the progress keeps it all
+
+
+@VIRTUAL
+async def test_bad_wait_arguments_are_refused_before_the_first_poll() -> None:
+    async with emulated_diffio(loopback=False) as env:
+        generation = await _generation(env, duration=30)
+        cases: list[tuple[dict[str, Any], str]] = [
+            ({"timeout": -1}, "timeout"),
+            ({"timeout": "60"}, "timeout"),
+            ({"timeout": True}, "timeout"),
+            ({"timeout": float("nan")}, "timeout"),  # a NaN deadline used to spin the loop
+            ({"on_progress": "print"}, "on_progress"),
+            ({"poll": 5}, "poll"),
+            ({"router": object()}, "router"),
+        ]
+        for arguments, name in cases:
+            with pytest.raises(InvalidRequestError, match=name):
+                await generation.wait(**arguments)
+        assert _polls(env, generation.id) == 0
+        # None means no deadline; 0 is a deadline already reached.
+        with pytest.raises(WaitTimeoutError):
+            await generation.wait(timeout=0)
+        assert (await generation.wait(timeout=None)).is_complete
+
+
+@VIRTUAL
 async def test_an_error_status_is_terminal_and_failed() -> None:
     async with emulated_diffio(loopback=False) as env:
         generation = await _generation(env, duration=300)
@@ -254,7 +342,9 @@ async def test_a_server_hint_sets_the_next_poll() -> None:
         await generation.wait(poll=PollPolicy(initial=1, maximum=5, jitter=0))
         statuses = [e.status for e in env.emulator.requests.find(path=PROGRESS)]
         assert statuses[:3] == [200, 429, 200]
-        assert times[2] - times[1] >= 40  # the 429's Retry-After beat the 1 s schedule
+        # The 429's Retry-After beat the 1 s schedule (to float rounding of the virtual clock:
+        # 278.303071694 - 238.303071694 is a hair under 40).
+        assert times[2] - times[1] >= 40 - 1e-6
 
 
 @VIRTUAL
@@ -301,6 +391,33 @@ def test_poll_schedule_never_exceeds_the_cap_and_halves_on_change() -> None:
         PollPolicy(initial=0)
     with pytest.raises(ValueError):
         PollPolicy(factor=0.5)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"initial": float("nan")},
+        {"initial": float("inf")},
+        {"initial": -1},
+        {"initial": "1"},
+        {"initial": True},
+        {"factor": float("nan")},
+        {"factor": float("inf")},
+        {"maximum": float("inf")},
+        {"maximum": -5},
+        {"maximum": None},
+        {"jitter": float("nan")},
+        {"jitter": -0.1},
+        {"jitter": 1.5},
+    ],
+    ids=repr,
+)
+def test_a_poll_policy_refuses_nan_infinities_negatives_and_non_numbers(
+    bad: dict[str, Any],
+) -> None:
+    (name,) = bad
+    with pytest.raises(ConfigurationError, match=f"PollPolicy {name} must be a finite number"):
+        PollPolicy(**bad)
 
 
 # --- over loopback: transient errors and cancellation --------------------------------------

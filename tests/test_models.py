@@ -140,6 +140,69 @@ def test_secrets_are_not_in_repr() -> None:
     assert "key=None" in repr(m.ApiKey(key_id="k"))
 
 
+SIGNED = (
+    "https://storage.googleapis.com/b/users/u/song.wav?X-Goog-Expires=7200&X-Goog-Signature=abc123"
+)
+EDGE_MEDIA = "https://edge.example/m/v1.mediaTok3n.sig/generations/g/out.mp3?download=out.mp3"
+
+
+def _signature_free(text: str) -> bool:
+    return not any(
+        secret in text
+        for secret in ("X-Goog", "abc123", "mediaTok3n", "download=", "s3cret", "pw@")
+    )
+
+
+def test_reprs_show_urls_without_their_signature() -> None:
+    """Signed URLs (era A query, era B ``/m/<token>/``), portal and webhook URLs are shown
+    without what makes them credentials, in every model that holds one."""
+    download_a = m.DownloadInfo(
+        generation_id="g", api_project_id="p", download_type="audio", download_url=SIGNED
+    )
+    download_b = m.DownloadInfo(
+        generation_id="g", api_project_id="p", download_type="audio", download_url=EDGE_MEDIA
+    )
+    created = structure(
+        {**ERA_A_CREATE, "uploadUrl": SIGNED}, m.CreateProjectResponse, endpoint="x"
+    )
+    session = m.UploadSession(
+        edge_base_url="https://user:pw@edge.example", upload_token="v1.upload-abc.s3cret"
+    )
+    portal = m.AppPortalAccess(portal_url="https://app.svix.com/login#key=s3cret")
+    endpoint = m.WebhookEndpoint(url="https://hooks.example/diffio?token=s3cret")
+    configure = m.ConfigureWebhookRequest(
+        mode="live", url="https://hooks.example/diffio?token=s3cret", event_types=()
+    )
+    project = m.Project(api_project_id="proj-123", original_file_name="song.wav")
+    models: list[object] = [download_a, download_b, created, session, portal, endpoint]
+    for model in [*models, configure, project, m.ProjectList(projects=(project,))]:
+        assert _signature_free(repr(model)), repr(model)
+    assert "download_url='https://storage.googleapis.com/b/users/u/song.wav?\u2026'" in repr(
+        download_a
+    )
+    assert "download_url='https://edge.example/m/***/generations/g/out.mp3?\u2026'" in repr(
+        download_b
+    )
+    assert "upload_url='https://storage.googleapis.com/b/users/u/song.wav?\u2026'" in repr(created)
+    assert "edge_base_url='https://***@edge.example'" in repr(session)
+    assert "portal_url='https://app.svix.com/login#\u2026'" in repr(portal)
+    # The values themselves are untouched.
+    assert download_a.download_url == SIGNED and created.upload_url == SIGNED
+    assert (
+        m.DownloadInfo(
+            generation_id="g", api_project_id="p", download_type="audio", download_url="not a url"
+        ).download_url
+        == "not a url"
+    )
+
+
+@pytest.mark.parametrize("cls", _public_model_classes(), ids=lambda c: c.__name__)
+def test_every_url_field_hides_its_credentials_in_repr(cls: type[Any]) -> None:
+    for field in attrs.fields(cls):
+        if field.name.endswith("url"):
+            assert callable(field.repr), f"{cls.__name__}.{field.name} shows its query"
+
+
 def test_edge_answers_and_complete_upload() -> None:
     start = structure(
         {"uploadId": "up-1", "partSizeBytes": 33554432, "maxBytes": 2147483648},
@@ -405,13 +468,14 @@ def test_empty_stage_objects_are_accepted() -> None:
         ("failed", True, False, True),
         ("error", True, False, True),
         ("paused", False, False, False),  # unknown: kept, non-terminal
-        ("COMPLETE", False, False, False),
+        ("COMPLETE", True, True, False),  # statuses are normalised: stripped, lower-cased
+        (" Failed\n", True, False, True),
     ],
 )
 def test_progress_status_helpers(status: str, terminal: bool, complete: bool, failed: bool) -> None:
     data = {**PROGRESS_EXAMPLE, "status": status}
     p = structure(data, m.GenerationProgress, endpoint="get_generation_progress")
-    assert p.status == status
+    assert p.status == status.strip().lower()
     assert (p.is_terminal, p.is_complete, p.is_failed) == (terminal, complete, failed)
 
 
@@ -463,7 +527,8 @@ def test_download_era_a() -> None:
     assert d.download_type == "audio" and d.download_url == data["downloadUrl"]
     assert d.file_name == "diffio_ai_song.mp3" and d.bucket == "diffio_api"
     assert d.mime_type == "audio/mpeg" and d.storage_path == data["storagePath"]
-    assert "X-Goog-Signature" in repr(d)  # signed URLs may appear
+    assert "X-Goog-Signature" not in repr(d) and "X-Goog-Expires" not in repr(d)
+    assert "download_url='https://storage.googleapis.com/diffio_api/users/" in repr(d)
 
 
 def test_download_era_b_has_no_bucket() -> None:

@@ -7,6 +7,7 @@ streamed with ``Content-Length`` (never chunked) and a retry re-opens the source
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
@@ -302,3 +303,100 @@ async def test_uploads_never_carry_the_api_key(era: str) -> None:
             assert all(TEST_API_KEY not in value for _, value in entry.headers), entry
             assert TEST_API_KEY not in entry.query
             assert entry.header("x-api-key") is None and entry.header("xi-api-key") is None
+
+
+# --- what is not a media file ----------------------------------------------------------------
+
+
+async def _release_blocked_readers(fifo: Path) -> None:
+    """Safety net for a reader stuck opening ``fifo`` (what the SDK must never do): open and
+    close its write end, so the reader sees end-of-file instead of hanging the test."""
+    while True:
+        with contextlib.suppress(OSError):  # ENXIO: nobody is reading
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        await anyio.sleep(0.01)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+async def test_a_fifo_is_refused_before_any_request(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    with pytest.raises(InvalidRequestError, match="not a regular file"):
+        MediaSource.from_path(fifo)
+    async with _env("a") as env:
+        with pytest.raises(InvalidRequestError, match="not a regular file"):
+            await env.client.projects.create(fifo)
+        assert list(env.emulator.requests) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
+def test_a_device_is_refused() -> None:
+    with pytest.raises(InvalidRequestError, match="not a regular file"):
+        MediaSource.from_path("/dev/null")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("era", ERAS)
+async def test_a_file_swapped_for_a_fifo_is_refused_without_blocking(
+    era: str, tmp_path: Path
+) -> None:
+    """The file is checked again when the project is created and when each attempt opens it
+    (``O_NONBLOCK`` + ``fstat``): a FIFO swapped in is refused, never read or waited on."""
+    path = _write(tmp_path / "talk.wav", _data(1000))
+    media = MediaSource.from_path(path)
+    path.unlink()
+    os.mkfifo(path)
+    async with _env(era) as env, anyio.create_task_group() as group:
+        group.start_soon(_release_blocked_readers, path)
+        with pytest.raises(InvalidRequestError, match="not a regular file"):
+            await env.client.projects.create(media)
+        assert list(env.emulator.requests) == []
+        reader = media.open()
+        try:
+            with pytest.raises(UploadError, match="not a regular file"):
+                await reader.__anext__()
+        finally:
+            await reader.aclose()
+        group.cancel_scope.cancel()
+
+
+async def test_a_file_that_changed_size_is_refused_before_any_request(tmp_path: Path) -> None:
+    path = _write(tmp_path / "talk.wav", _data(1000))
+    media = MediaSource.from_path(path)
+    path.write_bytes(_data(2000))  # would upload its first 1000 bytes only
+    async with _env("a") as env:
+        with pytest.raises(InvalidRequestError, match="changed size"):
+            await env.client.projects.create(media)
+        assert list(env.emulator.requests) == []
+
+
+@pytest.mark.parametrize("kind", ["path", "bytes", "stream", "media-path"])
+async def test_an_empty_source_is_refused_before_any_request(kind: str, tmp_path: Path) -> None:
+    source = SOURCES[kind](b"", tmp_path)
+    async with _env("b") as env:
+        with pytest.raises(InvalidRequestError, match="is empty; nothing to restore"):
+            await env.client.projects.create(source, file_name="talk.wav")
+        assert list(env.emulator.requests) == []
+
+
+@pytest.mark.parametrize("path", [None, 5, 1.5, b"talk.wav", ""], ids=repr)
+def test_from_path_refuses_what_is_not_a_path(path: Any) -> None:
+    with pytest.raises(InvalidRequestError, match="path"):
+        MediaSource.from_path(path)
+
+
+def test_the_other_constructors_refuse_wrong_types() -> None:
+    with pytest.raises(InvalidRequestError, match="data"):
+        MediaSource.from_bytes("text", file_name="a.wav")  # type: ignore[arg-type]
+    with pytest.raises(InvalidRequestError, match="factory"):
+        MediaSource.from_stream(b"x", size=1, file_name="a.wav")  # type: ignore[arg-type]
+    size: Any = "1"
+    with pytest.raises(InvalidRequestError, match="size"):
+        MediaSource.from_stream(lambda: _never(), size=size, file_name="a.wav")
+    with pytest.raises(InvalidRequestError, match="content_type"):
+        MediaSource.from_bytes(b"x", file_name="a.wav", content_type=5)  # type: ignore[arg-type]
+    # A memoryview of another item size, or a strided one, counts bytes, not items.
+    words = memoryview(bytearray(8)).cast("I")
+    assert MediaSource.from_bytes(words, file_name="a.wav").size == 8
+    strided = memoryview(bytes(range(10)))[::2]
+    assert MediaSource.from_bytes(strided, file_name="a.wav").size == 5
