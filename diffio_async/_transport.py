@@ -637,6 +637,7 @@ class Transport:
             request = self._shared.http.build_request(
                 "POST", url, content=content, headers=headers, timeout=timeout
             )
+            request.stream = _PassThrough(content)
             response = await self._send(request, endpoint=endpoint)
             return _api_response(
                 response, endpoint=endpoint, attempts=number, secrets=(self._api_key,)
@@ -738,13 +739,16 @@ class Transport:
             base_headers[name] = value
 
         async def attempt(number: int) -> httpx.Response:
+            body = content() if content is not None else None
+            streamed = body is not None and not isinstance(body, bytes | str)
             request = self._shared.http.build_request(
                 method,
                 url,
                 headers=base_headers,
-                content=content() if content is not None else None,
+                content=None if streamed else body,
                 timeout=timeout,
             )
+            request.stream = _PassThrough(body if body is not None else b"")
             return await self._send(request, endpoint=endpoint, stream=stream_response)
 
         response = await retry_loop(
@@ -759,6 +763,38 @@ class Transport:
         finally:
             with anyio.CancelScope(shield=True):
                 await response.aclose()
+
+
+class _PassThrough(httpx.AsyncByteStream):
+    """Hands httpcore the body's own iterator: httpx's wrapper is an async generator that an
+    attempt failing mid-body abandons unclosed (trio warns when it is collected)."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body.encode() if isinstance(body, str) else body
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        if isinstance(self._body, bytes):
+            return _Once(self._body)
+        return self._body.__aiter__()  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        pass
+
+
+class _Once:
+    """Yields one ``bytes`` (a plain iterator, not an async generator)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+
+    def __aiter__(self) -> _Once:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self._data:
+            raise StopAsyncIteration
+        data, self._data = self._data, None
+        return data
 
 
 async def iter_response_bytes(

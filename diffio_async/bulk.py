@@ -58,6 +58,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._catalog import DEFAULT_MODEL_BY_ERA, resolve_endpoint
 from ._checks import json_object, optional_seconds, path_like, positive_int
+from ._download import temp_prefix
 from ._walk import Collision, Job, Walker, collision_error, find_collisions
 from .errors import (
     APIConnectionError,
@@ -300,7 +301,10 @@ class _Item:
         started = anyio.current_time()
         await anyio.to_thread.run_sync(_prepare_output, self.job.output, self.sweep_stale_parts)
         await self.generation.download(
-            self.job.output, download_type=self.s.download_type, transfer_limiter=self.s.transfers
+            self.job.output,
+            download_type=self.s.download_type,
+            transfer_limiter=self.s.transfers,
+            known_complete=True,  # waited on above, or recorded complete by the ledger
         )
         self.timings["download"] = anyio.current_time() - started
         await self._record(state="downloaded", output_path=str(self.job.output))
@@ -388,13 +392,13 @@ async def _process(job: Job, settings: _Settings) -> ItemResult:
 
 
 def _prepare_output(output: Path, sweep: bool) -> None:
-    """Create the output's folder; with ``sweep``, delete the temp files (``.<name>.*.part``)
-    that a killed earlier run left for it. (No glob: fnmatch caches one compiled pattern per
-    name, which grows with the batch.)"""
+    """Create the output's folder; with ``sweep``, delete the temp files that a killed earlier
+    run left for it (see ``_download.temp_prefix``; no glob: fnmatch caches one compiled
+    pattern per name, which grows with the batch)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     if not sweep:
         return
-    prefix = f".{output.name}."
+    prefix = temp_prefix(output)
     with os.scandir(output.parent) as entries:
         stale = [e.path for e in entries if e.name.startswith(prefix) and e.name.endswith(".part")]
     for path in stale:
