@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from ._checks import path_like
 from ._transport import iter_response_bytes
 from ._upload import CHUNK_SIZE, ProgressCallback, closing_shielded
 from .errors import APIConnectionError, DownloadError, InvalidRequestError, PermissionDeniedError
@@ -74,28 +75,31 @@ def temp_name(target: Path) -> str:
     return f"{temp_prefix(target)}{secrets.token_hex(6)}.part"
 
 
-def check_dest(dest: object) -> str:
+def check_dest(dest: object, *, name: str = "dest") -> str:
     """``dest`` as a path string, checked before any request is sent.
 
-    Raises :class:`InvalidRequestError` naming ``dest`` when it is not a path (``None``, a
-    number, bytes), is empty, or is a file path in a folder that does not exist.
+    Raises :class:`InvalidRequestError` naming the parameter (``name``) when ``dest`` is not
+    a path (``None``, a number, bytes), is empty, is a file path in a folder that does not
+    exist, or would land in a folder that cannot be written to. A folder target (an existing
+    folder, or a path ending with a separator) may not exist yet: the download creates it.
     """
-    if not isinstance(dest, str | os.PathLike):
-        raise InvalidRequestError(
-            f"dest must be a file or folder path (str or os.PathLike), not {type(dest).__name__}"
-        )
-    raw = os.fspath(dest)
-    if not isinstance(raw, str):
-        raise InvalidRequestError(f"dest must be a str path, not {type(raw).__name__}")
-    if not raw.strip() or "\0" in raw:
-        raise InvalidRequestError("dest must be a non-empty path without NUL characters")
+    raw = path_like(name, dest)
     path = Path(raw)
     try:
-        usable = path.is_dir() or raw.endswith((os.sep, "/")) or path.parent.is_dir()
+        if path.is_dir() or raw.endswith((os.sep, "/")):
+            folder = path
+            while not folder.exists() and folder != folder.parent:
+                folder = folder.parent  # the download creates the rest
+        else:
+            folder = path.parent
+            if not folder.is_dir():
+                what = "is not a folder" if folder.exists() else "does not exist"
+                raise InvalidRequestError(f"{name}: the folder {folder} {what}")
+        writable = folder.is_dir() and os.access(folder, os.W_OK)
     except OSError as exc:  # a name too long for the file system, a loop of links, ...
-        raise InvalidRequestError(f"dest {raw} cannot be used: {exc.strerror}") from None
-    if not usable:
-        raise InvalidRequestError(f"dest: the folder {path.parent} does not exist")
+        raise InvalidRequestError(f"{name} {raw} cannot be used: {exc.strerror}") from None
+    if not writable:
+        raise InvalidRequestError(f"{name}: cannot write to {folder}")
     return raw
 
 

@@ -12,8 +12,9 @@ import anyio
 import attrs
 
 from ._catalog import DEFAULT_MODEL_BY_ERA, resolve_endpoint
-from ._checks import callback, json_object, optional_seconds, path_like
+from ._checks import callback, json_object, optional_seconds
 from ._checks import idempotency_key as check_idempotency_key
+from ._download import check_dest
 from ._transport import counting_attempts
 from ._upload import MediaSource, ProgressCallback, as_media_source
 from .errors import DiffioError, InvalidRequestError, RestoreError
@@ -73,7 +74,7 @@ async def restore(
     """Run the four stages; see ``AsyncDiffio.restore``."""
     # Every argument is checked before the upload: a bad one must not cost a project.
     download_type = normalize_download_type(download_type)
-    await anyio.to_thread.run_sync(_check_output, output)
+    await anyio.to_thread.run_sync(lambda: check_dest(output, name="output"))
     if model is not None:
         resolve_endpoint(model)
     sampling = json_object("sampling", sampling)
@@ -139,21 +140,3 @@ async def restore(
         timings=timings,
         attempts=attempts,
     )
-
-
-def _check_output(output: object) -> None:
-    """Refuse an ``output`` that cannot be written to, before anything is uploaded (the same
-    rules as the download: an existing folder or a path ending in a separator is a folder;
-    otherwise the file's folder must exist)."""
-    raw = path_like("output", output)
-    path = Path(raw)
-    if path.is_dir() or raw.endswith((os.sep, "/")):
-        folder = path
-        while not folder.exists():  # the download creates it; its nearest parent must allow it
-            folder = folder.parent
-    else:
-        folder = path.parent
-        if not folder.is_dir():
-            raise InvalidRequestError(f"output: the folder {folder} does not exist")
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise InvalidRequestError(f"output: cannot write to {folder}")
