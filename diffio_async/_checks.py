@@ -26,8 +26,9 @@ __all__ = [
 ]
 
 
-def optional_seconds(name: str, value: object) -> float | None:
-    """A duration in seconds: a finite number >= 0, or ``None`` (no limit)."""
+def optional_seconds(name: str, value: object, *, allow_zero: bool = True) -> float | None:
+    """A duration in seconds: a finite number >= 0 (> 0 without ``allow_zero``), or ``None``
+    (no limit)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -35,8 +36,9 @@ def optional_seconds(name: str, value: object) -> float | None:
             f"{name} must be a number of seconds or None, not {type(value).__name__}"
         )
     seconds = float(value)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise InvalidRequestError(f"{name} must be a finite number >= 0 or None, not {value!r}")
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise InvalidRequestError(f"{name} must be a finite number {bound} or None, not {value!r}")
     return seconds
 
 
@@ -53,18 +55,32 @@ def positive_int(name: str, value: object, *, maximum: int | None = None) -> int
 def json_object(name: str, value: object) -> dict[str, Any] | None:
     """A free-form JSON object argument (``sampling``, ``params``), or ``None``.
 
-    Keys must be strings and the whole value must serialise to strict JSON: no NaN or
-    infinities (which Python's ``json`` would send as invalid JSON), no sets, bytes or objects.
+    Keys must be strings (``json`` would quietly turn ``1`` into ``"1"``) and the whole value
+    must serialise to strict JSON: no NaN or infinities (which Python's ``json`` would send as
+    invalid JSON), no sets, bytes or objects, no nesting too deep to encode.
     """
     if value is None:
         return None
     if not isinstance(value, Mapping):
         raise InvalidRequestError(f"{name} must be a mapping, not {type(value).__name__}")
     try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        json.dumps(value, allow_nan=False, default=_not_json)
+    except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidRequestError(f"{name} is not valid JSON: {exc}") from None
+    pending: list[object] = [value]
+    while pending:  # json.dumps turns int keys into strings silently: refuse them instead
+        item = pending.pop()
+        if isinstance(item, Mapping):
+            if not all(isinstance(key, str) for key in item):
+                raise InvalidRequestError(f"{name} is not valid JSON: its keys must be strings")
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
     return dict(value)
+
+
+def _not_json(value: object) -> object:
+    raise TypeError(f"a {type(value).__name__} is not JSON")
 
 
 def path_like(name: str, value: object) -> str:

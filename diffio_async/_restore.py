@@ -81,7 +81,7 @@ async def restore(
     params = json_object("params", params)
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
-    timeout = optional_seconds("timeout", timeout)
+    timeout = optional_seconds("timeout", timeout, allow_zero=False)
     if poll is not None and not isinstance(poll, PollPolicy):
         raise InvalidRequestError(f"poll must be a PollPolicy, not {type(poll).__name__}")
     callback("on_progress", on_progress)

@@ -452,18 +452,31 @@ _CREDENTIAL_PARAMETER = re.compile(r"(?i)sig|token|credential|key|policy|auth")
 
 
 class _SignedUrlLogFilter(logging.Filter):
-    """Keeps signed URLs' queries out of httpx's own log lines.
+    """Keeps signed URLs' queries out of httpx's and httpcore's own log lines.
 
-    httpx logs every request at INFO (``HTTP Request: PUT <url> ...``), and the signature of a
-    signed upload or download URL is in its query. This filter, on the ``httpx`` logger,
-    replaces the query of a logged URL when one of its parameter names looks like a credential
-    (``X-Goog-Signature``, ``signature``, ``token``, ...); other log lines pass unchanged.
+    httpx logs every request at INFO (``HTTP Request: PUT <url> ...``) and httpcore traces
+    response headers at DEBUG (a redirect's ``location``); a signed upload or download URL
+    carries its signature in its query. This filter replaces the query of a logged URL when
+    one of its parameter names looks like a credential (``X-Goog-Signature``, ``signature``,
+    ``token``, ...); other log lines pass unchanged.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and any(_signed(arg) for arg in record.args):
             record.args = tuple(_without_query(arg) for arg in record.args)
+        if isinstance(record.msg, str) and "?" in record.msg:  # httpcore's traces: headers
+            record.msg = _URL_QUERY.sub(_signed_query_redacted, record.msg)
         return True
+
+
+def _signed_query_redacted(match: re.Match[str]) -> str:
+    """A URL in free text, its query replaced when it looks signed (see ``_signed``)."""
+    url = match.group(0)
+    try:
+        signed = _signed(httpx.URL(url))
+    except (httpx.InvalidURL, ValueError, TypeError):
+        signed = True  # cannot tell: assume the worst
+    return f"{match.group(1)}?{_REDACTED}" if signed else url
 
 
 def _without_query(value: object) -> object:
@@ -483,9 +496,10 @@ _SIGNED_URL_LOG_FILTER = _SignedUrlLogFilter()
 
 
 def _keep_signed_urls_out_of_httpx_logs() -> None:
-    httpx_logger = logging.getLogger("httpx")
-    if _SIGNED_URL_LOG_FILTER not in httpx_logger.filters:
-        httpx_logger.addFilter(_SIGNED_URL_LOG_FILTER)
+    for name in ("httpx", "httpcore.http11", "httpcore.http2"):
+        library_logger = logging.getLogger(name)  # filters are per logger, not inherited
+        if _SIGNED_URL_LOG_FILTER not in library_logger.filters:
+            library_logger.addFilter(_SIGNED_URL_LOG_FILTER)
 
 
 @attrs.define(eq=False)
@@ -620,7 +634,7 @@ class Transport:
         ``idempotent`` says whether an ambiguous failure (a timeout after sending, a 5xx, a
         dropped connection) may be retried. Never-sent failures and 429s are always retried.
         """
-        transport = self.copy(options) if options else self
+        transport = self.copy(options) if options is not None else self
         return await transport._call(endpoint, body, idempotent=idempotent)
 
     async def _call(

@@ -19,9 +19,12 @@ The rules, chosen so that no layout can overwrite an output or bill one file twi
   every source of a contested output gets ``-<8 hex digits of its real path>`` before the
   suffix, so the names do not depend on the order of the sources (in a lazily iterated batch,
   where the contest is only seen when it happens, the first source keeps the plain name).
-* Non-regular files (FIFOs, devices, sockets), empty files, broken links, unreadable folders
-  and sources that are not paths become failed items before any request, never exceptions of
-  the batch.
+  Outputs are compared as a case-insensitive, Unicode-normalising file system would (macOS,
+  Windows): ``Take.wav`` and ``take.wav`` collide. A file output where another output needs
+  a folder (``x.wav`` and ``x.mp3/y.wav``) collides too.
+* Non-regular files (FIFOs, devices, sockets), empty files, broken links, unreadable folders,
+  names that are not UTF-8, outputs whose name would be over 255 bytes and sources that are
+  not paths become failed items before any request, never exceptions of the batch.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import contextlib
 import hashlib
 import os
 import stat
+import unicodedata
 from collections.abc import AsyncGenerator, AsyncIterable, Collection, Iterable
 from pathlib import Path
 from typing import Literal
@@ -120,11 +124,12 @@ class Walker:
         self.output_dir = output_dir
         self.suffix = suffix
         self.on_collision = on_collision
-        self.contested = frozenset(contested)
+        self.contested = frozenset(_fold(Path(output)) for output in contested)
         self._output_id: _FileId | None = None
-        self._folders: set[_FileId] = set()
+        self._walked: set[_FileId] = set()
         self._files: set[_FileId] = set()
-        self._outputs: dict[str, str] = {}
+        self._outputs: dict[str, str] = {}  # folded output path -> the source writing it
+        self._folders: dict[str, str] = {}  # folded folder of an output -> a source inside
         self.clashes: dict[str, list[str]] = {}
         """Outputs wanted by more than one source (filled when ``on_collision="error"``)."""
 
@@ -177,7 +182,7 @@ class Walker:
             yield self._refused(raw, f"{raw} {problem}")
 
     async def _walk(self, root: str, root_id: _FileId) -> AsyncGenerator[Job, None]:
-        self._folders.add(root_id)
+        self._walked.add(root_id)
         pending = [Path(root)]
         while pending:
             folder = pending.pop()
@@ -189,9 +194,9 @@ class Walker:
                 path = folder / entry.name
                 if entry.kind == "dir":
                     assert entry.file_id is not None
-                    if entry.file_id in self._folders or entry.file_id == self._output_id:
+                    if entry.file_id in self._walked or entry.file_id == self._output_id:
                         continue  # already walked (a link loop), or our own outputs
-                    self._folders.add(entry.file_id)
+                    self._walked.add(entry.file_id)
                     pending.append(path)
                 elif entry.kind == "file":
                     assert entry.file_id is not None
@@ -206,31 +211,86 @@ class Walker:
             return None  # the same file again (given twice, or through a link): one item
         self._files.add(file_id)
         key = os.path.realpath(source)
-        output = self.output_dir / relative.with_suffix(self.suffix or relative.suffix)
-        renamed = output.with_name(f"{output.stem}-{_short_hash(key)}{output.suffix}")
-        if str(output) in self.contested:
-            output = renamed
-        claimed = self._outputs.get(str(output))
-        if claimed is not None:
-            if self.on_collision == "rename":
-                output = renamed
-            else:
-                self.clashes.setdefault(str(output), [claimed]).append(source)
+        if not _is_utf8(key):
+            return self._refused(key, f"{key}: its name is not valid UTF-8; rename it")
+        plain = self.output_dir / relative.with_suffix(self.suffix or relative.suffix)
+        attempt = 0
+        output = _renamed(plain, key, attempt) if _fold(plain) in self.contested else plain
+        while (claimant := self._claimant(output)) is not None:
+            if self.on_collision == "error":
+                self.clashes.setdefault(str(plain), [claimant]).append(source)
                 error = OutputCollisionError(
-                    f"{source} would be written to {output}, which {claimed} already takes "
+                    f"{source} would be written to {output}, which {claimant} already takes "
                     '(pass on_collision="rename", or restore them to different folders)',
-                    clashes={str(output): (claimed, source)},
+                    clashes={str(output): (claimant, source)},
                 )
                 return Job(source=source, key=source, output=output, refused=error)
-        self._outputs[str(output)] = source
+            output = _renamed(plain, key, attempt)
+            attempt += 1
+        if len(output.name.encode("utf-8")) > _MAX_NAME_BYTES:
+            return self._refused(
+                source, f"the output name for {source} would be over {_MAX_NAME_BYTES} bytes"
+            )
         if os.path.realpath(output) == key:
             return self._refused(source, f"the output of {source} would overwrite the source")
+        self._claim(output, source)
         return Job(source=source, key=key, output=output)
 
+    def _claimant(self, output: Path) -> str | None:
+        """Which source already takes ``output``: as its output, as a folder of its output,
+        or by having its output where ``output`` needs a folder. Names are compared the way a
+        case-insensitive, normalising file system (macOS, Windows) would."""
+        folded = _fold(output)
+        claimant = self._outputs.get(folded) or self._folders.get(folded)
+        for parent in _parents_below(output, self.output_dir):
+            claimant = claimant or self._outputs.get(_fold(parent))
+        return claimant
+
+    def _claim(self, output: Path, source: str) -> None:
+        self._outputs[_fold(output)] = source
+        for parent in _parents_below(output, self.output_dir):
+            self._folders.setdefault(_fold(parent), source)
+
     def _refused(self, source: str, message: str) -> Job:
+        shown = source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        message = message.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         return Job(
-            source=source, key=source, output=self.output_dir, refused=InvalidRequestError(message)
+            source=shown, key=shown, output=self.output_dir, refused=InvalidRequestError(message)
         )
+
+
+_MAX_NAME_BYTES = 255
+"""The longest file name most file systems take (ext4, APFS, NTFS in UTF-16 units)."""
+
+
+def _fold(path: Path) -> str:
+    """``path`` as a case-insensitive, Unicode-normalising file system sees it."""
+    return unicodedata.normalize("NFC", str(path)).casefold()
+
+
+def _renamed(output: Path, key: str, attempt: int) -> Path:
+    """``output`` with ``-<8 hex digits>`` of the source's real path (and the attempt, past
+    the first) before its suffix."""
+    salt = key if attempt == 0 else f"{key}#{attempt}"
+    return output.with_name(f"{output.stem}-{_short_hash(salt)}{output.suffix}")
+
+
+def _parents_below(path: Path, top: Path) -> list[Path]:
+    """The folders between ``top`` (excluded) and ``path`` (excluded)."""
+    parents = []
+    for parent in path.parents:
+        if parent == top or len(parent.parts) <= len(top.parts):
+            break
+        parents.append(parent)
+    return parents
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes of a file name (surrogate escapes)
+        return False
+    return True
 
 
 def _existing_id(path: Path) -> _FileId | None:

@@ -34,6 +34,7 @@ How it is built:
 from __future__ import annotations
 
 import contextlib
+import errno
 import inspect
 import json
 import os
@@ -70,6 +71,7 @@ from .errors import (
     InternalServerError,
     InvalidRequestError,
     ModelRetiredError,
+    OutputCollisionError,
     PaymentRequiredError,
     PermissionDeniedError,
     RateLimitError,
@@ -226,6 +228,13 @@ class _Item:
         if ledger is None:
             return None
         await self._enter("hash")
+        owner = await ledger.output_owner(str(self.job.output), other_than=self.key)
+        if owner is not None:  # an earlier batch on this ledger wrote there: never overwrite
+            raise OutputCollisionError(
+                f"{self.job.source} would be written to {self.job.output}, which the ledger "
+                f"records as the output of {owner}; use another output_dir",
+                clashes={str(self.job.output): (owner, self.job.source)},
+            )
         size, digest = await hash_file(self.key)
         entry = await ledger.register(
             self.key,
@@ -240,7 +249,7 @@ class _Item:
 
     def _resume(self, entry: LedgerEntry) -> ItemResult | None:
         output = self.job.output
-        if entry.state == "downloaded" and entry.output_path == str(output) and output.exists():
+        if entry.state == "downloaded" and entry.output_path == str(output) and output.is_file():
             return ItemResult(
                 source=self.job.source,
                 ok=True,
@@ -396,6 +405,8 @@ def _prepare_output(output: Path, sweep: bool) -> None:
     run left for it (see ``_download.temp_prefix``; no glob: fnmatch caches one compiled
     pattern per name, which grows with the batch)."""
     output.parent.mkdir(parents=True, exist_ok=True)
+    if output.is_dir():  # a download into a folder would put the file inside it
+        raise IsADirectoryError(errno.EISDIR, "a folder is where the output should go", output)
     if not sweep:
         return
     prefix = temp_prefix(output)
@@ -426,7 +437,9 @@ async def restore_many(
     on_collision: Collision = "error",
 ) -> AsyncIterator[AsyncIterator[ItemResult]]:
     """Restore every source; see the module docstring and ``AsyncDiffio.restore_many``."""
-    if sources is None or isinstance(sources, bytes):
+    if isinstance(sources, bytes | Mapping) or not isinstance(
+        sources, str | os.PathLike | Iterable | AsyncIterable
+    ):
         raise InvalidRequestError("sources must be a path, or an (async) iterable of paths")
     concurrency = positive_int("concurrency", concurrency, maximum=MAX_CONCURRENCY)
     max_attempts = positive_int("max_attempts", max_attempts, maximum=1000)
@@ -440,7 +453,7 @@ async def restore_many(
         resolve_endpoint(model)  # an unknown model fails here, not after the first upload
     sampling = json_object("sampling", sampling)
     params = json_object("params", params)
-    timeout = optional_seconds("timeout", timeout)
+    timeout = optional_seconds("timeout", timeout, allow_zero=False)
     if poll is not None and not isinstance(poll, PollPolicy):
         raise InvalidRequestError(f"poll must be a PollPolicy, not {type(poll).__name__}")
     if on_stage is not None and not callable(on_stage):
@@ -495,10 +508,12 @@ async def restore_many(
                 with anyio.CancelScope(shield=True):
                     await results.aclose()
     except BaseExceptionGroup as group:
-        # The caller's own exception (BatchAbortedError, or whatever its loop raised) comes
-        # back wrapped by the task group; give it back as it was raised.
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from None
+        # The caller's own exception (BatchAbortedError, or whatever its loop raised), or a
+        # source refused while walking, comes back wrapped by the task groups (one or two
+        # deep); give it back as it was raised.
+        lone = _lone(group)
+        if lone is not group:
+            raise lone from None
         raise
     finally:
         send_results.close()  # no-ops when the pool and the iterator closed them already
@@ -507,6 +522,13 @@ async def restore_many(
         if opened is not None:
             with anyio.CancelScope(shield=True):
                 await opened.aclose()
+
+
+def _lone(error: BaseException) -> BaseException:
+    """The one exception inside nested single-exception groups (else ``error`` itself)."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
 
 
 async def _results(

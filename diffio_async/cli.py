@@ -252,7 +252,8 @@ def _keys_in(argv: Sequence[str]) -> list[str]:
     """Every API key the user may have given: ``$DIFFIO_API_KEY`` and the value of
     ``--api-key`` (or an abbreviation argparse accepts, ``--api-k``; ``--api-key=...``)."""
     keys = [os.environ.get("DIFFIO_API_KEY") or ""]
-    for option, value in zip(argv, [*argv[1:], ""], strict=True):
+    for index, option in enumerate(argv):
+        value = argv[index + 1] if index + 1 < len(argv) else ""
         name, equals, inline = option.partition("=")
         if len(name) >= len("--a") and "--api-key".startswith(name):
             keys.append(inline if equals else value)

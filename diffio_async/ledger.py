@@ -123,6 +123,12 @@ CREATE TABLE entries (
 CREATE INDEX entries_by_state ON entries (state);
 """
 
+# Added after schema 1 was written: created when a ledger is opened, old files included.
+_LATER_INDEXES: Final = (
+    "CREATE INDEX IF NOT EXISTS entries_by_output ON entries (output_path)",
+    "CREATE INDEX IF NOT EXISTS entries_by_content ON entries (content_hash)",
+)
+
 _COLUMNS: Final = (
     "source",
     "size",
@@ -653,6 +659,11 @@ class Ledger:
         - An entry with the same size, content hash, model and options is returned unchanged,
           whatever its state: a ``downloaded`` entry is done, a ``failed`` one waits for
           :meth:`retry`, any other resumes where it stopped.
+        - A new entry whose content, model and options equal those of another entry that was
+          already uploaded *adopts that project* and starts at ``uploaded``: it then derives
+          the same idempotency key, so its generation request replays the other's generation
+          instead of billing a second one (two hard links, or two copies of one recording,
+          are paid once).
         - An entry whose file changed (size or hash differs) or that was made with another
           model or other options *restarts*: everything the old run learned is forgotten
           (project, generation, key, output path, error, attempts) and the entry is recorded at
@@ -676,20 +687,16 @@ class Ledger:
         def upsert(connection: sqlite3.Connection) -> tuple[LedgerEntry, bool]:
             now = time.time()
             old = _fetch(connection, source)
-            if old is None or old.state == "pending":
-                return _apply(old, source, {**identity, "state": "hashed"}, now), True
-            if all(getattr(old, name) == value for name, value in identity.items()):
-                return old, False
-            restarted = LedgerEntry(
-                source=source,
-                **identity,
-                state="hashed",
-                last_good_state="hashed",
-                created_at=old.created_at,
-                updated_at=_utc(now),
-            )
-            _check_invariants(restarted)
-            return restarted, True
+            if old is not None and old.state != "pending":
+                if all(getattr(old, name) == value for name, value in identity.items()):
+                    return old, False
+                # The file or the options changed: start over (created_at is kept).
+                old = LedgerEntry(source=source, created_at=old.created_at, updated_at=_utc(now))
+            start: dict[str, Any] = {**identity, "state": "hashed"}
+            donor = _uploaded_twin(connection, source, content_hash, model, text)
+            if donor is not None:  # the same media and options: reuse that upload (and key)
+                start.update(state="uploaded", project_id=donor)
+            return _apply(old, source, start, now), True
 
         return await self._write(upsert)
 
@@ -718,6 +725,19 @@ class Ledger:
             return _apply(old, source, {"attempts": old.attempts + 1}, time.time()), True
 
         return await self._write(update)
+
+    async def output_owner(self, output_path: str, *, other_than: str) -> str | None:
+        """The source, other than ``other_than``, whose recorded output is ``output_path``
+        (so that a later batch on this ledger does not overwrite it), or ``None``."""
+
+        def select(connection: sqlite3.Connection) -> str | None:
+            row = connection.execute(
+                "SELECT source FROM entries WHERE output_path = ? AND source != ? LIMIT 1",
+                (output_path, other_than),
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._run(select)
 
     async def renew_generation(self, source: str, *, error: str | None = None) -> LedgerEntry:
         """Record that the server failed the item's generation, so the next try makes a new one.
@@ -825,6 +845,19 @@ def _check_source(source: str) -> None:
         raise ValueError("source must be a non-empty string (a path or a caller-given key)")
 
 
+def _uploaded_twin(
+    connection: sqlite3.Connection, source: str, content_hash: str, model: str, options: str
+) -> str | None:
+    """The project id of another entry with this identity whose upload finished, if any."""
+    row = connection.execute(
+        "SELECT project_id FROM entries WHERE content_hash = ? AND model = ? AND options = ? "
+        "AND source != ? AND project_id IS NOT NULL AND last_good_state IN "
+        "('uploaded', 'generation_created', 'complete', 'downloaded') ORDER BY rowid LIMIT 1",
+        (content_hash, model, options, source),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 def _fetch(connection: sqlite3.Connection, source: str) -> LedgerEntry | None:
     row = connection.execute(f"{_SELECT} WHERE source = ?", (source,)).fetchone()
     return None if row is None else _row_to_entry(row)
@@ -901,6 +934,8 @@ def _initialize(connection: sqlite3.Connection, path: Path) -> None:
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("BEGIN IMMEDIATE")  # take the write lock now: read-only fails here
         if is_ledger:
+            for statement in _LATER_INDEXES:
+                connection.execute(statement)
             connection.execute("COMMIT")
             return
         try:
@@ -909,6 +944,8 @@ def _initialize(connection: sqlite3.Connection, path: Path) -> None:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         connection.execute(statement)
+                for statement in _LATER_INDEXES:
+                    connection.execute(statement)
                 connection.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
@@ -928,6 +965,8 @@ def _initialize(connection: sqlite3.Connection, path: Path) -> None:
 def _open_error(path: Path, exc: sqlite3.OperationalError) -> LedgerError:
     """A held or read-only ledger gets its own error: it is not damaged, just not ours."""
     text = str(exc).lower()
+    if path.is_dir():
+        return LedgerError(f"the ledger {str(path)!r} is a folder; name a file")
     if "locked" in text or "busy" in text:
         return LedgerLockedError(
             f"the ledger {str(path)!r} is in use by another batch (another process, or another "

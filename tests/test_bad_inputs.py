@@ -551,6 +551,44 @@ CALLS: list[tuple[str, Call, type[BaseException], str]] = [
         "sources",
     ),
     (
+        "batch-sources-int",
+        lambda c, f: _batch(c, 42, output_dir=f["folder"] / "o"),
+        InvalidRequestError,
+        "sources",
+    ),
+    (
+        "batch-timeout-zero",
+        lambda c, f: _batch(c, [f["good"]], output_dir=f["folder"] / "o", timeout=0),
+        InvalidRequestError,
+        "timeout",
+    ),
+    (
+        "restore-timeout-zero",
+        lambda c, f: c.restore(f["good"], output=f["folder"], timeout=0),
+        InvalidRequestError,
+        "timeout",
+    ),
+    (
+        "generation-sampling-int-key",
+        lambda c, f: c.generations.create("p", model="diffio-3.5", sampling={1: 2}),
+        InvalidRequestError,
+        "keys must be strings",
+    ),
+    (
+        "create-limiter-int",
+        lambda c, f: c.projects.create(f["good"], transfer_limiter=4),
+        InvalidRequestError,
+        "transfer_limiter",
+    ),  # type: ignore[arg-type]
+    (
+        "create-type-nul",
+        lambda c, f: c.projects.create(f["good"], content_type="audio/\x00wav"),
+        InvalidRequestError,
+        "content_type",
+    ),
+    ("options-zero", lambda c, f: c.projects.list(options=0), ConfigurationError, "options"),  # type: ignore[arg-type]
+    ("options-empty-dict", lambda c, f: c.projects.list(options={}), ConfigurationError, "options"),  # type: ignore[arg-type]
+    (
         "batch-sources-bytes",
         lambda c, f: _batch(c, b"x.wav", output_dir=f["folder"] / "o"),
         InvalidRequestError,
@@ -889,6 +927,8 @@ COMMANDS: list[tuple[str, list[str], dict[str, str]]] = [
     ("base-url-bad", ["projects", "--base-url", "ftp://x"], {"DIFFIO_API_KEY": SECRET}),
     ("demo-no-files", ["demo", "--files", "0"], {}),
     ("emulator-port", ["emulator", "--port", "99999"], {}),
+    ("no-arguments", [], {}),
+    ("unknown-command", ["restorez"], {}),
 ]
 
 

@@ -6,6 +6,7 @@ created and the requests it got, next to the files written.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -223,4 +224,72 @@ async def test_broken_links_empty_and_missing_files_and_non_paths_fail_as_items_
         (False, "source", InvalidRequestError)
     ] * 5
     assert any("empty" in str(r.error) for r in results)
+    assert _api_requests(env) == []
+
+
+async def test_a_file_output_where_another_output_needs_a_folder_collides(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    _write(src / "x.wav", b"RIFF-file")  # -> out/x.mp3
+    _write(src / "x.mp3" / "y.wav", b"RIFF-inside")  # -> out/x.mp3/y.mp3
+    with pytest.raises(OutputCollisionError, match=r"x\.mp3"):
+        await collect(env, src, tmp_path / "out")
+    assert _api_requests(env) == []
+
+
+async def test_names_that_differ_only_in_case_or_normalisation_collide(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    upper = _write(tmp_path / "a" / "Take.wav", b"RIFF-1")
+    lower = _write(tmp_path / "b" / "take.wav", b"RIFF-2")
+    composed = _write(tmp_path / "c" / "caf\u00e9.wav", b"RIFF-3")
+    decomposed = _write(tmp_path / "d" / "cafe\u0301.wav", b"RIFF-4")
+    with pytest.raises(OutputCollisionError) as info:
+        await collect(env, [upper, lower, composed, decomposed], tmp_path / "out")
+    assert len(info.value.clashes) == 2
+    assert _api_requests(env) == []
+
+
+async def test_a_rename_never_lands_on_a_name_another_source_takes(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    a = _write(tmp_path / "a" / "x.wav", b"RIFF-1")
+    b = _write(tmp_path / "b" / "x.wav", b"RIFF-2")
+    literal = _write(tmp_path / "c" / f"x-{_rename_hash(a)}.wav", b"RIFF-3")  # a's new name
+    for number, sources in enumerate(([a, b, literal], [literal, a, b])):
+        out = tmp_path / f"out-{number}"
+        results = await collect(env, sources, out, on_collision="rename")
+        assert all(r.ok for r in results)
+        assert sorted(_outputs(out).values()) == [b"RIFF-1", b"RIFF-2", b"RIFF-3"]
+
+
+def _rename_hash(path: Path) -> str:
+    return hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:8]
+
+
+async def test_names_that_cannot_be_outputs_fail_as_items_before_any_request(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    _write(src / ("n" * 253), b"RIFF-long")  # + ".mp3" is over 255 bytes
+    _write(Path(os.fsdecode(os.fsencode(src) + b"/\xff-latin1.wav")), b"RIFF-latin1")
+    results = await collect(env, src, tmp_path / "out", ledger=tmp_path / "batch.sqlite")
+    assert sorted((r.ok, r.stage) for r in results) == [(False, "source"), (False, "source")]
+    messages = " ".join(str(r.error) for r in results)
+    assert "255 bytes" in messages and "UTF-8" in messages
+    assert all(r.source.isprintable() for r in results)
+    assert _api_requests(env) == []
+
+
+async def test_a_lazy_batch_whose_output_dir_is_a_source_folder_raises_the_plain_error(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    _write(tmp_path / "in" / "a.wav", b"RIFF")
+
+    async def lazily() -> AsyncIterator[Path]:
+        yield tmp_path / "in"
+
+    with pytest.raises(InvalidRequestError, match="source folder"):
+        await collect(env, lazily(), tmp_path / "in")
     assert _api_requests(env) == []

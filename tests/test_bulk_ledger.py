@@ -18,6 +18,7 @@ from diffio_async import (
     GenerationFailedError,
     InvalidRequestError,
     LedgerLockedError,
+    OutputCollisionError,
 )
 from diffio_async.bulk import MAX_CONCURRENCY
 from diffio_async.ledger import Ledger
@@ -214,3 +215,36 @@ async def test_bad_batch_arguments_are_refused_before_any_request(
 
 async def test_concurrency_has_a_documented_ceiling() -> None:
     assert MAX_CONCURRENCY == 1024
+
+
+async def test_a_later_batch_on_the_ledger_never_overwrites_an_earlier_batchs_output(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    day1 = _source(tmp_path, "day1/take.wav", b"RIFF-day1")
+    day2 = _source(tmp_path, "day2/take.wav", b"RIFF-day2")
+    ledger = tmp_path / "batch.sqlite"
+    [first] = await collect(env, [day1], tmp_path / "out", ledger=ledger)
+    assert first.ok
+    [second] = await collect(env, [day2], tmp_path / "out", ledger=ledger)
+    assert not second.ok and isinstance(second.error, OutputCollisionError)
+    assert (tmp_path / "out" / "take.mp3").read_bytes() == b"RIFF-day1"
+    assert len(env.emulator.generation_ids) == 1
+    [again] = await collect(env, [day1], tmp_path / "out", ledger=ledger)
+    assert again.skipped
+
+
+async def test_the_same_media_under_another_path_is_paid_once(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    original = _source(tmp_path, "a/x.wav", b"RIFF-same")
+    link = tmp_path / "in" / "b" / "y.wav"
+    link.parent.mkdir(parents=True)
+    os.link(original, link)
+    copy = _source(tmp_path, "c/z.wav", b"RIFF-same")
+    ledger = tmp_path / "batch.sqlite"
+    await collect(env, [original], tmp_path / "out", ledger=ledger)
+    results = await collect(env, [link, copy], tmp_path / "out", ledger=ledger)
+    assert all(r.ok for r in results)
+    assert len(env.emulator.generation_ids) == 1  # replayed under the same key
+    assert len(env.emulator.requests.find(path="/v1/create_project")) == 1
+    assert {p.read_bytes() for p in (tmp_path / "out").iterdir()} == {b"RIFF-same"}

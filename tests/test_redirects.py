@@ -159,3 +159,20 @@ async def test_a_redirect_without_a_location_still_raises_a_redirect_error() -> 
         with pytest.raises(RedirectError, match="did not name"):
             await env.client.projects.list()
     assert received == []
+
+
+async def test_a_redirect_location_with_a_signed_query_never_reaches_a_log_record(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("DEBUG")  # httpcore traces the response headers, the location included
+    async with environment(auth_header="authorization", user_client=False) as (env, target, _):
+        env.emulator.add_fault(
+            path="/v1/list_projects",
+            status=307,
+            headers={"location": f"{target}/steal?{SECRET_QUERY}"},
+        )
+        with pytest.raises(RedirectError):
+            await env.client.projects.list()
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("location" in message for message in messages), "httpcore traced the headers"
+    assert not [message for message in messages if SECRET_QUERY.split("=")[1] in message]

@@ -58,6 +58,11 @@ class Projects(Resource):
         API calls), to bound bandwidth use across many concurrent uploads.
         """
         positive_int("part_concurrency", part_concurrency, maximum=64)
+        if transfer_limiter is not None and not isinstance(transfer_limiter, anyio.CapacityLimiter):
+            raise InvalidRequestError(
+                "transfer_limiter must be an anyio.CapacityLimiter or None, "
+                f"not {type(transfer_limiter).__name__}"
+            )
         callback("on_progress", on_progress)
         media = await anyio.to_thread.run_sync(
             lambda: as_media_source(source, file_name=file_name, content_type=content_type)
@@ -102,8 +107,14 @@ class Projects(Resource):
         """
         if not isinstance(file_name, str) or not file_name.strip():
             raise InvalidRequestError(f"file_name must be a non-empty string, not {file_name!r}")
-        if not isinstance(content_type, str) or not content_type.strip():
-            raise InvalidRequestError("content_type must be a non-empty string")
+        if (
+            not isinstance(content_type, str)
+            or not content_type.strip()
+            or not all(" " <= char <= "~" for char in content_type)
+        ):
+            raise InvalidRequestError(
+                "content_type must be a non-empty string of printable ASCII (a media type)"
+            )
         if file_format is not None and not isinstance(file_format, str):
             raise InvalidRequestError(
                 f"file_format must be a string, not {type(file_format).__name__}"
