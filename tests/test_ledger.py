@@ -327,8 +327,9 @@ async def test_a_crash_snapshot_without_aclose_has_every_committed_step(tmp_path
     path = tmp_path / "l.sqlite"
     ledger = await Ledger.open(path)
     try:
-        for i in range(20):
-            await _register(ledger, f"/in/{i}.wav")
+        for i in range(20):  # distinct media (identical media would adopt one upload)
+            digest = hashlib.sha256(str(i).encode()).hexdigest()
+            await _register(ledger, f"/in/{i}.wav", content_hash=digest)
             await _run_to(ledger, f"/in/{i}.wav", i, "generation_created")
         await ledger.record("/in/0.wav", state="failed", error="x")
         expected = await ledger.entries()
@@ -563,3 +564,15 @@ async def test_hash_file_streams_sha256(tmp_path: Path, size: int) -> None:
         await hash_file(path, chunk_size=0)
     with pytest.raises(FileNotFoundError):
         await hash_file(tmp_path / "missing")
+
+
+@pytest.mark.anyio
+async def test_identical_media_adopts_the_uploaded_project_and_so_its_key(tmp_path: Path) -> None:
+    async with await Ledger.open(tmp_path / "l.sqlite") as ledger:
+        await _register(ledger, "/in/a.wav")
+        first = await _run_to(ledger, "/in/a.wav", 0, "uploaded")
+        twin = await _register(ledger, "/in/copy-of-a.wav")
+        assert twin.state == "uploaded" and twin.project_id == first.project_id
+        assert twin.idempotency_key == first.idempotency_key
+        other = await _register(ledger, "/in/other-model.wav", model="diffio-2")
+        assert other.state == "hashed" and other.project_id is None
