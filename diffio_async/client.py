@@ -76,17 +76,17 @@ class AsyncDiffio:
         self._attach_resources()
 
     def _attach_resources(self) -> None:
-        self.projects = Projects(self)
+        self.projects = Projects(self._transport)
         """Projects: create (with upload), list, list generations, complete upload."""
-        self.generations = Generations(self)
+        self.generations = Generations(self._transport)
         """Generations: create, progress, download info, handles."""
-        self.webhooks = Webhooks(self)
+        self.webhooks = Webhooks(self._transport)
         """Webhook endpoints and test events."""
-        self.api_keys = ApiKeys(self)
+        self.api_keys = ApiKeys(self._transport)
         """Scoped API keys (admin keys only)."""
-        self.usage = Usage(self)
+        self.usage = Usage(self._transport)
         """Usage and billing counters."""
-        self.account = Account(self)
+        self.account = Account(self._transport)
         """Account billing settings."""
 
     @property

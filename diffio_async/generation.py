@@ -11,13 +11,13 @@ import os
 import random
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
 import attrs
 
 from ._download import check_dest, download_to_path
-from ._transport import RequestOptions
+from ._transport import RequestOptions, Transport
 from ._upload import ProgressCallback, closing_shielded
 from .errors import (
     APIConnectionError,
@@ -36,9 +36,6 @@ from .errors import (
 )
 from .models import CreatedGeneration, DownloadInfo, GenerationProgress, GenerationStatus
 from .webhooks import WebhookRouter
-
-if TYPE_CHECKING:
-    from .client import AsyncDiffio
 
 __all__ = ["Generation", "PollPolicy"]
 
@@ -150,6 +147,31 @@ _KNOWN_STATUSES = frozenset(
 )
 
 
+class GenerationCalls(Protocol):
+    """The two API calls a :class:`Generation` handle makes (``client.generations`` has them)."""
+
+    async def get_progress(
+        self,
+        generation_id: str,
+        *,
+        project_id: str | None = None,
+        options: RequestOptions | None = None,
+    ) -> GenerationProgress:
+        """One ``get_generation_progress`` call."""
+        ...
+
+    async def get_download(
+        self,
+        generation_id: str,
+        *,
+        project_id: str,
+        download_type: str = "audio",
+        options: RequestOptions | None = None,
+    ) -> DownloadInfo:
+        """One ``get_generation_download`` call."""
+        ...
+
+
 class Generation:
     """A generation on the server: its ids, and methods to follow and fetch it.
 
@@ -160,12 +182,16 @@ class Generation:
 
     def __init__(
         self,
-        client: AsyncDiffio,
+        calls: GenerationCalls,
+        http: Transport,
         *,
         created: CreatedGeneration,
         idempotency_key: str | None,
     ) -> None:
-        self._client = client
+        """Internal: handles come from ``client.generations`` (``calls``), which also lends the
+        transport (``http``) that media downloads go through."""
+        self._calls = calls
+        self._http = http
         self.created = created
         """The create answer (``idempotent_replay`` says whether it was a replay)."""
         self.idempotency_key = idempotency_key
@@ -196,7 +222,7 @@ class Generation:
 
     async def progress(self, *, options: RequestOptions | None = None) -> GenerationProgress:
         """Poll the progress once."""
-        progress = await self._client.generations.get_progress(
+        progress = await self._calls.get_progress(
             self.id, project_id=self.project_id, options=options
         )
         self.last_progress = progress
@@ -307,7 +333,7 @@ class Generation:
         self, *, download_type: str = "audio", options: RequestOptions | None = None
     ) -> DownloadInfo:
         """Ask for a fresh signed download URL (one request, no retry of 404/409)."""
-        return await self._client.generations.get_download(
+        return await self._calls.get_download(
             self.id, project_id=self.project_id, download_type=download_type, options=options
         )
 
@@ -383,7 +409,7 @@ class Generation:
         )
         async with transfer_limiter or contextlib.nullcontext():
             return await download_to_path(
-                self._client._transport,
+                self._http,
                 info=info,
                 refresh=lambda: self.download_info(download_type=download_type),
                 dest=dest,

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from .._convert import structure, unstructure
-from .._transport import ApiResponse, RequestOptions
+from .._transport import ApiResponse, RequestOptions, Transport
 from ..errors import InvalidRequestError
-
-if TYPE_CHECKING:
-    from ..client import AsyncDiffio
 
 __all__ = ["Resource", "optional_id", "require_id"]
 
@@ -20,8 +17,9 @@ T = TypeVar("T")
 class Resource:
     """Base of the resource groups (``client.projects``, ``client.generations``, ...)."""
 
-    def __init__(self, client: AsyncDiffio) -> None:
-        self._client = client
+    def __init__(self, http: Transport) -> None:
+        """Internal: the client makes one of each, sharing its transport."""
+        self._http = http
 
     async def _post(  # body: a request model, or a plain mapping for bodies with no fields
         self,
@@ -32,9 +30,7 @@ class Resource:
         options: RequestOptions | None,
     ) -> ApiResponse:
         payload = body if isinstance(body, Mapping) else unstructure(body)
-        return await self._client._transport.call(
-            endpoint, payload, idempotent=idempotent, options=options
-        )
+        return await self._http.call(endpoint, payload, idempotent=idempotent, options=options)
 
     async def _post_as(
         self,

@@ -80,7 +80,7 @@ class Generations(Resource):
         created = await self._post_as(
             path, body, CreatedGeneration, idempotent=True, options=options
         )
-        return Generation(self._client, created=created, idempotency_key=key)
+        return Generation(self, self._http, created=created, idempotency_key=key)
 
     def get(
         self, generation_id: str, *, project_id: str, model_key: str | None = None
@@ -92,7 +92,7 @@ class Generations(Resource):
             model_key=model_key or "",
             status="unknown",
         )
-        return Generation(self._client, created=created, idempotency_key=None)
+        return Generation(self, self._http, created=created, idempotency_key=None)
 
     async def get_progress(
         self,

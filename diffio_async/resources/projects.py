@@ -77,7 +77,7 @@ class Projects(Resource):
         )
         async with transfer_limiter or nullcontext():
             await upload_media(
-                self._client._transport,
+                self._http,
                 project,
                 media,
                 on_progress=on_progress,
