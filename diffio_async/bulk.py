@@ -22,7 +22,7 @@ How it is built:
   Failures that would hit every later item too (401, 402 ``paymentFailed`` /
   ``spendLimitExceeded``, an API 403) stop the batch: the workers are cancelled and the
   iterator raises :class:`BatchAbortedError` after the results already made.
-* With a ``ledger`` (a SQLite file, see :mod:`diffio_async.ledger`) each step is recorded
+* With a ``ledger`` (a SQLite file, see :mod:`diffio_async.workflows.ledger`) each step is recorded
   before the next begins, and the idempotency key of a generation is derived from the file's
   content hash, model, options and project id: re-running the same batch skips finished
   files, reuses uploaded projects and waits on created generations, and even a crash between
@@ -79,8 +79,8 @@ from .errors import (
     WaitTimeoutError,
 )
 from .generation import Generation, PollPolicy
-from .ledger import Ledger, LedgerEntry, hash_file
 from .resources.generations import normalize_download_type
+from .workflows.ledger import Ledger, LedgerEntry, hash_file
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
@@ -261,7 +261,7 @@ class _Item:
                 skipped=True,
             )
         # An upload is reused only once it finished; a created generation is never created
-        # again (its key is derived from the recorded project, see ledger.idempotency_key_for).
+        # again (its key is derived from the recorded project: idempotency_key_for).
         # A downloaded item whose output is gone, or that goes to a new output_dir now, is
         # downloaded again (that costs nothing: the generation is done).
         if entry.state in ("uploaded", "generation_created", "complete", "downloaded"):

@@ -151,7 +151,7 @@ async def test_ledger_resume_skips_done_and_never_creates_twice(
     assert len(env.emulator.generation_ids) - generations_before <= 12 - 5
     third = await collect(env, paths, tmp_path / "out", concurrency=4, ledger=ledger)
     assert all(r.skipped for r in third)
-    from diffio_async.ledger import Ledger
+    from diffio_async.workflows.ledger import Ledger
 
     async with await Ledger.open(ledger) as book:
         entries = await book.entries()

@@ -21,8 +21,8 @@ from diffio_async import (
     OutputCollisionError,
 )
 from diffio_async.bulk import MAX_CONCURRENCY
-from diffio_async.ledger import Ledger
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
+from diffio_async.workflows.ledger import Ledger
 
 pytestmark = pytest.mark.anyio
 
@@ -125,7 +125,7 @@ def test_a_ledger_held_by_another_process_is_refused(tmp_path: Path) -> None:
             sys.executable,
             "-c",
             "import anyio, sys\n"
-            "from diffio_async.ledger import Ledger\n"
+            "from diffio_async.workflows.ledger import Ledger\n"
             "async def main():\n"
             f"    async with await Ledger.open({str(ledger)!r}):\n"
             "        print('held', flush=True)\n"

@@ -14,15 +14,18 @@ import anyio
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from diffio_async.errors import DiffioError
-from diffio_async.ledger import (
-    SCHEMA_VERSION,
-    STATES,
+from diffio_async.errors import (
+    DiffioError,
+    InvalidRequestError,
     InvalidTransitionError,
-    Ledger,
-    LedgerEntry,
     LedgerError,
     LedgerFormatError,
+)
+from diffio_async.workflows.ledger import (
+    SCHEMA_VERSION,
+    STATES,
+    Ledger,
+    LedgerEntry,
     canonical_options,
     hash_file,
     idempotency_key_for,
@@ -348,7 +351,7 @@ CHILD = textwrap.dedent(
     """
     import hashlib, sys
     import anyio
-    from diffio_async.ledger import Ledger
+    from diffio_async.workflows.ledger import Ledger
 
     STEPS = [
         ("project_created", "project_id", "proj-"),
@@ -464,54 +467,6 @@ async def test_a_write_cancelled_before_it_runs_is_withdrawn(tmp_path: Path) -> 
         assert (await ledger.record("/in/b.wav")).state == "pending"
 
 
-class _FailingCommits:
-    """A connection proxy whose COMMIT fails while ``armed`` (a full disk, an I/O error)."""
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self.connection = connection
-        self.armed = True
-
-    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        if sql == "COMMIT" and self.armed:
-            raise sqlite3.OperationalError("disk I/O error")
-        return self.connection.execute(sql, *args)
-
-    @property
-    def in_transaction(self) -> bool:
-        return self.connection.in_transaction
-
-    def close(self) -> None:
-        self.connection.close()
-
-
-@pytest.mark.anyio
-async def test_a_failed_commit_fails_every_write_of_the_group(tmp_path: Path) -> None:
-    async with await Ledger.open(tmp_path / "l.sqlite") as ledger:
-        await _register(ledger)
-        proxy = _FailingCommits(ledger._connection)  # type: ignore[arg-type]
-        ledger._connection = proxy  # type: ignore[assignment]
-        outcomes: dict[str, BaseException] = {}
-
-        async def write(source: str, state: Any) -> None:
-            try:
-                await ledger.record(source, state=state)
-            except LedgerError as exc:
-                outcomes[source] = exc
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(write, "/in/a.wav", "pending")  # invalid: fails on its own
-            for i in range(5):
-                tg.start_soon(write, f"/in/{i}.wav", "pending")
-        assert isinstance(outcomes.pop("/in/a.wav"), InvalidTransitionError)
-        assert len(outcomes) == 5
-        assert all("disk I/O error" in str(exc) for exc in outcomes.values())
-        assert len({id(exc) for exc in outcomes.values()}) == 5  # one exception per task
-
-        proxy.armed = False
-        assert [entry.source for entry in await ledger.entries()] == ["/in/a.wav"]
-        assert (await ledger.record("/in/0.wav")).state == "pending"
-
-
 # --- pure helpers ----------------------------------------------------------------------------
 
 
@@ -530,11 +485,11 @@ def test_idempotency_key_is_stable_and_depends_on_every_input() -> None:
         idempotency_key_for(HASH_A, MODEL, OPTIONS, "proj-2"),
     }
     assert len(others) == 5 and key not in others
-    with pytest.raises(ValueError, match="sha256"):
+    with pytest.raises(InvalidRequestError, match="sha256"):
         idempotency_key_for("abc", MODEL, None, "p")
-    with pytest.raises(ValueError, match="sha256"):
+    with pytest.raises(InvalidRequestError, match="sha256"):
         idempotency_key_for(HASH_A.upper(), MODEL, None, "p")
-    with pytest.raises(ValueError, match="project_id"):
+    with pytest.raises(InvalidRequestError, match="project_id"):
         idempotency_key_for(HASH_A, MODEL, None, "")
 
 
@@ -544,11 +499,11 @@ def test_canonical_options() -> None:
         '{"a":{"c":"é","d":[1,2]},"b":1}'
     )
     assert canonical_options('{"b": 1, "a": 2}') == '{"a":2,"b":1}'
-    with pytest.raises(ValueError, match="JSON object"):
+    with pytest.raises(InvalidRequestError, match="JSON object"):
         canonical_options("[1]")
-    with pytest.raises(ValueError, match="JSON-serializable"):
+    with pytest.raises(InvalidRequestError, match="JSON-serializable"):
         canonical_options({"x": object()})
-    with pytest.raises(ValueError, match="JSON-serializable"):
+    with pytest.raises(InvalidRequestError, match="JSON-serializable"):
         canonical_options({"x": float("nan")})
 
 
@@ -560,7 +515,7 @@ async def test_hash_file_streams_sha256(tmp_path: Path, size: int) -> None:
     path.write_bytes(data)
     assert await hash_file(path, chunk_size=4096) == (size, hashlib.sha256(data).hexdigest())
     assert await hash_file(str(path)) == (size, hashlib.sha256(data).hexdigest())
-    with pytest.raises(ValueError, match="chunk_size"):
+    with pytest.raises(InvalidRequestError, match="chunk_size"):
         await hash_file(path, chunk_size=0)
     with pytest.raises(FileNotFoundError):
         await hash_file(tmp_path / "missing")
@@ -576,3 +531,32 @@ async def test_identical_media_adopts_the_uploaded_project_and_so_its_key(tmp_pa
         assert twin.idempotency_key == first.idempotency_key
         other = await _register(ledger, "/in/other-model.wav", model="diffio-2")
         assert other.state == "hashed" and other.project_id is None
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_bad_arguments_raise_invalid_request_error(tmp_path: Path) -> None:
+    async with await Ledger.open(tmp_path / "l.sqlite") as ledger:
+        with pytest.raises(InvalidRequestError, match="source"):
+            await ledger.record("")
+        with pytest.raises(InvalidRequestError, match="unknown state"):
+            await ledger.entries(state="exploded")  # type: ignore[arg-type]
+        with pytest.raises(InvalidRequestError, match="model"):
+            await _register(ledger, model="")
+        with pytest.raises(InvalidRequestError, match="not valid JSON"):
+            await _register(ledger, options="{nope")
+        assert await ledger.entries() == []
+
+
+@pytest.mark.anyio
+async def test_a_downloaded_entry_has_no_generation_to_renew(tmp_path: Path) -> None:
+    async with await Ledger.open(tmp_path / "l.sqlite") as ledger:
+        entry = await _register(ledger)
+        with pytest.raises(InvalidTransitionError, match="no generation"):
+            await ledger.renew_generation(entry.source)
+        done = await _run_to(ledger, entry.source, 1, "downloaded")
+        with pytest.raises(InvalidTransitionError, match="'downloaded'"):
+            await ledger.renew_generation(entry.source, error="late")
+        assert await ledger.get(entry.source) == done
