@@ -6,7 +6,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import attrs
@@ -21,9 +21,7 @@ from .errors import DiffioError, InvalidRequestError, RestoreError
 from .generation import Generation, PollPolicy
 from .models import CreateProjectResponse, GenerationProgress
 from .resources.generations import normalize_download_type
-
-if TYPE_CHECKING:
-    from .client import AsyncDiffio
+from .workflows._services import Services
 
 __all__ = ["RestoreResult", "restore"]
 
@@ -57,7 +55,7 @@ class RestoreResult:
 
 
 async def restore(
-    client: AsyncDiffio,
+    client: Services,
     source: str | os.PathLike[str] | bytes | MediaSource,
     *,
     output: str | os.PathLike[str],

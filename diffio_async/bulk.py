@@ -51,7 +51,7 @@ from collections.abc import (
 )
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import attrs
@@ -80,13 +80,11 @@ from .errors import (
 )
 from .generation import Generation, PollPolicy
 from .resources.generations import normalize_download_type
+from .workflows._services import FailureEvents, Services
 from .workflows.ledger import Ledger, LedgerEntry, hash_file
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
-
-if TYPE_CHECKING:
-    from .client import AsyncDiffio
 
 __all__ = ["MAX_CONCURRENCY", "ItemResult", "Source", "restore_many"]
 
@@ -168,7 +166,7 @@ class _Adaptive:
 
 @attrs.define
 class _Settings:
-    client: AsyncDiffio
+    client: Services
     model: str | None
     download_type: str
     sampling: Mapping[str, Any] | None
@@ -419,7 +417,8 @@ def _prepare_output(output: Path, sweep: bool) -> None:
 
 @asynccontextmanager
 async def restore_many(
-    client: AsyncDiffio,
+    client: Services,
+    failures: FailureEvents,
     sources: Source | Iterable[Source] | AsyncIterable[Source],
     *,
     output_dir: str | os.PathLike[str],
@@ -493,7 +492,7 @@ async def restore_many(
         on_stage=on_stage,
     )
     send_results, receive_results = anyio.create_memory_object_stream[ItemResult](concurrency)
-    client._transport.add_failure_listener(adaptive.on_failure)
+    failures.add_failure_listener(adaptive.on_failure)
     try:
         async with anyio.create_task_group() as outer:
             walker = Walker(out, suffix, on_collision, contested=clashes)
@@ -518,7 +517,7 @@ async def restore_many(
     finally:
         send_results.close()  # no-ops when the pool and the iterator closed them already
         receive_results.close()
-        client._transport.remove_failure_listener(adaptive.on_failure)
+        failures.remove_failure_listener(adaptive.on_failure)
         if opened is not None:
             with anyio.CancelScope(shield=True):
                 await opened.aclose()

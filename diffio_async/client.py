@@ -199,6 +199,7 @@ class AsyncDiffio:
         """
         return restore_many(
             self,
+            self._transport,
             sources,
             output_dir=output_dir,
             model=model,
