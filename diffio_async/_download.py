@@ -176,7 +176,8 @@ async def _fetch(
     total: int | None = None
     refreshes = 0
     resumes = 0  # consecutive attempts that ended early without adding a byte
-    out = await anyio.open_file(temp, "xb")
+    with anyio.CancelScope(shield=True):  # an open finishing after a cancel is still closed
+        out = await anyio.open_file(temp, "xb")
     buffer = bytearray()
 
     async def flush() -> None:

@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -206,7 +206,7 @@ class MediaResponse(Response):
             (k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in extra.items()
         ]
 
-    async def _chunks(self) -> AsyncIterator[bytes]:
+    async def _chunks(self) -> AsyncGenerator[bytes, None]:
         remaining = self._end - self._start + 1
         if remaining <= 0:
             return
@@ -216,7 +216,11 @@ class MediaResponse(Response):
                 yield view[index : index + CHUNK_SIZE]
             return
         assert self._path is not None
-        async with await anyio.open_file(self._path, "rb") as handle:
+        # Shielded: a cancellation that arrives while the worker thread opens the file would
+        # otherwise leave the opened file to the garbage collector.
+        with anyio.CancelScope(shield=True):
+            handle = await anyio.open_file(self._path, "rb")
+        try:
             await handle.seek(self._start)
             while remaining > 0:
                 chunk = await handle.read(min(CHUNK_SIZE, remaining))
@@ -224,6 +228,9 @@ class MediaResponse(Response):
                     return
                 remaining -= len(chunk)
                 yield chunk
+        finally:
+            with anyio.CancelScope(shield=True):
+                await handle.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the headers, then the body chunk by chunk."""
@@ -241,8 +248,10 @@ class MediaResponse(Response):
                             return
 
                 group.start_soon(watch_disconnect)
-                async for chunk in self._chunks():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                async with contextlib.aclosing(self._chunks()) as chunks:
+                    async for chunk in chunks:
+                        body = {"type": "http.response.body", "body": chunk, "more_body": True}
+                        await send(body)
                 group.cancel_scope.cancel()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         if self.background is not None:
