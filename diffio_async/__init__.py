@@ -9,12 +9,10 @@ Start with :class:`AsyncDiffio`::
 from __future__ import annotations
 
 from ._catalog import DEFAULT_MODEL, KNOWN_MODELS, ModelSpec
-from ._restore import RestoreResult
-from ._retry import RetryPolicy
-from ._transport import RequestOptions, Timeout
-from ._upload import MediaSource
+from ._http.retry import RetryPolicy
+from ._http.transport import RequestOptions, Timeout
+from ._media.upload import MediaSource
 from ._version import __version__
-from .bulk import ItemResult
 from .client import AsyncDiffio
 from .errors import (
     APIConnectionError,
@@ -56,7 +54,6 @@ from .errors import (
     WaitTimeoutError,
     WebhookVerificationError,
 )
-from .generation import Generation, PollPolicy
 from .models import (
     AccountSettings,
     ApiKey,
@@ -74,6 +71,9 @@ from .models import (
     WebhookEvent,
     WebhookTestEvent,
 )
+from .resources.generation_handle import Generation, PollPolicy
+from .workflows.bulk import ItemResult
+from .workflows.restore import RestoreResult
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -37,8 +37,6 @@ import anyio
 import httpx
 
 from ._catalog import KNOWN_MODELS
-from ._walk import Collision
-from .bulk import MAX_CONCURRENCY, ItemResult
 from .client import AsyncDiffio
 from .errors import (
     BatchAbortedError,
@@ -49,6 +47,8 @@ from .errors import (
     OutputCollisionError,
 )
 from .resources.generations import DOWNLOAD_TYPES
+from .workflows._sources import Collision
+from .workflows.bulk import MAX_CONCURRENCY, ItemResult
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]

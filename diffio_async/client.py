@@ -10,9 +10,8 @@ from typing import Any
 
 import httpx
 
-from ._restore import RestoreResult, restore
-from ._retry import RetryPolicy
-from ._transport import (
+from ._http.retry import RetryPolicy
+from ._http.transport import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
     AuthHeader,
@@ -20,13 +19,14 @@ from ._transport import (
     Timeout,
     Transport,
 )
-from ._upload import MediaSource, ProgressCallback
-from ._walk import Collision
-from .bulk import ItemResult, Source, restore_many
+from ._media.upload import MediaSource, ProgressCallback
 from .errors import ConfigurationError
-from .generation import PollPolicy
 from .models import GenerationProgress
 from .resources import Account, ApiKeys, Generations, Projects, Usage, Webhooks
+from .resources.generation_handle import PollPolicy
+from .workflows._sources import Collision
+from .workflows.bulk import ItemResult, Source, restore_many
+from .workflows.restore import RestoreResult, restore
 
 __all__ = ["AsyncDiffio"]
 
@@ -185,13 +185,13 @@ class AsyncDiffio:
         Outputs go to ``output_dir``, named after each source; folders keep their layout.
         One file is one item however often it is given; two sources that would write one
         output are refused up front (:class:`~diffio_async.OutputCollisionError`) unless
-        ``on_collision="rename"`` (see :mod:`diffio_async._walk` for the rules).
+        ``on_collision="rename"`` (see :mod:`diffio_async.workflows._sources` for the rules).
         ``concurrency`` (at most ``MAX_CONCURRENCY``, 1024) bounds items in flight (it
         shrinks on 429s and grows back);
         ``transfer_concurrency`` bounds uploads and downloads (default ``min(4,
         concurrency)``). ``ledger`` is a SQLite file that makes the batch resumable and
         billing-safe. ``on_stage(source, stage)`` reports each item's progress. See
-        :mod:`diffio_async.bulk`::
+        :mod:`diffio_async.workflows.bulk`::
 
             async with client.restore_many(paths, output_dir="out/") as results:
                 async for item in results:

@@ -37,7 +37,7 @@ import anyio
 import attrs
 import httpx
 
-from ._transport import Timeout
+from ._http.transport import Timeout
 from .client import AsyncDiffio
 from .emulator import Emulator, EmulatorClock, serve_in_thread
 

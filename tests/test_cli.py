@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from diffio_async import cli
-from diffio_async.bulk import ItemResult
 from diffio_async.cli import main
 from diffio_async.client import AsyncDiffio
 from diffio_async.emulator import Emulator, EmulatorClock, serve_in_thread
@@ -27,6 +26,7 @@ from diffio_async.errors import (
     LedgerLockedError,
 )
 from diffio_async.resources.projects import Projects
+from diffio_async.workflows.bulk import ItemResult
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]

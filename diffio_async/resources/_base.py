@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 from .._convert import structure, unstructure
-from .._transport import ApiResponse, RequestOptions, Transport
+from .._http.transport import ApiResponse, RequestOptions, Transport
 from ..errors import InvalidRequestError
 
 __all__ = ["Resource", "optional_id", "require_id"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._transport import RequestOptions
+from .._http.transport import RequestOptions
 from ..errors import InvalidRequestError
 from ..models import AccountSettings, BillingPolicy, UpdateAccountSettingsRequest
 from ._base import Resource

@@ -9,9 +9,8 @@ from typing import Any
 from .._catalog import resolve_endpoint
 from .._checks import idempotency_key as idempotency_key_check
 from .._checks import json_object
-from .._transport import RequestOptions
+from .._http.transport import RequestOptions
 from ..errors import InvalidRequestError
-from ..generation import Generation
 from ..models import (
     CreatedGeneration,
     CreateGenerationRequest,
@@ -21,6 +20,7 @@ from ..models import (
     GenerationProgressRequest,
 )
 from ._base import Resource, optional_id, require_id
+from .generation_handle import Generation
 
 __all__ = ["DOWNLOAD_TYPES", "Generations", "normalize_download_type"]
 

@@ -10,8 +10,8 @@ from typing import Any
 import anyio
 
 from .._checks import callback, json_object, positive_int
-from .._transport import RequestOptions
-from .._upload import MediaSource, ProgressCallback, as_media_source, upload_media
+from .._http.transport import RequestOptions
+from .._media.upload import MediaSource, ProgressCallback, as_media_source, upload_media
 from ..errors import InvalidRequestError
 from ..models import (
     CompleteProjectUploadRequest,

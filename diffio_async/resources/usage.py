@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._transport import RequestOptions
+from .._http.transport import RequestOptions
 from ..models import UsageSummary, UsageSummaryRequest
 from ._base import Resource, optional_id
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._checks import json_object, string_list
-from .._transport import RequestOptions
+from .._http.transport import RequestOptions
 from ..errors import InvalidRequestError
 from ..models import (
     ConfigureWebhookRequest,

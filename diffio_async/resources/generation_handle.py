@@ -16,10 +16,10 @@ from typing import Any, Protocol
 import anyio
 import attrs
 
-from ._download import check_dest, download_to_path
-from ._transport import RequestOptions, Transport
-from ._upload import ProgressCallback, closing_shielded
-from .errors import (
+from .._http.transport import RequestOptions, Transport
+from .._media.download import check_dest, download_to_path
+from .._media.upload import ProgressCallback, closing_shielded
+from ..errors import (
     APIConnectionError,
     ConfigurationError,
     ConflictError,
@@ -34,8 +34,8 @@ from .errors import (
     WaitTimeoutError,
     cap_message,
 )
-from .models import CreatedGeneration, DownloadInfo, GenerationProgress, GenerationStatus
-from .webhooks import WebhookRouter
+from ..models import CreatedGeneration, DownloadInfo, GenerationProgress, GenerationStatus
+from ..webhooks import WebhookRouter
 
 __all__ = ["Generation", "PollPolicy"]
 

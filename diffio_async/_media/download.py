@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ._checks import path_like
-from ._transport import iter_response_bytes
-from ._upload import CHUNK_SIZE, ProgressCallback, closing_shielded
-from .errors import APIConnectionError, DownloadError, InvalidRequestError, PermissionDeniedError
-from .models import DownloadInfo
+from .._checks import path_like
+from .._http.transport import iter_response_bytes
+from ..errors import APIConnectionError, DownloadError, InvalidRequestError, PermissionDeniedError
+from ..models import DownloadInfo
+from .upload import CHUNK_SIZE, ProgressCallback, closing_shielded
 
 if TYPE_CHECKING:
-    from ._transport import Transport
+    from .._http.transport import Transport
 
 __all__ = ["check_dest", "download_to_path", "resolve_target", "temp_name", "temp_prefix"]
 

@@ -34,19 +34,8 @@ import anyio
 import attrs
 import httpx
 
-from ._retry import (
-    FailureKind,
-    RetryableFailure,
-    RetryPolicy,
-    check_max_retries,
-    check_seconds,
-    classify_exception,
-    classify_status,
-    parse_retry_after,
-    retry_loop,
-)
-from ._version import __version__
-from .errors import (
+from .._version import __version__
+from ..errors import (
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
@@ -56,6 +45,17 @@ from .errors import (
     InvalidRequestError,
     cap_message,
     status_error_from_response,
+)
+from .retry import (
+    FailureKind,
+    RetryableFailure,
+    RetryPolicy,
+    check_max_retries,
+    check_seconds,
+    classify_exception,
+    classify_status,
+    parse_retry_after,
+    retry_loop,
 )
 
 __all__ = [

@@ -35,7 +35,7 @@ from diffio_async import (
     TranscriptPendingError,
     TranscriptUnavailableError,
 )
-from diffio_async._download import temp_name, temp_prefix
+from diffio_async._media.download import temp_name, temp_prefix
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
 
 pytestmark = pytest.mark.anyio

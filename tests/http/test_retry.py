@@ -9,7 +9,7 @@ import anyio
 import httpx
 import pytest
 
-from diffio_async._retry import (
+from diffio_async._http.retry import (
     FailureKind,
     RetryableFailure,
     RetryPolicy,

@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from diffio_async import PollPolicy, errors
-from diffio_async._retry import RetryPolicy
-from diffio_async._transport import (
+from diffio_async._http.retry import RetryPolicy
+from diffio_async._http.transport import (
     RequestOptions,
     Timeout,
     Transport,

@@ -13,9 +13,9 @@ import pytest
 from bulk_helpers import FAST_POLL, collect
 
 from diffio_async import RetryPolicy
-from diffio_async.bulk import ItemResult, _Adaptive
 from diffio_async.errors import BatchAbortedError, RateLimitError
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
+from diffio_async.workflows.bulk import ItemResult, _Adaptive
 
 pytestmark = pytest.mark.anyio
 

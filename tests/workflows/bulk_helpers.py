@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from diffio_async import PollPolicy
-from diffio_async.bulk import ItemResult
 from diffio_async.testing import EmulatedDiffio
+from diffio_async.workflows.bulk import ItemResult
 
 FAST_POLL = PollPolicy(initial=0.02, maximum=0.1)
 """Polls every 20-100 ms: the emulator's generations take 50 ms in these tests."""

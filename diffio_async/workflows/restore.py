@@ -11,17 +11,17 @@ from typing import Any
 import anyio
 import attrs
 
-from ._catalog import DEFAULT_MODEL_BY_ERA, resolve_endpoint
-from ._checks import callback, json_object, optional_seconds
-from ._checks import idempotency_key as check_idempotency_key
-from ._download import check_dest
-from ._transport import counting_attempts
-from ._upload import MediaSource, ProgressCallback, as_media_source
-from .errors import DiffioError, InvalidRequestError, RestoreError
-from .generation import Generation, PollPolicy
-from .models import CreateProjectResponse, GenerationProgress
-from .resources.generations import normalize_download_type
-from .workflows._services import Services
+from .._catalog import DEFAULT_MODEL_BY_ERA, resolve_endpoint
+from .._checks import callback, json_object, optional_seconds
+from .._checks import idempotency_key as check_idempotency_key
+from .._http.transport import counting_attempts
+from .._media.download import check_dest
+from .._media.upload import MediaSource, ProgressCallback, as_media_source
+from ..errors import DiffioError, InvalidRequestError, RestoreError
+from ..models import CreateProjectResponse, GenerationProgress
+from ..resources.generation_handle import Generation, PollPolicy
+from ..resources.generations import normalize_download_type
+from ._services import Services
 
 __all__ = ["RestoreResult", "restore"]
 

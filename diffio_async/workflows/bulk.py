@@ -57,11 +57,10 @@ import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._catalog import DEFAULT_MODEL_BY_ERA, resolve_endpoint
-from ._checks import json_object, optional_seconds, path_like, positive_int
-from ._download import temp_prefix
-from ._walk import Collision, Job, Walker, collision_error, find_collisions
-from .errors import (
+from .._catalog import DEFAULT_MODEL_BY_ERA, resolve_endpoint
+from .._checks import json_object, optional_seconds, path_like, positive_int
+from .._media.download import temp_prefix
+from ..errors import (
     APIConnectionError,
     AuthenticationError,
     BatchAbortedError,
@@ -78,10 +77,11 @@ from .errors import (
     UploadError,
     WaitTimeoutError,
 )
-from .generation import Generation, PollPolicy
-from .resources.generations import normalize_download_type
-from .workflows._services import FailureEvents, Services
-from .workflows.ledger import Ledger, LedgerEntry, hash_file
+from ..resources.generation_handle import Generation, PollPolicy
+from ..resources.generations import normalize_download_type
+from ._services import FailureEvents, Services
+from ._sources import Collision, Job, Walker, collision_error, find_collisions
+from .ledger import Ledger, LedgerEntry, hash_file
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
@@ -362,7 +362,7 @@ class _Item:
 
 async def _process(job: Job, settings: _Settings) -> ItemResult:
     item = _Item(job, settings)
-    if job.refused is not None:  # refused before any request (see _walk)
+    if job.refused is not None:  # refused before any request (see _sources)
         item.stage = "source"
         return item.result(ok=False, error=job.refused, attempts=0)
     try:

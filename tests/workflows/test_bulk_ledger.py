@@ -20,8 +20,8 @@ from diffio_async import (
     LedgerLockedError,
     OutputCollisionError,
 )
-from diffio_async.bulk import MAX_CONCURRENCY
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
+from diffio_async.workflows.bulk import MAX_CONCURRENCY
 from diffio_async.workflows.ledger import Ledger
 
 pytestmark = pytest.mark.anyio

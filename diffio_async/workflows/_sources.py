@@ -41,7 +41,7 @@ from typing import Literal
 import anyio
 import attrs
 
-from .errors import InvalidRequestError, OutputCollisionError
+from ..errors import InvalidRequestError, OutputCollisionError
 
 __all__ = ["Collision", "Job", "Walker", "collision_error", "find_collisions"]
 

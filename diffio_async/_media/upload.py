@@ -27,12 +27,12 @@ from typing import IO, TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from ._convert import structure
-from .errors import APIError, DiffioError, InvalidRequestError, UploadError
-from .models import CreateProjectResponse, EdgePartReceipt, EdgeUploadStart, UploadSession
+from .._convert import structure
+from ..errors import APIError, DiffioError, InvalidRequestError, UploadError
+from ..models import CreateProjectResponse, EdgePartReceipt, EdgeUploadStart, UploadSession
 
 if TYPE_CHECKING:
-    from ._transport import Transport
+    from .._http.transport import Transport
 
 __all__ = [
     "CHUNK_SIZE",

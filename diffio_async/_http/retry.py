@@ -37,7 +37,7 @@ import attrs
 import backoff
 import httpx
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 __all__ = [
     "MAX_RETRIES_LIMIT",
