@@ -40,7 +40,6 @@ __all__ = [
     "ModelStatus",
     "default_model",
     "get_model",
-    "model_for_endpoint",
     "models_for_era",
     "resolve_endpoint",
 ]
@@ -267,15 +266,3 @@ def resolve_endpoint(model: str | ModelSpec, *, endpoint: str | None = None) -> 
     if endpoint is not None:
         return _validate_endpoint(endpoint)
     return get_model(model).endpoint
-
-
-def model_for_endpoint(endpoint: str) -> ModelSpec | None:
-    """The model served at ``endpoint`` (e.g. for routing in the emulator), or ``None``.
-
-    Where several keys share an endpoint (client-side aliases) the non-alias model wins.
-    """
-    matches = [spec for spec in _TABLE if spec.endpoint == endpoint]
-    for spec in matches:
-        if spec.status != "alias":
-            return spec
-    return matches[0] if matches else None

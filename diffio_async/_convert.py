@@ -37,12 +37,12 @@ from .models import _ShapeError
 __all__ = [
     "converter",
     "format_datetime",
+    "make_converter",
     "parse_datetime",
-    "strict_converter",
     "structure",
     "to_camel",
-    "to_snake",
     "unstructure",
+    "validation_messages",
     "wire_name",
 ]
 
@@ -60,14 +60,6 @@ def to_camel(name: str) -> str:
     """``api_project_id`` -> ``apiProjectId``."""
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-_UPPER = re.compile(r"(?<!^)(?=[A-Z])")
-
-
-def to_snake(name: str) -> str:
-    """``apiProjectId`` -> ``api_project_id`` (the inverse of :func:`to_camel` for plain words)."""
-    return _UPPER.sub("_", name).lower()
 
 
 def wire_name(field: attrs.Attribute[Any]) -> str:
@@ -276,7 +268,13 @@ def _is_abc_mapping(tp: object) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-def _make_converter(*, forbid_extra_keys: bool, omit_none: bool) -> Converter:
+def make_converter(*, forbid_extra_keys: bool = False, omit_none: bool = True) -> Converter:
+    """Build a converter with every hook of this module.
+
+    The SDK uses one, :data:`converter` (the defaults). The flags exist so that a test can pin
+    the wire shape with the same hooks: ``forbid_extra_keys=True`` makes unknown keys errors,
+    ``omit_none=False`` writes ``None`` fields as ``null``.
+    """
     conv = Converter(forbid_extra_keys=forbid_extra_keys, detailed_validation=True)
 
     conv.register_structure_hook(str, _structure_str)
@@ -358,11 +356,7 @@ def _make_converter(*, forbid_extra_keys: bool, omit_none: bool) -> Converter:
 
 
 #: The SDK's converter: lenient structuring, ``None`` dropped on unstructure.
-converter = _make_converter(forbid_extra_keys=False, omit_none=True)
-#: Like :data:`converter` but unknown keys are errors (for tests that pin the wire shape).
-strict_converter = _make_converter(forbid_extra_keys=True, omit_none=True)
-#: Like :data:`converter` but ``None`` fields are written as ``null`` (for full answers).
-_nulls_converter = _make_converter(forbid_extra_keys=False, omit_none=False)
+converter = make_converter()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,19 +409,17 @@ def validation_messages(exc: BaseException) -> list[str]:
     return _messages(exc, "$")
 
 
-def structure(data: object, cls: type[T], *, endpoint: str, strict: bool = False) -> T:
+def structure(data: object, cls: type[T], *, endpoint: str) -> T:
     """Build ``cls`` from a parsed 2xx JSON body.
 
     :param data: the parsed JSON (anything; a non-object is an error for attrs classes).
     :param cls: the model class, e.g. :class:`~diffio_async.models.GenerationProgress`.
     :param endpoint: names the call in the error message (``"get_generation_progress"``).
-    :param strict: forbid unknown keys (for tests that pin the wire shape).
     :raises APIResponseValidationError: the body is not the documented shape; the message
         lists each problem with its path, e.g. ``required field missing @ $.generationId``.
     """
-    conv = strict_converter if strict else converter
     try:
-        return conv.structure(data, cls)
+        return converter.structure(data, cls)
     except (ClassValidationError, IterableValidationError, ValueError, TypeError, KeyError) as exc:
         lines = validation_messages(exc)
         shown = "; ".join(lines[:_MAX_MESSAGES])
@@ -437,13 +429,10 @@ def structure(data: object, cls: type[T], *, endpoint: str, strict: bool = False
         raise APIResponseValidationError(message, body=data, endpoint=endpoint) from exc
 
 
-def unstructure(obj: object, *, omit_none: bool = True) -> dict[str, Any]:
-    """Turn a model into a camelCase JSON-ready ``dict``.
-
-    ``None`` fields are dropped (request bodies never send ``null``) unless ``omit_none`` is
-    false, which writes them as ``null`` (useful to build full answers, e.g. in the emulator).
-    """
-    result = (converter if omit_none else _nulls_converter).unstructure(obj)
+def unstructure(obj: object) -> dict[str, Any]:
+    """Turn a model into a camelCase JSON-ready ``dict``; ``None`` fields are dropped (request
+    bodies never send ``null``)."""
+    result = converter.unstructure(obj)
     if not isinstance(result, dict):
         raise TypeError(f"{type(obj).__name__} does not unstructure to a JSON object")
     return result

@@ -31,7 +31,7 @@ Every exception the SDK raises on purpose derives from :class:`DiffioError`::
     │       └── InternalServerError                5xx
     ├── UploadError                       a media upload failed (.project_id)
     ├── DownloadError                     a media download failed or came back short
-    ├── GenerationFailedError             the generation ended in failed/error
+    ├── GenerationFailedError             the generation ended in failed/error (.last_progress)
     ├── RestoreError                      client.restore() failed (.stage, ids, __cause__)
     ├── BatchAbortedError                 restore_many() stopped: every later file would fail
     ├── WaitTimeoutError                  wait() ran out of time (.generation_id, .last_progress)
@@ -50,7 +50,10 @@ contain the API key, an upload token or a signed URL's query, and are capped at 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from typing import Any
+
+from .models import GenerationProgress
 
 __all__ = [
     "APIConnectionError",
@@ -97,7 +100,36 @@ __all__ = [
 
 
 class DiffioError(Exception):
-    """Base class of every exception diffio_async raises on purpose."""
+    """Base class of every exception diffio_async raises on purpose.
+
+    ``message`` is the text. The keyword arguments of an error are its *details*: each class
+    declares them as annotated class attributes (with a default when optional), and this one
+    constructor sets them, so no error writes its own ``__init__``.
+    """
+
+    message: str
+
+    def __init__(self, message: str = "", **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        declared = _details_of(type(self))
+        for name, value in details.items():
+            if name not in declared:
+                raise TypeError(f"{type(self).__name__} has no detail {name!r}")
+            setattr(self, name, value)
+        missing = [name for name in declared if not hasattr(self, name)]
+        if missing:
+            raise TypeError(f"{type(self).__name__} needs {', '.join(missing)}")
+
+
+def _details_of(cls: type[DiffioError]) -> tuple[str, ...]:
+    """The details an error class declares (its annotated attributes, bases included)."""
+    names: list[str] = []
+    for klass in reversed(cls.__mro__):
+        for name in vars(klass).get("__annotations__", {}):
+            if name != "message" and not name.startswith("_") and name not in names:
+                names.append(name)
+    return tuple(names)
 
 
 class ClientClosedError(DiffioError, RuntimeError):
@@ -120,14 +152,11 @@ class OutputCollisionError(InvalidRequestError):
     """Two or more sources of a batch would be written to one output file.
 
     ``clashes`` maps each contested output path to the sources that want it. Raised before
-    anything is created; pass ``on_collision="suffix"`` (see ``restore_many``) to keep each
-    source's extension in its output name instead.
+    anything is created; pass ``on_collision="rename"`` (see ``restore_many``) to give each
+    source of a contested output a name of its own instead.
     """
 
-    def __init__(self, message: str, *, clashes: Mapping[str, Sequence[str]]) -> None:
-        super().__init__(message)
-        self.message = message
-        self.clashes = {output: tuple(sources) for output, sources in clashes.items()}
+    clashes: Mapping[str, tuple[str, ...]]
 
 
 class APIError(DiffioError):
@@ -137,11 +166,8 @@ class APIError(DiffioError):
     ``attempts`` counts the HTTP attempts that were made, retries included.
     """
 
-    def __init__(self, message: str, *, endpoint: str | None = None, attempts: int = 1) -> None:
-        super().__init__(message)
-        self.message = message
-        self.endpoint = endpoint
-        self.attempts = attempts
+    endpoint: str | None = None
+    attempts: int = 1
 
 
 class APIConnectionError(APIError):
@@ -155,16 +181,7 @@ class APITimeoutError(APIConnectionError, TimeoutError):
 class APIResponseValidationError(APIError):
     """A 2xx answer whose body is not JSON or not the documented shape."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        body: object = None,
-        endpoint: str | None = None,
-        attempts: int = 1,
-    ) -> None:
-        super().__init__(message, endpoint=endpoint, attempts=attempts)
-        self.body = body
+    body: object = None
 
 
 class APIStatusError(APIError):
@@ -176,24 +193,11 @@ class APIStatusError(APIError):
     ``Retry-After``/``retry-after-ms`` when present).
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int,
-        code: str | None = None,
-        body: object = None,
-        request_id: str | None = None,
-        retry_after: float | None = None,
-        endpoint: str | None = None,
-        attempts: int = 1,
-    ) -> None:
-        super().__init__(message, endpoint=endpoint, attempts=attempts)
-        self.status_code = status_code
-        self.code = code
-        self.body = body
-        self.request_id = request_id
-        self.retry_after = retry_after
+    status_code: int
+    code: str | None = None
+    body: object = None
+    request_id: str | None = None
+    retry_after: float | None = None
 
     def __str__(self) -> str:
         parts = [f"{self.message} (status {self.status_code}"]
@@ -305,37 +309,22 @@ class InternalServerError(APIStatusError):
 class UploadError(DiffioError):
     """Uploading a project's media failed; the project (``project_id``) may already exist."""
 
-    def __init__(self, message: str, *, project_id: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.project_id = project_id
+    project_id: str | None = None
 
 
 class DownloadError(DiffioError):
     """Downloading a result failed or came back with the wrong size."""
 
-    def __init__(self, message: str, *, generation_id: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.generation_id = generation_id
+    generation_id: str | None = None
 
 
 class GenerationFailedError(DiffioError):
-    """The generation ended in ``failed`` (or ``error``); ``progress`` holds its last state."""
+    """The generation ended in ``failed`` (or ``error``); ``last_progress`` holds its last
+    state (its stages, ``error`` and ``error_details`` say why)."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        generation_id: str,
-        project_id: str | None = None,
-        progress: object = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.generation_id = generation_id
-        self.project_id = project_id
-        self.progress = progress
+    generation_id: str
+    project_id: str | None = None
+    last_progress: GenerationProgress | None = None
 
 
 class WaitTimeoutError(DiffioError, TimeoutError):
@@ -345,19 +334,9 @@ class WaitTimeoutError(DiffioError, TimeoutError):
     the last progress snapshot seen (or ``None``).
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        generation_id: str,
-        project_id: str | None = None,
-        last_progress: object = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.generation_id = generation_id
-        self.project_id = project_id
-        self.last_progress = last_progress
+    generation_id: str
+    project_id: str | None = None
+    last_progress: GenerationProgress | None = None
 
 
 class WebhookVerificationError(DiffioError, ValueError):
@@ -369,10 +348,6 @@ class WebhookVerificationError(DiffioError, ValueError):
     ``message`` gives the reason; it never contains the signing secret.
     """
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
 
 class RestoreError(DiffioError):
     """``client.restore()`` failed at ``stage`` (``upload``, ``generation``, ``wait`` or
@@ -380,19 +355,9 @@ class RestoreError(DiffioError):
     be billed), and ``__cause__`` is the original error.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        stage: str,
-        project_id: str | None = None,
-        generation_id: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.stage = stage
-        self.project_id = project_id
-        self.generation_id = generation_id
+    stage: str
+    project_id: str | None = None
+    generation_id: str | None = None
 
 
 class BatchAbortedError(DiffioError):
@@ -401,10 +366,7 @@ class BatchAbortedError(DiffioError):
     as they were (resumable with a ledger).
     """
 
-    def __init__(self, message: str, *, cause: BaseException) -> None:
-        super().__init__(message)
-        self.message = message
-        self.cause = cause
+    cause: BaseException
 
 
 class LedgerError(DiffioError):

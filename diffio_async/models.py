@@ -100,7 +100,9 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------------------------
-# Known string values (plain str constants: the server may send others, which are kept)
+# Known string values (plain str constants: the server may send others, which are kept).
+# Each vocabulary is defined here once; a class's ``ALL`` tuple is what the resources check
+# caller input against, so there is no second list of the same values.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -167,6 +169,8 @@ class DownloadType:
     AUDIO: Final = "audio"
     VIDEO: Final = "video"
     TRANSCRIPT: Final = "transcript"
+    #: Every value, in documented order: what ``get_download`` (and the CLI) accepts.
+    ALL: Final = (AUDIO, VIDEO, TRANSCRIPT)
 
 
 class WebhookEventType:
@@ -176,6 +180,7 @@ class WebhookEventType:
     PROCESSING: Final = "generation.processing"
     FAILED: Final = "generation.failed"
     COMPLETED: Final = "generation.completed"
+    #: Every event type Diffio sends (the default subscription of ``webhooks.configure``).
     ALL: Final = (QUEUED, PROCESSING, FAILED, COMPLETED)
 
 
@@ -184,6 +189,8 @@ class WebhookMode:
 
     TEST: Final = "test"
     LIVE: Final = "live"
+    #: Every mode.
+    ALL: Final = (TEST, LIVE)
 
 
 class ApiKeyStatus:
@@ -198,6 +205,8 @@ class BillingPolicyType:
 
     CUSTOMER_STRIPE: Final = "customerStripe"
     INTERNAL_DIFFIO: Final = "internalDiffio"
+    #: Every type the API documents (what ``account.update_settings`` accepts).
+    ALL: Final = (CUSTOMER_STRIPE, INTERNAL_DIFFIO)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from diffio_async._catalog import (
     ModelSpec,
     default_model,
     get_model,
-    model_for_endpoint,
     models_for_era,
     resolve_endpoint,
 )
@@ -173,11 +172,7 @@ def test_model_spec_validation() -> None:
         ModelSpec("k", "e", "a")  # type: ignore[call-arg]
 
 
-def test_model_for_endpoint() -> None:
-    assert model_for_endpoint("diffio-2.0-generation") is MODELS["diffio-2"]
-    assert model_for_endpoint("diffio-3.4-generation") is MODELS["diffio-3.4"]
-    assert model_for_endpoint("diffio-4.6-flash-generation") is MODELS["diffio-4.6-flash"]
-    assert model_for_endpoint("diffio-9-generation") is None
-    for spec in MODELS.values():
-        found = model_for_endpoint(spec.endpoint)
-        assert found is not None and found.endpoint == spec.endpoint
+def test_an_endpoint_is_served_by_at_most_one_model_that_is_not_an_alias() -> None:
+    for endpoint in {spec.endpoint for spec in MODELS.values()}:
+        served = [s for s in MODELS.values() if s.endpoint == endpoint and s.status != "alias"]
+        assert len(served) <= 1, endpoint

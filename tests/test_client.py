@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from diffio_async import (
     PermissionDeniedError,
     SpendLimitExceededError,
 )
+from diffio_async.resources.generations import new_idempotency_key
 from diffio_async.testing import TEST_API_KEY, EmulatedDiffio, emulated_diffio
 
 pytestmark = pytest.mark.anyio
@@ -51,6 +53,15 @@ def _sent_bodies(env: EmulatedDiffio, path: str) -> list[Any]:
 
 def _api_requests(env: EmulatedDiffio) -> list[Any]:
     return [entry for entry in env.emulator.requests if entry.path.startswith("/v1/")]
+
+
+async def test_a_generation_without_a_key_sends_one_minted_key(env: EmulatedDiffio) -> None:
+    project = await env.client.projects.create(WAV, file_name="talk.wav")
+    generation = await env.client.generations.create(project, model="diffio-3.5")
+    (body,) = _sent_bodies(env, "/v1/diffio-3.5-generation")
+    assert body["idempotencyKey"] == generation.idempotency_key
+    assert re.fullmatch(r"diffio-async-[0-9a-f]{32}", body["idempotencyKey"])
+    assert new_idempotency_key() != new_idempotency_key()
 
 
 async def test_every_endpoint_era_a(env: EmulatedDiffio, tmp_path: Path) -> None:

@@ -16,14 +16,14 @@ PACKAGE = Path(diffio_async.__file__).parent
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # bottom first: (what the layer is, the modules in it; a trailing "." means a package)
-    ("ground", ("_version", "errors", "_checks", "_catalog")),
-    ("http", ("_http.",)),
-    ("wire types", ("models", "_convert")),
+    ("wire models", ("_version", "models")),
+    ("errors and checks", ("errors", "_checks", "_catalog")),
+    ("http and the converter", ("_http.", "_convert")),
     ("media and webhooks", ("_media.", "webhooks")),
     ("resources", ("resources.",)),
     ("workflows", ("workflows.",)),
     ("client", ("client",)),
-    ("entry points", ("testing", "cli", "__init__", "__main__")),
+    ("entry points", ("testing", "cli", "cli.", "__init__", "__main__")),
 ]
 
 

@@ -821,4 +821,7 @@ def test_status_constants() -> None:
         "generation.completed",
     )
     assert m.DownloadType.TRANSCRIPT == "transcript"
+    assert m.DownloadType.ALL == ("audio", "video", "transcript")
+    assert m.WebhookMode.ALL == ("test", "live")
+    assert m.BillingPolicyType.ALL == ("customerStripe", "internalDiffio")
     assert m.TranscriptionStatus.UNAVAILABLE == "unavailable"

@@ -27,9 +27,16 @@ from typing import IO, TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from .._convert import structure
+from .._convert import structure, unstructure
 from ..errors import APIError, DiffioError, InvalidRequestError, UploadError
-from ..models import CreateProjectResponse, EdgePartReceipt, EdgeUploadStart, UploadSession
+from ..models import (
+    CreateProjectResponse,
+    EdgeAbortRequest,
+    EdgeCompleteRequest,
+    EdgePartReceipt,
+    EdgeUploadStart,
+    UploadSession,
+)
 
 if TYPE_CHECKING:
     from .._http.transport import Transport
@@ -545,11 +552,8 @@ async def _upload_edge(
             if error is exc:
                 raise
             raise error from error.__cause__
-        parts = [
-            {"partNumber": r.part_number, "etag": r.etag}
-            for r in sorted(receipts, key=lambda r: r.part_number)
-        ]
-        payload = _json({"uploadId": started.upload_id, "parts": parts})
+        parts = tuple(sorted(receipts, key=lambda r: r.part_number))
+        payload = _json(unstructure(EdgeCompleteRequest(upload_id=started.upload_id, parts=parts)))
         async with transport.send_media(
             "POST",
             f"{edge}/v1/uploads/complete",
@@ -579,7 +583,7 @@ def _first_error(exc: BaseException) -> BaseException:
 
 
 async def _abort(transport: Transport, edge: str, headers: dict[str, str], upload_id: str) -> None:
-    payload = _json({"uploadId": upload_id})
+    payload = _json(unstructure(EdgeAbortRequest(upload_id=upload_id)))
     try:
         async with transport.send_media(
             "POST",

@@ -21,9 +21,9 @@ from ._emulator import Emulator, MintedKey
 from ._errors import ConnectionDropped
 from ._faults import Fault
 from ._lifecycle import GenerationScript
-from ._log import LoggedRequest, RequestLog
+from ._request_log import LoggedRequest, RequestLog
 from ._server import main, run_cli, serve_in_thread
-from ._webhooks import WebhookDelivery
+from ._webhook_delivery import WebhookDelivery
 
 __all__ = [
     "ConnectionDropped",

@@ -11,17 +11,17 @@ import attrs
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from ._app import build_app
+from ._asgi_app import build_app
 from ._clock import EmulatorClock
-from ._core import GIB, MIB, Config, Core
 from ._faults import Fault
 from ._lifecycle import GenerationScript, StageName, TranscriptOutcome
-from ._log import RequestLog
+from ._media_store import MediaStore
 from ._middleware import EmulatorMiddleware
+from ._request_log import RequestLog
+from ._runtime import GIB, MIB, Config, Runtime
 from ._signing import new_webhook_secret
-from ._storage import MediaStore
-from ._views import progress_json
-from ._webhooks import WebhookDelivery
+from ._webhook_delivery import WebhookDelivery
+from ._wire_json import progress_json
 
 __all__ = ["Emulator", "MintedKey"]
 
@@ -98,7 +98,7 @@ class Emulator:
             webhook_timestamps=webhook_timestamps,
         )
         self.clock = clock if clock is not None else EmulatorClock()
-        self._core = Core(
+        self._core = Runtime(
             config=config,
             clock=self.clock,
             store=MediaStore(storage_dir),

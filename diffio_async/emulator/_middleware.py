@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._errors import ConnectionDropped
 from ._faults import Fault, FaultSet
-from ._log import LoggedRequest, RequestLog
+from ._request_log import LoggedRequest, RequestLog
 
 __all__ = ["CONTROL_PREFIX", "EmulatorMiddleware", "drop_connection"]
 

@@ -18,7 +18,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from ._emulator import Emulator
-from ._log import mask_secret
+from ._request_log import mask_secret
 
 __all__ = ["build_parser", "main", "run_cli", "serve_in_thread"]
 

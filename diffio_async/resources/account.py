@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from .._http.transport import RequestOptions
 from ..errors import InvalidRequestError
-from ..models import AccountSettings, BillingPolicy, UpdateAccountSettingsRequest
+from ..models import (
+    AccountSettings,
+    BillingPolicy,
+    BillingPolicyType,
+    UpdateAccountSettingsRequest,
+)
 from ._base import Resource
 
-__all__ = ["BILLING_POLICY_TYPES", "Account"]
-
-BILLING_POLICY_TYPES = ("customerStripe", "internalDiffio")
-"""The billing policy types the API documents."""
+__all__ = ["Account"]
 
 
 class Account(Resource):
@@ -30,9 +32,9 @@ class Account(Resource):
         options: RequestOptions | None = None,
     ) -> AccountSettings:
         """Set the billing policy (``account/settings/update``, admin keys only)."""
-        if billing_policy not in BILLING_POLICY_TYPES:
+        if billing_policy not in BillingPolicyType.ALL:
             raise InvalidRequestError(
-                f"billing_policy must be one of {', '.join(BILLING_POLICY_TYPES)}, "
+                f"billing_policy must be one of {', '.join(BillingPolicyType.ALL)}, "
                 f"not {billing_policy!r}"
             )
         if reason is not None and not isinstance(reason, str):

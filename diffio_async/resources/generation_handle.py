@@ -314,7 +314,7 @@ class Generation:
                             _failure_message(progress),
                             generation_id=self.id,
                             project_id=self.project_id,
-                            progress=progress,
+                            last_progress=progress,
                         )
         if scope.cancelled_caught:
             last = self.last_progress.status if self.last_progress else "unknown"

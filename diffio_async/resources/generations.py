@@ -15,6 +15,7 @@ from ..models import (
     CreatedGeneration,
     CreateGenerationRequest,
     DownloadInfo,
+    DownloadType,
     GenerationDownloadRequest,
     GenerationProgress,
     GenerationProgressRequest,
@@ -22,10 +23,17 @@ from ..models import (
 from ._base import Resource, optional_id, require_id
 from .generation_handle import Generation
 
-__all__ = ["DOWNLOAD_TYPES", "Generations", "normalize_download_type"]
+__all__ = ["Generations", "new_idempotency_key", "normalize_download_type"]
 
-DOWNLOAD_TYPES = ("audio", "video", "transcript")
-"""What ``get_download`` can fetch; ``"mp3"`` is accepted as another name for ``"audio"``."""
+
+def new_idempotency_key() -> str:
+    """A fresh key for a generation request: ``diffio-async-<32 hex digits>``.
+
+    The one place keys are minted when the caller (or a ledger) has none; mint it once per
+    logical request and reuse it on every retry, so a retry can never create a second
+    generation.
+    """
+    return f"diffio-async-{uuid.uuid4().hex}"
 
 
 def normalize_download_type(download_type: str) -> str:
@@ -33,9 +41,9 @@ def normalize_download_type(download_type: str) -> str:
     value = download_type.strip().lower() if isinstance(download_type, str) else download_type
     if value == "mp3":
         return "audio"
-    if value not in DOWNLOAD_TYPES:
+    if value not in DownloadType.ALL:
         raise InvalidRequestError(
-            f"download_type must be one of {', '.join(DOWNLOAD_TYPES)} (or mp3), "
+            f"download_type must be one of {', '.join(DownloadType.ALL)} (or mp3), "
             f"not {download_type!r}"
         )
     return str(value)
@@ -69,7 +77,7 @@ class Generations(Resource):
         key = (
             idempotency_key_check(idempotency_key)
             if idempotency_key is not None
-            else f"diffio-async-{uuid.uuid4().hex}"
+            else new_idempotency_key()
         )
         body = CreateGenerationRequest(
             api_project_id=project_id,

@@ -16,35 +16,26 @@ from ..models import (
     SendTestEventRequest,
     WebhookConfigureResponse,
     WebhookEndpoint,
+    WebhookEventType,
+    WebhookMode,
     WebhookTestEvent,
 )
 from ._base import Resource, optional_id
 
-__all__ = ["EVENT_TYPES", "MODES", "Webhooks"]
-
-EVENT_TYPES = (
-    "generation.queued",
-    "generation.processing",
-    "generation.failed",
-    "generation.completed",
-)
-"""The webhook event types Diffio sends."""
-
-MODES = ("test", "live")
-"""Webhook modes."""
+__all__ = ["Webhooks"]
 
 
 def _check_event_type(event_type: str) -> str:
-    if event_type not in EVENT_TYPES:
+    if event_type not in WebhookEventType.ALL:
         raise InvalidRequestError(
-            f"event type must be one of {', '.join(EVENT_TYPES)}, not {event_type!r}"
+            f"event type must be one of {', '.join(WebhookEventType.ALL)}, not {event_type!r}"
         )
     return event_type
 
 
 def _check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise InvalidRequestError(f"mode must be test or live, not {mode!r}")
+    if mode not in WebhookMode.ALL:
+        raise InvalidRequestError(f"mode must be {' or '.join(WebhookMode.ALL)}, not {mode!r}")
     return mode
 
 
@@ -78,7 +69,7 @@ class Webhooks(Resource):
         self,
         *,
         url: str,
-        event_types: Iterable[str] = EVENT_TYPES,
+        event_types: Iterable[str] = WebhookEventType.ALL,
         mode: str = "live",
         api_key_id: str | None = None,
         options: RequestOptions | None = None,

@@ -321,5 +321,5 @@ def collision_error(clashes: dict[str, list[str]]) -> OutputCollisionError:
     return OutputCollisionError(
         f"{len(clashes)} output file(s) would be written by more than one source: "
         f'{listing}{more}. Pass on_collision="rename" or use separate output folders.',
-        clashes=clashes,
+        clashes={output: tuple(wanted) for output, wanted in clashes.items()},
     )

@@ -39,7 +39,6 @@ import inspect
 import json
 import os
 import sys
-import uuid
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -78,7 +77,7 @@ from ..errors import (
     WaitTimeoutError,
 )
 from ..resources.generation_handle import Generation, PollPolicy
-from ..resources.generations import normalize_download_type
+from ..resources.generations import new_idempotency_key, normalize_download_type
 from ._services import FailureEvents, Services
 from ._sources import Collision, Job, Walker, collision_error, find_collisions
 from .ledger import Ledger, LedgerEntry, hash_file
@@ -289,7 +288,7 @@ class _Item:
         if self.generation_id is None:
             await self._enter("generation")
             if self.idempotency_key is None:  # no ledger: one key for every try of this item
-                self.idempotency_key = f"diffio-async-{uuid.uuid4().hex}"
+                self.idempotency_key = new_idempotency_key()
             started = anyio.current_time()
             self.generation = await self._create_generation()
             self.generation_id = self.generation.id

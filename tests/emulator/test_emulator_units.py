@@ -13,10 +13,10 @@ from starlette.types import Message, Receive, Scope, Send
 from diffio_async.emulator import EmulatorClock, Fault, GenerationScript, RequestLog
 from diffio_async.emulator._faults import FaultSet
 from diffio_async.emulator._lifecycle import Lifecycle
-from diffio_async.emulator._log import mask_header, mask_secret
+from diffio_async.emulator._media_store import parse_range
 from diffio_async.emulator._middleware import EmulatorMiddleware
+from diffio_async.emulator._request_log import mask_header, mask_secret
 from diffio_async.emulator._signing import Signer, svix_signature
-from diffio_async.emulator._storage import parse_range
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup  # type: ignore[import-not-found, unused-ignore]

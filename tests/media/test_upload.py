@@ -125,6 +125,8 @@ async def test_every_kind_of_source_uploads_its_exact_bytes(
             assert sorted(int(e.path.rsplit("/", 1)[1]) for e in puts) == [1, 2, 3, 4]
             complete = env.emulator.requests.find(path="/v1/uploads/complete")[0].json
             assert [p["partNumber"] for p in complete["parts"]] == [1, 2, 3, 4]
+            assert set(complete) == {"uploadId", "parts"}  # exactly EdgeCompleteRequest
+            assert all(set(p) == {"partNumber", "etag"} and p["etag"] for p in complete["parts"])
             assert env.emulator.requests.find(path="/v1/complete_project_upload")
 
 
@@ -240,6 +242,7 @@ async def test_a_refused_upload_raises_upload_error_with_the_project_id(era: str
         if era == "b":  # the edge session is aborted, and the upload never completed
             (abort,) = env.emulator.requests.find(path="/v1/uploads/abort")
             assert abort.status == 200
+            assert set(abort.json) == {"uploadId"}  # exactly EdgeAbortRequest
             assert env.emulator.requests.find(path="/v1/uploads/complete") == []
         assert not busy_connections(env.client)
 

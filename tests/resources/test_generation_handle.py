@@ -174,7 +174,7 @@ async def test_a_failed_generation_raises_with_its_stages(era: str) -> None:
         error = info.value
         assert error.generation_id == generation.id
         assert error.project_id == generation.project_id
-        progress = error.progress
+        progress = error.last_progress
         assert isinstance(progress, GenerationProgress)
         assert progress.status == "failed"
         assert progress.error == "GPU fell over" and progress.error_details == "OOM"
@@ -202,7 +202,7 @@ async def test_a_failure_whose_error_is_an_object_raises_generation_failed(era: 
         with pytest.raises(GenerationFailedError) as info:
             await generation.wait()
         assert _polls(env, generation.id) == 1
-        progress = info.value.progress
+        progress = info.value.last_progress
         assert progress.error == '{"code":"GPU_OOM","message":"GPU fell over"}'
         assert progress.error_details == '["inference",3]'
         assert dict(progress.stages)["inference"].error == '{"at":0.5}'
@@ -243,8 +243,8 @@ async def test_a_huge_error_is_capped_in_the_failure_message() -> None:
             await generation.wait()
         assert len(str(info.value)) < 4 * 1024
         assert "more characters" in str(info.value)
-        assert info.value.progress.error is not None
-        assert len(info.value.progress.error) > 200_000  # the progress keeps it all
+        assert info.value.last_progress.error is not None
+        assert len(info.value.last_progress.error) > 200_000  # the progress keeps it all
 
 
 @VIRTUAL

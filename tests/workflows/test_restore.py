@@ -230,7 +230,7 @@ async def test_a_failed_generation_carries_both_ids(env: EmulatedDiffio, tmp_pat
     assert error.project_id == env.emulator.project_ids[0]
     assert error.generation_id == env.emulator.generation_ids[0]
     assert isinstance(error.__cause__, GenerationFailedError)
-    assert dict(error.__cause__.progress.stages)["preProcessing"].status == "failed"
+    assert dict(error.__cause__.last_progress.stages)["preProcessing"].status == "failed"
     assert _names(tmp_path) == []
 
 

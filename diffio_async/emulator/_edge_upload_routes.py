@@ -13,10 +13,10 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from ._core import Core
 from ._errors import EdgeError, json_response
+from ._media_store import receive_to_file
+from ._runtime import Runtime
 from ._state import EdgeUpload, Project
-from ._storage import receive_to_file
 
 __all__ = ["MAX_PART_NUMBER", "make_edge_endpoint"]
 
@@ -25,7 +25,7 @@ MAX_PART_NUMBER = 10_000
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _project_for_token(core: Core, request: Request) -> Project:
+def _project_for_token(core: Runtime, request: Request) -> Project:
     """The project the ``Authorization: Bearer <uploadToken>`` belongs to (401 otherwise)."""
     authorization = request.headers.get("authorization", "")
     scheme, _, token = authorization.partition(" ")
@@ -57,7 +57,7 @@ async def _json(request: Request) -> dict[str, Any]:
     return data
 
 
-def _upload(core: Core, project: Project, upload_id: object) -> EdgeUpload:
+def _upload(core: Runtime, project: Project, upload_id: object) -> EdgeUpload:
     if not isinstance(upload_id, str) or not upload_id:
         raise EdgeError(400, "bad_request", "uploadId is required.")
     with core.state.lock:
@@ -67,7 +67,7 @@ def _upload(core: Core, project: Project, upload_id: object) -> EdgeUpload:
     return upload
 
 
-def make_edge_endpoint(core: Core) -> Endpoint:
+def make_edge_endpoint(core: Runtime) -> Endpoint:
     """The Starlette endpoint for ``/v1/uploads/{action}`` and ``/v1/uploads/parts/{n}``."""
 
     async def edge(request: Request) -> Response:
@@ -98,7 +98,7 @@ def make_edge_endpoint(core: Core) -> Endpoint:
     return edge
 
 
-async def _start(core: Core, request: Request, project: Project) -> dict[str, Any]:
+async def _start(core: Runtime, request: Request, project: Project) -> dict[str, Any]:
     await _json(request)
     upload_id = f"upl_{uuid.uuid4().hex}"
     upload = EdgeUpload(
@@ -117,7 +117,7 @@ async def _start(core: Core, request: Request, project: Project) -> dict[str, An
     }
 
 
-async def _part(core: Core, request: Request, project: Project, number: str) -> dict[str, Any]:
+async def _part(core: Runtime, request: Request, project: Project, number: str) -> dict[str, Any]:
     try:
         part_number = int(number)
     except ValueError:
@@ -170,7 +170,7 @@ def _parse_parts(raw: object) -> list[tuple[int, str]]:
     return parts
 
 
-async def _complete(core: Core, request: Request, project: Project) -> dict[str, Any]:
+async def _complete(core: Runtime, request: Request, project: Project) -> dict[str, Any]:
     body = await _json(request)
     upload = _upload(core, project, body.get("uploadId"))
     if upload.state == "completed" and upload.result is not None:
@@ -218,7 +218,7 @@ async def _complete(core: Core, request: Request, project: Project) -> dict[str,
     return result
 
 
-async def _abort(core: Core, request: Request, project: Project) -> dict[str, Any]:
+async def _abort(core: Runtime, request: Request, project: Project) -> dict[str, Any]:
     body = await _json(request)
     upload_id = body.get("uploadId")
     if not isinstance(upload_id, str) or not upload_id:

@@ -13,11 +13,11 @@ import httpx
 
 from ._clock import EmulatorClock
 from ._faults import FaultSet
-from ._log import RequestLog
+from ._media_store import MediaStore
+from ._request_log import RequestLog
 from ._signing import Signer
 from ._state import Generation, Project, State
-from ._storage import MediaStore
-from ._webhooks import OutgoingMessage, WebhookDispatcher
+from ._webhook_delivery import OutgoingMessage, WebhookDispatcher
 
 __all__ = [
     "ERA_A_MODELS",
@@ -25,7 +25,7 @@ __all__ = [
     "GIB",
     "MIB",
     "Config",
-    "Core",
+    "Runtime",
     "model_endpoints",
 ]
 
@@ -93,7 +93,7 @@ class Config:
         return self.era == "b" or model_key in _ERA_A_TRANSCRIBING
 
 
-class Core:
+class Runtime:
     """Shared runtime of one emulator instance (used by the app and the public facade)."""
 
     def __init__(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._core import Core
 from ._lifecycle import STAGES
+from ._runtime import Runtime
 from ._state import ApiKey, Generation, Project
 
 __all__ = [
@@ -17,7 +17,7 @@ __all__ = [
 ]
 
 
-def key_json(core: Core, key: ApiKey, *, with_secret: bool = False) -> dict[str, Any]:
+def key_json(core: Runtime, key: ApiKey, *, with_secret: bool = False) -> dict[str, Any]:
     """The key object of ``api_keys/*`` (the plaintext ``key`` only when asked)."""
     body: dict[str, Any] = {}
     if with_secret:
@@ -39,7 +39,7 @@ def key_json(core: Core, key: ApiKey, *, with_secret: bool = False) -> dict[str,
     return body
 
 
-def project_json(core: Core, project: Project, generation_count: int) -> dict[str, Any]:
+def project_json(core: Runtime, project: Project, generation_count: int) -> dict[str, Any]:
     """One entry of ``list_projects``."""
     return {
         "apiProjectId": project.project_id,
@@ -53,7 +53,7 @@ def project_json(core: Core, project: Project, generation_count: int) -> dict[st
     }
 
 
-def generation_item(core: Core, generation: Generation, now: float) -> dict[str, Any]:
+def generation_item(core: Runtime, generation: Generation, now: float) -> dict[str, Any]:
     """One entry of ``list_project_generations``."""
     elapsed = now - generation.created_at
     lifecycle = generation.lifecycle
@@ -68,7 +68,7 @@ def generation_item(core: Core, generation: Generation, now: float) -> dict[str,
 
 
 def progress_json(
-    core: Core, generation: Generation, project: Project, now: float
+    core: Runtime, generation: Generation, project: Project, now: float
 ) -> dict[str, Any]:
     """The ``get_generation_progress`` answer (both stage objects always present)."""
     elapsed = now - generation.created_at
@@ -106,7 +106,7 @@ def progress_json(
     return body
 
 
-def account_json(core: Core) -> dict[str, Any]:
+def account_json(core: Runtime) -> dict[str, Any]:
     """The ``account`` object of ``account/settings/*``."""
     account = core.state.account
     return {

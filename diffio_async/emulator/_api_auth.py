@@ -7,8 +7,8 @@ from typing import Literal
 
 import attrs
 
-from ._core import Core
 from ._errors import ApiError
+from ._runtime import Runtime
 from ._state import ApiKey
 
 __all__ = ["Access", "authenticate", "authorize", "extract_api_key"]
@@ -38,7 +38,7 @@ def extract_api_key(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def authenticate(core: Core, headers: Mapping[str, str]) -> ApiKey:
+def authenticate(core: Runtime, headers: Mapping[str, str]) -> ApiKey:
     """The active key behind the request, or an :class:`ApiError` (401/403/402).
 
     When the emulator was started without an API key, any non-empty key that is not a minted

@@ -14,10 +14,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 import pytest
 
-from diffio_async import cli
-from diffio_async.cli import main
+from diffio_async.cli import _commands, _demo, main
+from diffio_async.cli._paths import count_files
 from diffio_async.client import AsyncDiffio
 from diffio_async.emulator import Emulator, EmulatorClock, serve_in_thread
 from diffio_async.errors import (
@@ -100,6 +101,31 @@ def test_restore_with_emulator_flag_and_json_lines(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert sorted(Path(line["source"]).name for line in lines) == ["a.wav", "b.wav"]
     assert all(line["ok"] and line["generationId"] for line in lines)
+
+
+def test_the_file_count_follows_the_batch_runners_rules(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The progress total is one per result the batch yields: a link to a file already seen,
+    hidden files and the output folder inside the source are left out; an empty file is a
+    (failed) result."""
+    inputs = tmp_path / "in"
+    (inputs / "sub").mkdir(parents=True)
+    (inputs / "a.wav").write_bytes(b"RIFF" + b"a" * 300)
+    (inputs / "sub" / "b.wav").write_bytes(b"RIFF" + b"b" * 300)
+    (inputs / "again.wav").symlink_to(inputs / "a.wav")
+    (inputs / ".hidden.wav").write_bytes(b"RIFF")
+    (inputs / "empty.wav").write_bytes(b"")
+    out = inputs / "out"
+    out.mkdir()
+    (out / "old.mp3").write_bytes(b"RIFF")
+    total = anyio.run(count_files, [str(inputs), str(inputs / "a.wav")], str(out), "error")
+    assert total == 3  # a.wav, sub/b.wav, empty.wav
+    argv = ["restore", str(inputs), str(inputs / "a.wav"), "-o", str(out), "--emulator", "--json"]
+    assert main(argv) == 1  # the empty file fails
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == total
+    assert sorted(Path(line["source"]).name for line in lines if line["ok"]) == ["a.wav", "b.wav"]
 
 
 @pytest.fixture
@@ -235,8 +261,14 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the command started working on bad input")
 
-    for name in ("_check_paths", "_run_batch", "_make_samples"):
-        monkeypatch.setattr(cli, name, refuse)
+    for module, name in [
+        (_commands, "check_paths"),
+        (_commands, "count_files"),
+        (_commands, "run_batch"),
+        (_demo, "run_batch"),
+        (_demo, "make_samples"),
+    ]:
+        monkeypatch.setattr(module, name, refuse)
 
 
 RESTORE = ["restore", "in.wav", "-o", "out", "--emulator"]
@@ -403,7 +435,7 @@ def test_a_key_the_sdk_refuses_is_one_line_without_the_key(
         raise ConfigurationError(f"the API key {key!r} is not usable:\n{key}")
 
     if when == "constructing the client":
-        monkeypatch.setattr(cli, "AsyncDiffio", careless)
+        monkeypatch.setattr(_commands, "AsyncDiffio", careless)
     else:
         monkeypatch.setattr(Projects, "list", careless)
     assert main(["projects", "--api-key", key, "--base-url", "http://127.0.0.1:9"]) == 2

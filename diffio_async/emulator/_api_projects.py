@@ -6,12 +6,12 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
-from ._call import Call, optional_object, optional_string, required_string
-from ._core import GIB
+from ._api_call import Call, optional_object, optional_string, required_string
 from ._errors import ApiError
+from ._runtime import GIB
 from ._signing import Signer
 from ._state import USER_ID, Project
-from ._views import project_json
+from ._wire_json import project_json
 
 __all__ = [
     "BUCKET",

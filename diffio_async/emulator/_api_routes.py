@@ -10,12 +10,12 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import _account, _generations, _projects, _webhook_api
-from ._auth import Access, authenticate, authorize
-from ._call import Call, Endpoint, read_json
-from ._core import ERA_A_MODELS, Core, model_endpoints
+from . import _api_account, _api_generations, _api_projects, _api_webhooks
+from ._api_auth import Access, authenticate, authorize
+from ._api_call import Call, Endpoint, read_json
 from ._errors import ApiError, json_response
-from ._webhooks import OutgoingMessage
+from ._runtime import ERA_A_MODELS, Runtime, model_endpoints
+from ._webhook_delivery import OutgoingMessage
 
 __all__ = ["CORS_HEADERS", "make_api_endpoint", "resolve"]
 
@@ -33,39 +33,41 @@ _READ: Literal["read"] = "read"
 _WRITE: Literal["write"] = "write"
 
 _COMMON: dict[str, Endpoint] = {
-    "create_project": Endpoint(_projects.create_project, Access("projects:write", _WRITE)),
-    "list_projects": Endpoint(_projects.list_projects, Access("projects:read", _READ)),
+    "create_project": Endpoint(_api_projects.create_project, Access("projects:write", _WRITE)),
+    "list_projects": Endpoint(_api_projects.list_projects, Access("projects:read", _READ)),
     "list_project_generations": Endpoint(
-        _generations.list_project_generations, Access("generations:read", _READ)
+        _api_generations.list_project_generations, Access("generations:read", _READ)
     ),
     "get_generation_progress": Endpoint(
-        _generations.get_generation_progress, Access("generations:read", _READ)
+        _api_generations.get_generation_progress, Access("generations:read", _READ)
     ),
     "get_generation_download": Endpoint(
-        _generations.get_generation_download, Access("artifacts:read", _READ)
+        _api_generations.get_generation_download, Access("artifacts:read", _READ)
     ),
     "webhooks/send_test_event": Endpoint(
-        _webhook_api.send_test_event, Access("webhooks:write", _READ)
+        _api_webhooks.send_test_event, Access("webhooks:write", _READ)
     ),
     "webhooks/configure": Endpoint(
-        _webhook_api.configure, Access("webhooks:write", _WRITE, admin=True)
+        _api_webhooks.configure, Access("webhooks:write", _WRITE, admin=True)
     ),
     "webhooks/app_portal_access": Endpoint(
-        _webhook_api.app_portal_access, Access("webhooks:write", _READ)
+        _api_webhooks.app_portal_access, Access("webhooks:write", _READ)
     ),
-    "api_keys/create": Endpoint(_account.api_keys_create, Access("keys:write", _WRITE, True)),
-    "api_keys/list": Endpoint(_account.api_keys_list, Access("keys:read", _READ, True)),
-    "api_keys/rotate": Endpoint(_account.api_keys_rotate, Access("keys:write", _WRITE, True)),
-    "api_keys/revoke": Endpoint(_account.api_keys_revoke, Access("keys:write", _WRITE, True)),
-    "usage/summary": Endpoint(_account.usage_summary, Access("usage:read", _READ)),
-    "account/settings/get": Endpoint(_account.account_settings_get, Access("account:read", _READ)),
+    "api_keys/create": Endpoint(_api_account.api_keys_create, Access("keys:write", _WRITE, True)),
+    "api_keys/list": Endpoint(_api_account.api_keys_list, Access("keys:read", _READ, True)),
+    "api_keys/rotate": Endpoint(_api_account.api_keys_rotate, Access("keys:write", _WRITE, True)),
+    "api_keys/revoke": Endpoint(_api_account.api_keys_revoke, Access("keys:write", _WRITE, True)),
+    "usage/summary": Endpoint(_api_account.usage_summary, Access("usage:read", _READ)),
+    "account/settings/get": Endpoint(
+        _api_account.account_settings_get, Access("account:read", _READ)
+    ),
     "account/settings/update": Endpoint(
-        _account.account_settings_update, Access("account:write", _WRITE, admin=True)
+        _api_account.account_settings_update, Access("account:write", _WRITE, admin=True)
     ),
 }
 _ERA_B_ONLY: dict[str, Endpoint] = {
     "complete_project_upload": Endpoint(
-        _projects.complete_project_upload, Access("projects:write", _WRITE)
+        _api_projects.complete_project_upload, Access("projects:write", _WRITE)
     ),
 }
 _GENERATION_ACCESS = Access("generations:write", _WRITE)
@@ -82,15 +84,15 @@ def resolve(era: str, name: str) -> Endpoint | None:
     stem = name.removesuffix("-generation")
     model_key = model_endpoints(era).get(stem)
     if model_key is not None:
-        handler = functools.partial(_generations.create_generation, model_key=model_key)
+        handler = functools.partial(_api_generations.create_generation, model_key=model_key)
         return Endpoint(handler, _GENERATION_ACCESS)
     if era == "b" and stem in ERA_A_MODELS:
-        handler = functools.partial(_generations.retired_model, model_key=ERA_A_MODELS[stem])
+        handler = functools.partial(_api_generations.retired_model, model_key=ERA_A_MODELS[stem])
         return Endpoint(handler, _RETIRED_ACCESS)
     return None
 
 
-def make_api_endpoint(core: Core) -> Callable[[Request], Awaitable[Response]]:
+def make_api_endpoint(core: Runtime) -> Callable[[Request], Awaitable[Response]]:
     """The Starlette endpoint serving ``/v1/{endpoint:path}``."""
 
     async def api(request: Request) -> Response:

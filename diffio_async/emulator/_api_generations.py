@@ -7,13 +7,13 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from ._call import Call, optional_object, optional_string, required_string
-from ._core import ERA_B_MODELS
+from ._api_call import Call, optional_object, optional_string, required_string
+from ._api_projects import BUCKET, find_project
 from ._errors import ApiError
 from ._lifecycle import GenerationScript, Lifecycle
-from ._projects import BUCKET, find_project
+from ._runtime import ERA_B_MODELS
 from ._state import USER_ID, Generation, Project
-from ._views import generation_item, progress_json
+from ._wire_json import generation_item, progress_json
 
 __all__ = [
     "DOWNLOAD_TYPES",

@@ -12,12 +12,12 @@ from urllib.parse import quote
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from ._core import Core
+from ._api_generations import media_file_name
+from ._api_projects import BUCKET, upload_signature
 from ._errors import json_response
-from ._generations import media_file_name
-from ._projects import BUCKET, upload_signature
+from ._media_store import MediaResponse, receive_to_file
+from ._runtime import Runtime
 from ._state import USER_ID, Generation
-from ._storage import MediaResponse, receive_to_file
 
 __all__ = ["make_edge_media_endpoint", "make_storage_endpoint", "transcript_bytes"]
 
@@ -63,7 +63,7 @@ def _download_type(name: str) -> str:
 
 
 def _media(
-    core: Core,
+    core: Runtime,
     request: Request,
     generation: Generation,
     download_type: str,
@@ -92,7 +92,7 @@ def _media(
     )
 
 
-def make_storage_endpoint(core: Core) -> Endpoint:
+def make_storage_endpoint(core: Runtime) -> Endpoint:
     """``/_storage/{bucket}/{path}``: era A signed upload (PUT) and media download (GET)."""
 
     async def storage(request: Request) -> Response:
@@ -111,7 +111,7 @@ def make_storage_endpoint(core: Core) -> Endpoint:
     return storage
 
 
-def _expired_or_bad(core: Core, request: Request, *parts: str) -> tuple[Response | None, int]:
+def _expired_or_bad(core: Runtime, request: Request, *parts: str) -> tuple[Response | None, int]:
     expires_text = request.query_params.get("expires", "")
     signature = request.query_params.get("signature", "")
     try:
@@ -133,7 +133,7 @@ def _expired_or_bad(core: Core, request: Request, *parts: str) -> tuple[Response
     return None, expires
 
 
-async def _upload(core: Core, request: Request, object_path: str) -> Response:
+async def _upload(core: Runtime, request: Request, object_path: str) -> Response:
     state = core.state
     with state.lock:
         project = next((p for p in state.projects.values() if p.object_path == object_path), None)
@@ -187,7 +187,7 @@ def _int(text: str) -> int:
         return 0
 
 
-def _download(core: Core, request: Request, storage_path: str) -> Response:
+def _download(core: Runtime, request: Request, storage_path: str) -> Response:
     match = _OUTPUT_PATH.fullmatch(storage_path)
     if match is None:
         return _gcs_error(404, "NoSuchKey", "The specified key does not exist.")
@@ -201,7 +201,7 @@ def _download(core: Core, request: Request, storage_path: str) -> Response:
     return _media(core, request, generation, _download_type(match["name"]), {})
 
 
-def make_edge_media_endpoint(core: Core) -> Endpoint:
+def make_edge_media_endpoint(core: Runtime) -> Endpoint:
     """``/m/{token}/{path}?download=<fileName>``: era B media (6 h token, no API key)."""
 
     async def media(request: Request) -> Response:

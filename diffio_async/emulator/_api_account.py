@@ -6,10 +6,10 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
-from ._call import Call, optional_object, optional_string
+from ._api_call import Call, optional_object, optional_string
 from ._errors import ApiError
 from ._state import ALL_SCOPES, ApiKey, new_key_secret
-from ._views import account_json, key_json
+from ._wire_json import account_json, key_json
 
 __all__ = [
     "account_settings_get",

@@ -8,12 +8,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._api import make_api_endpoint
-from ._control import make_control_endpoint
-from ._core import Core
-from ._edge import make_edge_endpoint
+from ._api_routes import make_api_endpoint
+from ._control_routes import make_control_endpoint
+from ._edge_upload_routes import make_edge_endpoint
 from ._errors import json_response
-from ._media import make_edge_media_endpoint, make_storage_endpoint
+from ._media_routes import make_edge_media_endpoint, make_storage_endpoint
+from ._runtime import Runtime
 
 __all__ = ["ALL_METHODS", "build_app"]
 
@@ -33,7 +33,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return json_response({"error": "Internal server error."}, 500)
 
 
-def build_app(core: Core) -> Starlette:
+def build_app(core: Runtime) -> Starlette:
     """The emulator's routes for ``core.era`` (era A: ``/_storage``; era B: edge and ``/m``)."""
     control = make_control_endpoint(core)
     routes = [

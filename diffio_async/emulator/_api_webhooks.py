@@ -6,11 +6,11 @@ import uuid
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ._account import target_key
-from ._call import Call, optional_object, optional_string
+from ._api_account import target_key
+from ._api_call import Call, optional_object, optional_string
 from ._errors import ApiError
 from ._state import WebhookEndpoint
-from ._webhooks import OutgoingMessage
+from ._webhook_delivery import OutgoingMessage
 
 __all__ = ["EVENT_TYPES", "app_portal_access", "configure", "send_test_event"]
 

@@ -10,11 +10,11 @@ import attrs
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from ._auth import Access
-from ._core import Core
+from ._api_auth import Access
 from ._errors import ApiError
+from ._runtime import Runtime
 from ._state import ApiKey
-from ._webhooks import OutgoingMessage
+from ._webhook_delivery import OutgoingMessage
 
 __all__ = [
     "MAX_JSON_BYTES",
@@ -33,7 +33,7 @@ MAX_JSON_BYTES = 1024 * 1024
 class Call:
     """Everything a handler needs: runtime, request, caller key, parsed body, time."""
 
-    core: Core
+    core: Runtime
     request: Request
     key: ApiKey
     body: dict[str, Any]

@@ -1,0 +1,165 @@
+"""``main`` and the commands: parse, refuse bad input in one line, then restore, inspect
+(projects, generations, progress, download), run the demo or serve the emulator."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import anyio
+import httpx
+
+from ..client import AsyncDiffio
+from ..errors import ConfigurationError, DiffioError, InvalidRequestError
+from ._batch import run_batch
+from ._demo import demo
+from ._embedded import embedded_emulator
+from ._errors import UsageError, fail, keys_in, lone, one_line, os_message, scrub
+from ._parser import build_parser
+from ._paths import check_download_target, check_paths, count_files
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``diffio-async`` command; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:  # argparse may echo a stray key ("unrecognized arguments: ...")
+        return fail(scrub(str(exc), keys_in(argv)))
+    if args.command == "emulator":
+        from ..emulator import run_cli
+
+        return run_cli(list(args.rest), prog="diffio-async emulator")
+    try:
+        try:
+            return anyio.run(_run, args)
+        except BaseExceptionGroup as group:
+            inner = lone(group)
+            if inner is None:
+                raise
+            raise inner from None
+    except UsageError as exc:
+        return fail(scrub(str(exc), keys_in(argv)))
+    except OSError as exc:  # one of the user's paths (an unwritable output, a vanished folder)
+        return fail(scrub(os_message(exc), keys_in(argv)))
+    except KeyboardInterrupt:
+        print("diffio-async: interrupted", file=sys.stderr)
+        return 130
+
+
+async def _run(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        return await demo(args)
+    if not getattr(args, "emulator", False):
+        args.resolved_key = _api_key(args)  # before any work
+    if args.command == "restore":
+        return await _restore(args)
+    if args.command == "download":
+        await anyio.to_thread.run_sync(check_download_target, args.output)
+    async with _client(args) as client:
+        try:
+            return await _inspect(client, args)
+        except (ConfigurationError, InvalidRequestError) as exc:
+            raise UsageError(str(exc)) from None
+        except DiffioError as exc:
+            message = one_line(scrub(str(exc), [args.resolved_key]))
+            print(f"diffio-async: {args.command} failed: {message}", file=sys.stderr)
+            return 1
+
+
+def _api_key(args: argparse.Namespace) -> str:
+    """The key from ``--api-key`` or ``$DIFFIO_API_KEY``, refused (never shown) when unusable."""
+    key: str | None
+    if args.api_key is not None:
+        key, origin = args.api_key, "--api-key"
+    else:
+        key, origin = os.environ.get("DIFFIO_API_KEY"), "DIFFIO_API_KEY"
+    if key is None:
+        raise UsageError(
+            "no API key: pass --api-key or set DIFFIO_API_KEY "
+            "(or try it offline with --emulator, or 'diffio-async demo')"
+        )
+    key = key.strip()
+    if not key:
+        raise UsageError(f"the API key from {origin} is empty")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+        problem = "a control character (a stray newline or carriage return?)"
+    elif not key.isascii():
+        problem = "a non-ASCII character"
+    else:
+        return key
+    raise UsageError(f"the API key from {origin} contains {problem}; it is not shown")
+
+
+@asynccontextmanager
+async def _client(args: argparse.Namespace) -> AsyncIterator[AsyncDiffio]:
+    if getattr(args, "emulator", False):
+        async with embedded_emulator(era=args.era) as embedded:
+            yield embedded.client
+        return
+    try:
+        client = AsyncDiffio(args.resolved_key, args.base_url)
+    except DiffioError as exc:
+        raise UsageError(str(exc)) from None
+    except httpx.InvalidURL as exc:
+        raise UsageError(f"bad base URL: {exc}") from None
+    async with client:
+        yield client
+
+
+async def _restore(args: argparse.Namespace) -> int:
+    await anyio.to_thread.run_sync(check_paths, args.paths, args.output_dir, args.ledger)
+    total = await count_files(args.paths, args.output_dir, args.on_collision)
+    async with _client(args) as client:
+        return await run_batch(
+            client,
+            args.paths,
+            output_dir=args.output_dir,
+            total=total,
+            model=args.model,
+            concurrency=args.concurrency,
+            ledger=args.ledger,
+            download_type=args.download_type,
+            wait_timeout=args.timeout,
+            json_lines=args.json,
+            secret=getattr(args, "resolved_key", None),
+            on_collision=args.on_collision,
+        )
+
+
+async def _inspect(client: AsyncDiffio, args: argparse.Namespace) -> int:
+    if args.command == "projects":
+        for project in await client.projects.list():
+            print(
+                f"{project.api_project_id}  {project.status:10} "
+                f"{project.generation_count:3} gen  {project.original_file_name or ''}"
+            )
+    elif args.command == "generations":
+        for generation in await client.projects.list_generations(args.project_id):
+            percent = "" if generation.progress is None else f"{generation.progress}%"
+            print(
+                f"{generation.generation_id}  {generation.status:10} "
+                f"{generation.model_key or '':16} {percent}"
+            )
+    elif args.command == "progress":
+        progress = await client.generations.get_progress(
+            args.generation_id, project_id=args.project
+        )
+        print(f"{progress.generation_id}  {progress.status}  {progress.percent:.0f}%")
+        for name, stage in progress.stages:
+            print(f"  {name:14} {stage.status:9} {stage.progress:3}%  {stage.status_message or ''}")
+        if progress.error:
+            print(f"  error: {progress.error} {progress.error_details or ''}")
+    elif args.command == "download":
+        handle = client.generations.get(args.generation_id, project_id=args.project)
+        path = await handle.download(args.output, download_type=args.download_type)
+        print(path)
+    return 0

@@ -1,0 +1,139 @@
+"""The command line: argparse types that refuse bad values in one line, and the parser."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from typing import NoReturn
+
+from .._catalog import KNOWN_MODELS
+from ..models import DownloadType
+from ..workflows.bulk import MAX_CONCURRENCY
+from ._errors import UsageError
+
+__all__ = ["DEMO_MAX_FILES", "bounded_int", "build_parser", "model_key", "positive_finite_float"]
+
+DEMO_MAX_FILES = 1000
+"""The most sample files ``demo --files`` makes (each is generated, uploaded and compared)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (``diffio-async: error: ...``), not usage."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def positive_finite_float(text: str) -> float:
+    """A number of seconds: finite and above zero (no ``nan``, ``inf``, ``0`` or ``-1``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, not {text!r}")
+    return value
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high`` inclusive."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number from {low} to {high}, not {text!r}"
+            ) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, not {value}")
+        return value
+
+    parse.__name__ = f"int_{low}_to_{high}"
+    return parse
+
+
+def model_key(text: str) -> str:
+    """A model key the SDK knows."""
+    if text not in KNOWN_MODELS:
+        raise argparse.ArgumentTypeError(
+            f"unknown model {text!r}; known: {', '.join(KNOWN_MODELS)}"
+        )
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``diffio-async`` parser; its errors raise :class:`UsageError`."""
+    parser = _Parser(
+        prog="diffio-async", description="Restore speech recordings with the Diffio API."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def connection(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--api-key", help="API key (default: $DIFFIO_API_KEY)")
+        sub.add_argument("--base-url", help="API base URL (default: $DIFFIO_API_BASE_URL)")
+
+    restore = commands.add_parser("restore", help="restore files or folders")
+    restore.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    restore.add_argument("-o", "--output-dir", required=True, help="where outputs go")
+    restore.add_argument(
+        "--model", type=model_key, help=f"model key (known: {', '.join(KNOWN_MODELS)})"
+    )
+    restore.add_argument(
+        "--concurrency",
+        type=bounded_int(1, MAX_CONCURRENCY),
+        default=8,
+        help=f"files in flight, 1 to {MAX_CONCURRENCY} (8)",
+    )
+    restore.add_argument("--ledger", help="SQLite file that makes the batch resumable")
+    restore.add_argument(
+        "--on-collision",
+        choices=["error", "rename"],
+        default="error",
+        help="when two sources would write one output: refuse the batch (error, the "
+        "default) or give each a distinct name (rename)",
+    )
+    restore.add_argument("--download-type", default="audio", choices=[*DownloadType.ALL, "mp3"])
+    restore.add_argument("--emulator", action="store_true", help="use an in-process emulator")
+    restore.add_argument("--era", choices=["a", "b"], default="a", help="emulator API era")
+    restore.add_argument("--json", action="store_true", help="one JSON line per file")
+    restore.add_argument(
+        "--timeout",
+        type=positive_finite_float,
+        default=1800.0,
+        help="per-file wait in seconds, above 0 (1800)",
+    )
+    connection(restore)
+
+    demo = commands.add_parser("demo", help="restore sample files through the emulator")
+    demo.add_argument(
+        "--files",
+        type=bounded_int(1, DEMO_MAX_FILES),
+        default=6,
+        help=f"how many sample files, 1 to {DEMO_MAX_FILES} (6)",
+    )
+    demo.add_argument("--era", choices=["a", "b"], default="a", help="emulator API era")
+    demo.add_argument("-o", "--output-dir", help="keep the outputs here")
+
+    emulator = commands.add_parser(
+        "emulator", help="serve a local Diffio API", add_help=False, prefix_chars="\0"
+    )
+    emulator.add_argument("rest", nargs=argparse.REMAINDER)
+
+    projects = commands.add_parser("projects", help="list projects")
+    connection(projects)
+    generations = commands.add_parser("generations", help="list a project's generations")
+    generations.add_argument("project_id")
+    connection(generations)
+    progress = commands.add_parser("progress", help="show a generation's progress")
+    progress.add_argument("generation_id")
+    progress.add_argument("--project", help="its project id")
+    connection(progress)
+    download = commands.add_parser("download", help="download a generation's result")
+    download.add_argument("generation_id")
+    download.add_argument("--project", required=True, help="its project id")
+    download.add_argument("-o", "--output", required=True, help="file or folder")
+    download.add_argument("--download-type", default="audio", choices=[*DownloadType.ALL, "mp3"])
+    connection(download)
+    return parser

@@ -1,0 +1,104 @@
+"""The user's paths, checked before any work (one line and exit 2 when unusable), and the
+number of files a restore will report, counted by the bulk runner's own rules."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import InvalidRequestError
+from ..workflows._sources import Collision, Walker
+from ._errors import UsageError
+
+__all__ = [
+    "check_download_target",
+    "check_ledger",
+    "check_output_dir",
+    "check_paths",
+    "count_files",
+]
+
+
+def check_paths(paths: Sequence[str], output_dir: str, ledger: str | None) -> None:
+    """Fail fast on missing or unreadable inputs, an unusable ledger or an unwritable output
+    folder (created when missing)."""
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise UsageError(f"no such file or folder: {raw}")
+        if not os.access(path, os.R_OK):
+            raise UsageError(f"cannot read {raw}")
+    if ledger is not None:
+        check_ledger(ledger)
+    check_output_dir(output_dir)
+
+
+async def count_files(paths: Sequence[str], output_dir: str, on_collision: Collision) -> int:
+    """How many results ``restore_many`` will yield for ``paths``: one per job of its
+    :class:`~diffio_async.workflows._sources.Walker` (a distinct file, or a refused entry), so
+    hidden files, links to a file already seen and ``output_dir`` inside a source folder are
+    left out exactly as the batch leaves them out. Call it once ``output_dir`` exists."""
+    # The suffix only names outputs (and so which of them collide); every job is one result
+    # whatever its output is called, so the count does not depend on it.
+    walker = Walker(Path(output_dir), "", on_collision)
+    total = 0
+    try:
+        async with contextlib.aclosing(walker.jobs(paths)) as jobs:
+            async for _ in jobs:
+                total += 1
+    except InvalidRequestError as exc:  # output_dir is a source folder itself
+        raise UsageError(str(exc)) from None
+    return total
+
+
+def check_output_dir(output_dir: str) -> None:
+    """Create ``output_dir`` if needed and make sure a file can be written in it."""
+    try:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        _probe(Path(output_dir))
+    except OSError as exc:
+        raise UsageError(f"cannot write to {output_dir}: {exc.strerror or exc}") from None
+
+
+def _probe(folder: Path) -> None:
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".diffio-async-probe-"):
+        pass
+
+
+def check_ledger(raw: str) -> None:
+    """The ledger must be a (new or existing) regular file in a folder we can write to
+    (SQLite keeps its journal beside it)."""
+    path = Path(raw)
+    if path.is_dir():
+        raise UsageError(f"--ledger {raw} is a folder; name a file, e.g. {path / 'batch.sqlite'}")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"--ledger {raw} is not a regular file")
+    _check_writable_folder(path.parent, f"--ledger {raw}")
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise UsageError(f"--ledger {raw} is read-only")
+
+
+def check_download_target(raw: str) -> None:
+    """``download -o``: a folder (existing, or ending with a separator) we can write in, or a
+    file whose folder exists and is writable. Checked before asking the server."""
+    path = Path(raw)
+    if path.is_dir() or raw.endswith((os.sep, "/")):
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"cannot write to {raw}: it is a file, not a folder")
+        check_output_dir(raw)
+        return
+    _check_writable_folder(path.parent, f"cannot write {raw}")
+
+
+def _check_writable_folder(folder: Path, context: str) -> None:
+    """``folder`` exists, is a folder, and a file can be created in it."""
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise UsageError(f"{context}: {folder} {what}")
+    try:
+        _probe(folder)
+    except OSError as exc:
+        raise UsageError(f"{context}: cannot write in {folder}: {exc.strerror}") from None
