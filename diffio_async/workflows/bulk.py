@@ -196,7 +196,7 @@ class _Item:
 
     def __init__(self, job: Job, settings: _Settings) -> None:
         self.job = job
-        self.s = settings
+        self.settings = settings
         self.key = job.key
         self.project_id: str | None = None
         self.project_era: str | None = None
@@ -210,18 +210,18 @@ class _Item:
 
     async def _enter(self, stage: str) -> None:
         self.stage = stage
-        if self.s.on_stage is not None:
-            result = self.s.on_stage(self.job.source, stage)
+        if self.settings.on_stage is not None:
+            result = self.settings.on_stage(self.job.source, stage)
             if inspect.isawaitable(result):
                 await result
 
     async def _record(self, **changes: Any) -> None:
-        if self.s.ledger is not None:
-            await self.s.ledger.record(self.key, **changes)
+        if self.settings.ledger is not None:
+            await self.settings.ledger.record(self.key, **changes)
 
     async def load(self) -> ItemResult | None:
         """Hash the file and read its ledger entry; a finished item returns its result."""
-        ledger = self.s.ledger
+        ledger = self.settings.ledger
         if ledger is None:
             return None
         await self._enter("hash")
@@ -237,8 +237,8 @@ class _Item:
             self.key,
             size=size,
             content_hash=digest,
-            model=self.s.model or "auto",
-            options=self.s.options_json(),
+            model=self.settings.model or "auto",
+            options=self.settings.options_json(),
         )
         if entry.state == "failed":
             entry = await ledger.retry(self.key)
@@ -273,15 +273,17 @@ class _Item:
 
     async def run(self) -> None:
         """Run the remaining stages once (raises on failure)."""
-        client = self.s.client
+        client = self.settings.client
         if self.project_id is None:
             await self._enter("upload")
             started = anyio.current_time()
-            project = await client.projects.create(self.key, transfer_limiter=self.s.transfers)
+            project = await client.projects.create(
+                self.key, transfer_limiter=self.settings.transfers
+            )
             self.project_id, self.project_era = project.api_project_id, project.era
             self.timings["upload"] = anyio.current_time() - started
-            if self.s.ledger is not None:
-                entry = await self.s.ledger.record(
+            if self.settings.ledger is not None:
+                entry = await self.settings.ledger.record(
                     self.key, state="uploaded", project_id=self.project_id
                 )
                 self.idempotency_key = entry.idempotency_key
@@ -299,7 +301,7 @@ class _Item:
         if not self.complete:
             await self._enter("wait")
             started = anyio.current_time()
-            await self.generation.wait(timeout=self.s.timeout, poll=self.s.poll)
+            await self.generation.wait(timeout=self.settings.timeout, poll=self.settings.poll)
             self.timings["wait"] = anyio.current_time() - started
             self.complete = True
             await self._record(state="complete")
@@ -308,8 +310,8 @@ class _Item:
         await anyio.to_thread.run_sync(_prepare_output, self.job.output, self.sweep_stale_parts)
         await self.generation.download(
             self.job.output,
-            download_type=self.s.download_type,
-            transfer_limiter=self.s.transfers,
+            download_type=self.settings.download_type,
+            transfer_limiter=self.settings.transfers,
             known_complete=True,  # waited on above, or recorded complete by the ledger
         )
         self.timings["download"] = anyio.current_time() - started
@@ -317,31 +319,31 @@ class _Item:
 
     async def _create_generation(self) -> Generation:
         assert self.project_id is not None
-        era = self.project_era or self.s.era_hint or "a"
+        era = self.project_era or self.settings.era_hint or "a"
         if self.project_era:
-            self.s.era_hint = self.project_era
-        model = self.s.model or DEFAULT_MODEL_BY_ERA[era]
-        create = self.s.client.generations.create
+            self.settings.era_hint = self.project_era
+        model = self.settings.model or DEFAULT_MODEL_BY_ERA[era]
+        create = self.settings.client.generations.create
         try:
             return await create(
                 self.project_id,
                 model=model,
-                sampling=self.s.sampling,
-                params=self.s.params,
+                sampling=self.settings.sampling,
+                params=self.settings.params,
                 idempotency_key=self.idempotency_key,
             )
         except ModelRetiredError as exc:
             # Only for the default model of a resumed item whose API era is unknown: the
             # server says which models it has (nothing was created, so the key is free).
             fallback = DEFAULT_MODEL_BY_ERA["b"]
-            if self.s.model or fallback not in exc.supported_models:
+            if self.settings.model or fallback not in exc.supported_models:
                 raise
-            self.s.era_hint = "b"
+            self.settings.era_hint = "b"
             return await create(
                 self.project_id,
                 model=fallback,
-                sampling=self.s.sampling,
-                params=self.s.params,
+                sampling=self.settings.sampling,
+                params=self.settings.params,
                 idempotency_key=self.idempotency_key,
             )
 
