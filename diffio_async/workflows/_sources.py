@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import stat
 import unicodedata
@@ -75,7 +76,29 @@ def _file_id(result: os.stat_result) -> _FileId:
     return (result.st_dev, result.st_ino)
 
 
-def _kind(path: str) -> tuple[Literal["dir", "file", "other"], _FileId | None, str | None]:
+_Kind = tuple[Literal["dir", "file", "other"], _FileId | None, str | None]
+"""What a path is (see :func:`_kind`)."""
+
+_STAT_BATCH = 256
+"""How many listed sources one worker-thread call looks at."""
+
+
+def _as_path(value: object) -> str | None:
+    """``value`` as a usable path string, or ``None`` when it is not one."""
+    if isinstance(value, bytes) or not isinstance(value, str | os.PathLike):
+        return None
+    raw = os.fspath(value)
+    if not isinstance(raw, str) or not raw or "\x00" in raw:
+        return None
+    return raw
+
+
+def _kinds(values: list[object]) -> list[_Kind | None]:
+    """:func:`_kind` of each value that is a path (runs in a worker thread)."""
+    return [None if (raw := _as_path(value)) is None else _kind(raw) for value in values]
+
+
+def _kind(path: str) -> _Kind:
     """What ``path`` is once symlinks are followed (runs in a worker thread)."""
     try:
         result = os.stat(path)
@@ -148,21 +171,24 @@ class Walker:
                     async for job in jobs:
                         yield job
         else:
-            for value in sources:
-                async with contextlib.aclosing(self._one(value)) as jobs:
-                    async for job in jobs:
-                        yield job
+            values = iter(sources)
+            # A list of files is looked at _STAT_BATCH paths per worker-thread call, not one.
+            while batch := list(itertools.islice(values, _STAT_BATCH)):
+                kinds = await anyio.to_thread.run_sync(_kinds, batch)
+                for value, kind in zip(batch, kinds, strict=True):
+                    async with contextlib.aclosing(self._one(value, kind)) as jobs:
+                        async for job in jobs:
+                            yield job
 
-    async def _one(self, value: object) -> AsyncGenerator[Job, None]:
-        if isinstance(value, bytes) or not isinstance(value, str | os.PathLike):
+    async def _one(self, value: object, known: _Kind | None = None) -> AsyncGenerator[Job, None]:
+        raw = _as_path(value)
+        if raw is None:
             text = repr(value)[:80]
-            yield self._refused(text, f"{text} is not a path (str or os.PathLike)")
+            yield self._refused(text, f"{text} is not a non-empty path (str or os.PathLike)")
             return
-        raw = os.fspath(value)
-        if not isinstance(raw, str) or not raw or "\x00" in raw:
-            yield self._refused(repr(raw)[:80], "a source must be a non-empty path")
-            return
-        kind, file_id, problem = await anyio.to_thread.run_sync(_kind, raw)
+        if known is None:
+            known = await anyio.to_thread.run_sync(_kind, raw)
+        kind, file_id, problem = known
         if kind == "dir":
             assert file_id is not None
             if file_id == self._output_id:
