@@ -166,7 +166,10 @@ class MediaSource:
         size = _probe_regular(file, InvalidRequestError)
 
         async def opener(offset: int, length: int) -> AsyncIterator[bytes]:
-            fd = await anyio.to_thread.run_sync(lambda: _open_regular(file, UploadError, size=size))
+            with anyio.CancelScope(shield=True):  # the descriptor is closed even when cancelled
+                fd = await anyio.to_thread.run_sync(
+                    lambda: _open_regular(file, UploadError, size=size)
+                )
             handle = anyio.wrap_file(_reader(fd))
             try:
                 await handle.seek(offset)

@@ -27,7 +27,8 @@ async def hash_file(
         raise InvalidRequestError("chunk_size must be positive")
     digest = hashlib.sha256()
     size = 0
-    handle = await anyio.to_thread.run_sync(open, os.fspath(path), "rb")
+    with anyio.CancelScope(shield=True):  # an open finishing after a cancel is still closed
+        handle = await anyio.to_thread.run_sync(open, os.fspath(path), "rb")
     try:
 
         def step() -> int:
