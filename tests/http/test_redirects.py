@@ -17,13 +17,13 @@ from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 
 import httpx
 import pytest
+from shared import FAST
 
-from diffio_async import RedirectError, RetryPolicy
+from diffio_async import RedirectError
 from diffio_async.testing import TEST_API_KEY, EmulatedDiffio, emulated_diffio
 
 pytestmark = pytest.mark.anyio
 
-FAST = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.02)
 UPLOAD_TOKEN = "edge_upload_token_0123456789abcdef"
 SECRET_QUERY = "X-Goog-Signature=feedface0123456789"
 ANSWER = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n"

@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from shared import FAST
 from virtual_clock import VIRTUAL_BACKENDS, virtual_backend
 
 from diffio_async import (
@@ -295,7 +296,6 @@ def test_a_retry_policy_accepts_its_limits() -> None:
 
 VIRTUAL = pytest.mark.parametrize("anyio_backend", VIRTUAL_BACKENDS, indirect=True)
 
-FAST = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.02)
 WAV = b"RIFF" + b"\x01" * 4000
 
 

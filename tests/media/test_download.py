@@ -18,6 +18,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 import pytest
+from shared import ERAS, FAST, MEDIA, MIB, QUICK_POLL
 from virtual_clock import VIRTUAL_BACKENDS, virtual_backend
 
 from diffio_async import (
@@ -30,8 +31,6 @@ from diffio_async import (
     InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
-    PollPolicy,
-    RetryPolicy,
     TranscriptPendingError,
     TranscriptUnavailableError,
 )
@@ -40,12 +39,6 @@ from diffio_async.testing import EmulatedDiffio, emulated_diffio
 
 pytestmark = pytest.mark.anyio
 VIRTUAL = pytest.mark.parametrize("anyio_backend", VIRTUAL_BACKENDS, indirect=True)
-
-MIB = 1024 * 1024
-FAST = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.02)
-QUICK_POLL = PollPolicy(initial=0.05, maximum=0.2)
-ERAS = ["a", "b"]
-MEDIA = {"a": "/_storage/*", "b": "/m/*"}
 
 
 def _data(size: int) -> bytes:

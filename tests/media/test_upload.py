@@ -17,23 +17,19 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
+from shared import ERAS, FAST, MIB
 
 from diffio_async import (
     AsyncDiffio,
     InvalidRequestError,
     MediaSource,
     PayloadTooLargeError,
-    RetryPolicy,
     UploadError,
 )
 from diffio_async.emulator import LoggedRequest
 from diffio_async.testing import TEST_API_KEY, EmulatedDiffio, emulated_diffio
 
 pytestmark = pytest.mark.anyio
-
-MIB = 1024 * 1024
-FAST = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.02)
-ERAS = ["a", "b"]
 
 
 def _data(size: int, seed: int = 1) -> bytes:

@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
+from shared import ERAS, FAST, QUICK_POLL
 from virtual_clock import VIRTUAL_BACKENDS, virtual_backend
 
 from diffio_async import (
@@ -27,7 +28,6 @@ from diffio_async import (
     GenerationProgress,
     InvalidRequestError,
     PollPolicy,
-    RetryPolicy,
     WaitTimeoutError,
 )
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
@@ -36,9 +36,6 @@ pytestmark = pytest.mark.anyio
 VIRTUAL = pytest.mark.parametrize("anyio_backend", VIRTUAL_BACKENDS, indirect=True)
 
 PROGRESS = "/v1/get_generation_progress"
-FAST = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.02)
-QUICK_POLL = PollPolicy(initial=0.05, maximum=0.2)
-ERAS = ["a", "b"]
 MODELS = {"a": "diffio-3.5", "b": "diffio-4.6-flash"}  # both report a transcription
 
 

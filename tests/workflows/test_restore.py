@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 import pytest
+from shared import ERAS, FAST, MEDIA, MIB, QUICK_POLL
 from virtual_clock import VIRTUAL_BACKENDS, virtual_backend
 
 from diffio_async import (
@@ -20,10 +21,8 @@ from diffio_async import (
     InvalidRequestError,
     MediaSource,
     PaymentRequiredError,
-    PollPolicy,
     RestoreError,
     RestoreResult,
-    RetryPolicy,
     UploadError,
     WaitTimeoutError,
 )
@@ -31,12 +30,6 @@ from diffio_async.testing import TEST_API_KEY, EmulatedDiffio, emulated_diffio
 
 pytestmark = pytest.mark.anyio
 VIRTUAL = pytest.mark.parametrize("anyio_backend", VIRTUAL_BACKENDS, indirect=True)
-
-MIB = 1024 * 1024
-FAST = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.02)
-QUICK_POLL = PollPolicy(initial=0.05, maximum=0.2)
-ERAS = ["a", "b"]
-MEDIA = {"a": "/_storage/*", "b": "/m/*"}
 
 
 @pytest.fixture(params=["asyncio", "trio"])
