@@ -42,6 +42,7 @@ from typing import Literal
 import anyio
 import attrs
 
+from .._checks import path_like
 from ..errors import InvalidRequestError, OutputCollisionError
 
 __all__ = ["Collision", "Job", "Walker", "collision_error", "find_collisions"]
@@ -84,13 +85,11 @@ _STAT_BATCH = 256
 
 
 def _as_path(value: object) -> str | None:
-    """``value`` as a usable path string, or ``None`` when it is not one."""
-    if isinstance(value, bytes) or not isinstance(value, str | os.PathLike):
+    """``value`` as a usable path string (``_checks.path_like``'s rule), or ``None``."""
+    try:
+        return path_like("source", value)
+    except InvalidRequestError:
         return None
-    raw = os.fspath(value)
-    if not isinstance(raw, str) or not raw or "\x00" in raw:
-        return None
-    return raw
 
 
 def _kinds(values: list[object]) -> list[_Kind | None]:
