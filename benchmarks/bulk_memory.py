@@ -27,6 +27,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from diffio_async import BatchOptions, RestoreOptions
+
 KEY = "diffio_live_benchmark_key"
 RESULTS = Path(__file__).parent / "results"
 
@@ -54,8 +56,8 @@ def child(size: int, backend: str, url: str, folder: Path, heap: bool) -> dict[s
             async with client.restore_many(
                 paths,
                 output_dir=out,
-                concurrency=32,
-                poll=PollPolicy(initial=0.02, maximum=0.2),
+                options=RestoreOptions(poll=PollPolicy(initial=0.02, maximum=0.2)),
+                batch=BatchOptions(concurrency=32),
             ) as results:
                 async for item in results:
                     ok += item.ok

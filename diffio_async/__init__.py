@@ -72,12 +72,14 @@ from .models import (
     WebhookTestEvent,
 )
 from .resources.generation_handle import Generation, PollPolicy
+from .workflows._options import MAX_CONCURRENCY, BatchOptions, RestoreOptions
 from .workflows.bulk import ItemResult
 from .workflows.restore import RestoreResult
 
 __all__ = [
     "DEFAULT_MODEL",
     "KNOWN_MODELS",
+    "MAX_CONCURRENCY",
     "APIConnectionError",
     "APIError",
     "APIResponseValidationError",
@@ -89,6 +91,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchAbortedError",
+    "BatchOptions",
     "ClientClosedError",
     "CompleteProjectUploadResponse",
     "ConfigurationError",
@@ -126,6 +129,7 @@ __all__ = [
     "RedirectError",
     "RequestOptions",
     "RestoreError",
+    "RestoreOptions",
     "RestoreResult",
     "RetryPolicy",
     "SpendLimitExceededError",

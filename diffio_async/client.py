@@ -23,8 +23,7 @@ from ._media.upload import MediaSource, ProgressCallback
 from .errors import ConfigurationError
 from .models import GenerationProgress
 from .resources import Account, ApiKeys, Generations, Projects, Usage, Webhooks
-from .resources.generation_handle import PollPolicy
-from .workflows._sources import Collision
+from .workflows._options import BatchOptions, RestoreOptions
 from .workflows.bulk import ItemResult, Source, restore_many
 from .workflows.restore import RestoreResult, restore
 
@@ -127,38 +126,28 @@ class AsyncDiffio:
         source: str | os.PathLike[str] | bytes | MediaSource,
         *,
         output: str | os.PathLike[str],
-        model: str | None = None,
-        download_type: str = "audio",
-        sampling: Mapping[str, Any] | None = None,
-        params: Mapping[str, Any] | None = None,
+        options: RestoreOptions | None = None,
         idempotency_key: str | None = None,
-        timeout: float | None = 1800.0,
         on_progress: Callable[[GenerationProgress], Any] | None = None,
         on_upload_progress: ProgressCallback | None = None,
-        poll: PollPolicy | None = None,
     ) -> RestoreResult:
         """Restore one recording: upload, create a generation, wait, download.
 
-        ``output`` is a file path or a folder (the server's file name is used). ``model``
-        defaults to the current model of the API era the server speaks (``diffio-3.5`` for
-        signed-URL uploads, ``diffio-4.6-flash`` for edge uploads). ``timeout`` bounds the
-        wait. On failure raises :class:`~diffio_async.RestoreError` whose ``stage``,
-        ``project_id`` and ``generation_id`` say what exists on the server (and may be
-        billed); ``__cause__`` is the original error.
+        ``output`` is a file path or a folder (the server's file name is used). ``options``
+        (a :class:`~diffio_async.RestoreOptions`) picks the model, the download type, the
+        generation's settings and the wait; by default the current model of the server's API
+        era and the audio. On failure raises :class:`~diffio_async.RestoreError` whose
+        ``stage``, ``project_id`` and ``generation_id`` say what exists on the server (and
+        may be billed); ``__cause__`` is the original error.
         """
         return await restore(
             self,
             source,
             output=output,
-            model=model,
-            download_type=download_type,
-            sampling=sampling,
-            params=params,
+            options=options,
             idempotency_key=idempotency_key,
-            timeout=timeout,
             on_progress=on_progress,
             on_upload_progress=on_upload_progress,
-            poll=poll,
         )
 
     def restore_many(
@@ -166,18 +155,9 @@ class AsyncDiffio:
         sources: Source | Iterable[Source] | AsyncIterable[Source],
         *,
         output_dir: str | os.PathLike[str],
-        model: str | None = None,
-        download_type: str = "audio",
-        concurrency: int = 8,
-        transfer_concurrency: int | None = None,
-        ledger: str | os.PathLike[str] | None = None,
-        sampling: Mapping[str, Any] | None = None,
-        params: Mapping[str, Any] | None = None,
-        timeout: float | None = 1800.0,
-        poll: PollPolicy | None = None,
-        max_attempts: int = 4,
+        options: RestoreOptions | None = None,
+        batch: BatchOptions | None = None,
         on_stage: Callable[[str, str], Any] | None = None,
-        on_collision: Collision = "error",
     ) -> AbstractAsyncContextManager[AsyncIterator[ItemResult]]:
         """Restore many files with a bounded pool of workers; results in completion order.
 
@@ -185,13 +165,11 @@ class AsyncDiffio:
         Outputs go to ``output_dir``, named after each source; folders keep their layout.
         One file is one item however often it is given; two sources that would write one
         output are refused up front (:class:`~diffio_async.OutputCollisionError`) unless
-        ``on_collision="rename"`` (see :mod:`diffio_async.workflows._sources` for the rules).
-        ``concurrency`` (at most ``MAX_CONCURRENCY``, 1024) bounds items in flight (it
-        shrinks on 429s and grows back);
-        ``transfer_concurrency`` bounds uploads and downloads (default ``min(4,
-        concurrency)``). ``ledger`` is a SQLite file that makes the batch resumable and
-        billing-safe. ``on_stage(source, stage)`` reports each item's progress. See
-        :mod:`diffio_async.workflows.bulk`::
+        ``batch.on_collision="rename"``. ``options`` (a :class:`~diffio_async.RestoreOptions`)
+        applies to every file; ``batch`` (a :class:`~diffio_async.BatchOptions`) sets the
+        concurrency, the ledger that makes the batch resumable and billing-safe, the tries
+        per file and the collision rule. ``on_stage(source, stage)`` reports each item's
+        progress. See :mod:`diffio_async.workflows.bulk`::
 
             async with client.restore_many(paths, output_dir="out/") as results:
                 async for item in results:
@@ -202,18 +180,9 @@ class AsyncDiffio:
             self._transport,
             sources,
             output_dir=output_dir,
-            model=model,
-            download_type=download_type,
-            concurrency=concurrency,
-            transfer_concurrency=transfer_concurrency,
-            ledger=ledger,
-            sampling=sampling,
-            params=params,
-            timeout=timeout,
-            poll=poll,
-            max_attempts=max_attempts,
+            options=options,
+            batch=batch,
             on_stage=on_stage,
-            on_collision=on_collision,
         )
 
     async def aclose(self) -> None:

@@ -162,12 +162,15 @@ class OutputCollisionError(InvalidRequestError):
 class APIError(DiffioError):
     """Something went wrong while talking to the Diffio API or its media hosts.
 
-    ``endpoint`` names the call (``"create_project"``, ``"edge:parts"``, ``"media"``, ...) and
-    ``attempts`` counts the HTTP attempts that were made, retries included.
+    ``endpoint`` names the call (``"create_project"``, ``"edge:parts"``, ``"media"``, ...),
+    ``attempts`` counts the HTTP attempts that were made, retries included, and ``api_call``
+    says whether the request was an API call made with the API key (``False`` for a signed
+    upload URL, the edge upload host or a media URL, whose 403 says nothing about the key).
     """
 
     endpoint: str | None = None
     attempts: int = 1
+    api_call: bool = True
 
 
 class APIConnectionError(APIError):
@@ -465,6 +468,7 @@ def status_error_from_response(
     retry_after: float | None = None,
     endpoint: str | None = None,
     attempts: int = 1,
+    api_call: bool = True,
 ) -> APIStatusError:
     """Build the most specific :class:`APIStatusError` for a non-2xx answer."""
     body, message, code = parse_error_body(content)
@@ -491,4 +495,5 @@ def status_error_from_response(
         retry_after=retry_after,
         endpoint=endpoint,
         attempts=attempts,
+        api_call=api_call,
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import anyio
 
+from diffio_async import BatchOptions
 from diffio_async.testing import emulated_diffio
 
 
@@ -35,7 +36,9 @@ async def main() -> None:
             # Many files: results in completion order, resumable with a ledger.
             sources = [folder / f"take{index}.wav" for index in range(3)]
             async with client.restore_many(
-                sources, output_dir=folder / "batch", ledger=folder / "batch.sqlite"
+                sources,
+                output_dir=folder / "batch",
+                batch=BatchOptions(ledger=folder / "batch.sqlite"),
             ) as results:
                 async for item in results:
                     print(f"{Path(item.source).name}: {'ok' if item.ok else item.error}")

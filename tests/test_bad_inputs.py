@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from shared import batch_arguments
 
 from diffio_async import (
     AsyncDiffio,
@@ -30,6 +31,7 @@ from diffio_async import (
     InvalidRequestError,
     PollPolicy,
     RequestOptions,
+    RestoreOptions,
     RetryPolicy,
     Timeout,
     WebhookVerificationError,
@@ -198,7 +200,8 @@ NAN = math.nan
 
 
 async def _batch(client: AsyncDiffio, sources: object, **options: Any) -> None:
-    async with client.restore_many(sources, **options) as items:  # type: ignore[arg-type]
+    arguments = batch_arguments(**options)
+    async with client.restore_many(sources, **arguments) as items:  # type: ignore[arg-type]
         async for _ in items:
             pass
 
@@ -473,31 +476,35 @@ CALLS: list[tuple[str, Call, type[BaseException], str]] = [
     ),
     (
         "restore-timeout-nan",
-        lambda c, f: c.restore(f["good"], output=f["folder"], timeout=NAN),
+        lambda c, f: c.restore(f["good"], output=f["folder"], options=RestoreOptions(timeout=NAN)),
         InvalidRequestError,
         "timeout",
     ),
     (
         "restore-timeout-negative",
-        lambda c, f: c.restore(f["good"], output=f["folder"], timeout=-1),
+        lambda c, f: c.restore(f["good"], output=f["folder"], options=RestoreOptions(timeout=-1)),
         InvalidRequestError,
         "timeout",
     ),
     (
         "restore-model",
-        lambda c, f: c.restore(f["good"], output=f["folder"], model="diffio-99"),
+        lambda c, f: c.restore(
+            f["good"], output=f["folder"], options=RestoreOptions(model="diffio-99")
+        ),
         InvalidRequestError,
         "diffio-99",
     ),
     (
         "restore-sampling",
-        lambda c, f: c.restore(f["good"], output=f["folder"], sampling={"t": NAN}),
+        lambda c, f: c.restore(
+            f["good"], output=f["folder"], options=RestoreOptions(sampling={"t": NAN})
+        ),
         InvalidRequestError,
         "sampling",
     ),
     (
         "restore-params",
-        lambda c, f: c.restore(f["good"], output=f["folder"], params="x"),
+        lambda c, f: c.restore(f["good"], output=f["folder"], options=RestoreOptions(params="x")),
         InvalidRequestError,
         "params",
     ),  # type: ignore[arg-type]
@@ -509,13 +516,15 @@ CALLS: list[tuple[str, Call, type[BaseException], str]] = [
     ),
     (
         "restore-download-type",
-        lambda c, f: c.restore(f["good"], output=f["folder"], download_type="flac"),
+        lambda c, f: c.restore(
+            f["good"], output=f["folder"], options=RestoreOptions(download_type="flac")
+        ),
         InvalidRequestError,
         "download_type",
     ),
     (
         "restore-poll",
-        lambda c, f: c.restore(f["good"], output=f["folder"], poll=5),
+        lambda c, f: c.restore(f["good"], output=f["folder"], options=RestoreOptions(poll=5)),
         InvalidRequestError,
         "poll",
     ),  # type: ignore[arg-type]
@@ -543,6 +552,12 @@ CALLS: list[tuple[str, Call, type[BaseException], str]] = [
         InvalidRequestError,
         "no such file",
     ),
+    (
+        "restore-options-dict",
+        lambda c, f: c.restore(f["good"], output=f["folder"], options={"model": "x"}),  # type: ignore[arg-type]
+        InvalidRequestError,
+        "RestoreOptions",
+    ),
     # restore_many: refused before the first file
     (
         "batch-sources-none",
@@ -564,7 +579,7 @@ CALLS: list[tuple[str, Call, type[BaseException], str]] = [
     ),
     (
         "restore-timeout-zero",
-        lambda c, f: c.restore(f["good"], output=f["folder"], timeout=0),
+        lambda c, f: c.restore(f["good"], output=f["folder"], options=RestoreOptions(timeout=0)),
         InvalidRequestError,
         "timeout",
     ),
@@ -588,6 +603,12 @@ CALLS: list[tuple[str, Call, type[BaseException], str]] = [
     ),
     ("options-zero", lambda c, f: c.projects.list(options=0), ConfigurationError, "options"),  # type: ignore[arg-type]
     ("options-empty-dict", lambda c, f: c.projects.list(options={}), ConfigurationError, "options"),  # type: ignore[arg-type]
+    (
+        "batch-options-swapped",
+        lambda c, f: _batch(c, [f["good"]], output_dir=f["folder"] / "o", batch=RestoreOptions()),
+        InvalidRequestError,
+        "BatchOptions",
+    ),
     (
         "batch-sources-bytes",
         lambda c, f: _batch(c, b"x.wav", output_dir=f["folder"] / "o"),

@@ -652,7 +652,7 @@ class Transport:
                 "POST", url, content=content, headers=headers, timeout=timeout
             )
             request.stream = _PassThrough(content)
-            response = await self._send(request, endpoint=endpoint)
+            response = await self._send(request, endpoint=endpoint, api_call=True)
             return _api_response(
                 response, endpoint=endpoint, attempts=number, secrets=(self._api_key,)
             )
@@ -672,7 +672,7 @@ class Transport:
         )
 
     async def _send(
-        self, request: httpx.Request, *, endpoint: str, stream: bool = False
+        self, request: httpx.Request, *, endpoint: str, api_call: bool, stream: bool = False
     ) -> httpx.Response:
         """Send one attempt; raise :class:`RetryableFailure` for failures.
 
@@ -687,9 +687,9 @@ class Transport:
         try:
             response = await self._shared.http.send(request, stream=stream, follow_redirects=False)
         except httpx.HTTPError as exc:
-            raise _transport_failure(exc, endpoint=endpoint, secrets=secrets) from _safe_cause(
-                exc, secrets
-            )
+            raise _transport_failure(
+                exc, endpoint=endpoint, api_call=api_call, secrets=secrets
+            ) from _safe_cause(exc, secrets)
         except RuntimeError as exc:
             if self._shared.http.is_closed:
                 raise ClientClosedError(
@@ -703,13 +703,15 @@ class Transport:
             if stream:
                 await response.aread()
         except httpx.HTTPError as exc:
-            raise _transport_failure(exc, endpoint=endpoint, secrets=secrets) from _safe_cause(
-                exc, secrets
-            )
+            raise _transport_failure(
+                exc, endpoint=endpoint, api_call=api_call, secrets=secrets
+            ) from _safe_cause(exc, secrets)
         finally:
             await response.aclose()
         hint = parse_retry_after(response.headers)
-        error = _status_error(response, endpoint=endpoint, retry_after=hint, secrets=secrets)
+        error = _status_error(
+            response, endpoint=endpoint, api_call=api_call, retry_after=hint, secrets=secrets
+        )
         kind = classify_status(response.status_code, has_hint=hint is not None)
         raise RetryableFailure(error, kind=kind, retry_after=hint)
 
@@ -763,7 +765,9 @@ class Transport:
                 timeout=timeout,
             )
             request.stream = _PassThrough(body if body is not None else b"")
-            return await self._send(request, endpoint=endpoint, stream=stream_response)
+            return await self._send(
+                request, endpoint=endpoint, api_call=False, stream=stream_response
+            )
 
         response = await retry_loop(
             attempt,
@@ -814,7 +818,7 @@ class _Once:
 async def iter_response_bytes(
     response: httpx.Response, *, endpoint: str, chunk_size: int
 ) -> AsyncIterator[bytes]:
-    """Stream a response body, turning httpx errors into :class:`APIConnectionError`."""
+    """Stream a media response body, turning httpx errors into :class:`APIConnectionError`."""
     try:
         async for chunk in response.aiter_bytes(chunk_size):
             yield chunk
@@ -823,13 +827,13 @@ async def iter_response_bytes(
             secrets = _request_secrets(response.request)
         except RuntimeError:  # a response built by hand has no request
             secrets = []
-        failure = _transport_failure(exc, endpoint=endpoint, secrets=secrets)
+        failure = _transport_failure(exc, endpoint=endpoint, api_call=False, secrets=secrets)
         error = failure.error if isinstance(failure, RetryableFailure) else failure
         raise error from _safe_cause(exc, secrets)
 
 
 def _transport_failure(
-    exc: httpx.HTTPError, *, endpoint: str, secrets: Iterable[str] = ()
+    exc: httpx.HTTPError, *, endpoint: str, api_call: bool, secrets: Iterable[str] = ()
 ) -> Exception:
     kind = classify_exception(exc)
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
@@ -840,9 +844,13 @@ def _transport_failure(
         detail += f": {text}"
     error: APIConnectionError
     if isinstance(exc, httpx.TimeoutException):
-        error = APITimeoutError(f"{endpoint} timed out ({detail})", endpoint=endpoint)
+        error = APITimeoutError(
+            f"{endpoint} timed out ({detail})", endpoint=endpoint, api_call=api_call
+        )
     else:
-        error = APIConnectionError(f"{endpoint} failed ({detail})", endpoint=endpoint)
+        error = APIConnectionError(
+            f"{endpoint} failed ({detail})", endpoint=endpoint, api_call=api_call
+        )
     if kind is FailureKind.FINAL:
         return error
     return RetryableFailure(error, kind=kind)
@@ -852,6 +860,7 @@ def _status_error(
     response: httpx.Response,
     *,
     endpoint: str,
+    api_call: bool,
     retry_after: float | None,
     secrets: Iterable[str],
 ) -> APIStatusError:
@@ -865,6 +874,7 @@ def _status_error(
         request_id=_redact(request_id, secrets, limit=200) if request_id is not None else None,
         retry_after=retry_after,
         endpoint=endpoint,
+        api_call=api_call,
     )
     if 300 <= response.status_code < 400:
         origin = _origin(response.request.url, response.headers.get("location"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..client import AsyncDiffio
 from ..errors import BatchAbortedError, DiffioError, LedgerError, OutputCollisionError
-from ..workflows._sources import Collision
+from ..workflows._options import BatchOptions, RestoreOptions
 from ..workflows.bulk import ItemResult
 from ._display import Display, item_json
 from ._errors import UsageError, hide, one_line
@@ -27,14 +27,10 @@ async def run_batch(
     *,
     output_dir: str,
     total: int,
-    model: str | None,
-    concurrency: int,
-    ledger: str | None,
-    download_type: str,
-    wait_timeout: float,
+    options: RestoreOptions,
+    batch: BatchOptions,
     json_lines: bool,
     secret: str | None = None,
-    on_collision: Collision = "error",
 ) -> int:
     """Restore ``paths`` with ``client``; return 0 when every file is done, else 1. A batch
     that cannot start raises :class:`UsageError`."""
@@ -47,13 +43,9 @@ async def run_batch(
         async with client.restore_many(
             paths,
             output_dir=output_dir,
-            model=model,
-            concurrency=concurrency,
-            ledger=ledger,
-            download_type=download_type,
-            timeout=wait_timeout,
+            options=options,
+            batch=batch,
             on_stage=display.stage,
-            on_collision=on_collision,
         ) as items:
             started = True
             with display:
@@ -69,7 +61,7 @@ async def run_batch(
         return 1
     except DiffioError as exc:
         if not started:
-            raise UsageError(_start_error(exc, output_dir, ledger)) from None
+            raise UsageError(_start_error(exc, output_dir, batch.ledger)) from None
         display.summary(results)
         print(f"diffio-async: batch failed: {one_line(hide(str(exc), secret))}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ import httpx
 
 from ..client import AsyncDiffio
 from ..errors import ConfigurationError, DiffioError, InvalidRequestError
+from ..workflows._options import BatchOptions, RestoreOptions
 from ._batch import run_batch
 from ._demo import demo
 from ._embedded import embedded_emulator
@@ -116,6 +117,15 @@ async def _client(args: argparse.Namespace) -> AsyncIterator[AsyncDiffio]:
 
 
 async def _restore(args: argparse.Namespace) -> int:
+    try:
+        options = RestoreOptions(
+            model=args.model, download_type=args.download_type, timeout=args.timeout
+        )
+        batch = BatchOptions(
+            concurrency=args.concurrency, ledger=args.ledger, on_collision=args.on_collision
+        )
+    except DiffioError as exc:
+        raise UsageError(str(exc)) from None
     await anyio.to_thread.run_sync(check_paths, args.paths, args.output_dir, args.ledger)
     total = await count_files(args.paths, args.output_dir, args.on_collision)
     async with _client(args) as client:
@@ -124,14 +134,10 @@ async def _restore(args: argparse.Namespace) -> int:
             args.paths,
             output_dir=args.output_dir,
             total=total,
-            model=args.model,
-            concurrency=args.concurrency,
-            ledger=args.ledger,
-            download_type=args.download_type,
-            wait_timeout=args.timeout,
+            options=options,
+            batch=batch,
             json_lines=args.json,
             secret=getattr(args, "resolved_key", None),
-            on_collision=args.on_collision,
         )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import anyio
 
+from ..workflows._options import BatchOptions, RestoreOptions
 from ._batch import run_batch
 from ._embedded import embedded_emulator
 from ._paths import check_output_dir
@@ -71,11 +72,8 @@ async def demo(args: argparse.Namespace) -> int:
                 [str(inputs)],
                 output_dir=str(output),
                 total=args.files,
-                model=None,
-                concurrency=4,
-                ledger=None,
-                download_type="audio",
-                wait_timeout=120,
+                options=RestoreOptions(timeout=120),
+                batch=BatchOptions(concurrency=4),
                 json_lines=False,
             )
             same = await anyio.to_thread.run_sync(outputs_match, inputs, output)

@@ -9,7 +9,7 @@ from typing import NoReturn
 
 from .._catalog import KNOWN_MODELS
 from ..models import DownloadType
-from ..workflows.bulk import MAX_CONCURRENCY
+from ..workflows._options import MAX_CONCURRENCY
 from ._errors import UsageError
 
 __all__ = ["DEMO_MAX_FILES", "bounded_int", "build_parser", "model_key", "positive_finite_float"]

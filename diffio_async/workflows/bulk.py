@@ -3,8 +3,8 @@
 ``client.restore_many(sources, output_dir=...)`` is an async context manager yielding an async
 iterator of :class:`ItemResult` in completion order::
 
-    async with client.restore_many(paths, output_dir="out/", concurrency=16,
-                                   ledger="batch.sqlite") as results:
+    batch = BatchOptions(concurrency=16, ledger="batch.sqlite")
+    async with client.restore_many(paths, output_dir="out/", batch=batch) as results:
         async for item in results:
             print(item.source, item.ok, item.error)
 
@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import inspect
-import json
 import os
 import sys
 from collections.abc import (
@@ -56,8 +55,8 @@ import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._catalog import DEFAULT_MODEL_BY_ERA, resolve_endpoint
-from .._checks import json_object, optional_seconds, path_like, positive_int
+from .._catalog import DEFAULT_MODEL_BY_ERA
+from .._checks import path_like
 from .._media.download import temp_prefix
 from ..errors import (
     APIConnectionError,
@@ -76,25 +75,22 @@ from ..errors import (
     UploadError,
     WaitTimeoutError,
 )
-from ..resources.generation_handle import Generation, PollPolicy
-from ..resources.generations import new_idempotency_key, normalize_download_type
+from ..resources.generation_handle import Generation
+from ..resources.generations import new_idempotency_key
+from ._options import BatchOptions, RestoreOptions, checked_options
 from ._services import FailureEvents, Services
-from ._sources import Collision, Job, Walker, collision_error, find_collisions
+from ._sources import Job, Walker, collision_error, find_collisions
 from .ledger import Ledger, LedgerEntry, hash_file
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
 
-__all__ = ["MAX_CONCURRENCY", "ItemResult", "Source", "restore_many"]
+__all__ = ["ItemResult", "Source", "restore_many"]
 
 Source = str | os.PathLike[str]
 """A file to restore."""
 
-MAX_CONCURRENCY = 1024
-"""The most items ``restore_many`` keeps in flight (each costs a task and its buffers)."""
-
 _SUFFIXES = {"audio": ".mp3", "transcript": ".json"}
-_MEDIA_ENDPOINTS = ("upload", "media", "edge:")
 
 
 @attrs.frozen(kw_only=True)
@@ -126,8 +122,8 @@ def _is_fatal(error: BaseException) -> bool:
     if isinstance(cause, AuthenticationError | PaymentRequiredError):
         return True
     if isinstance(cause, PermissionDeniedError):
-        endpoint = cause.endpoint or ""
-        return not endpoint.startswith(_MEDIA_ENDPOINTS)
+        # A 403 from a signed URL or the edge host is about that URL (expired), not the key.
+        return cause.api_call
     return False
 
 
@@ -166,29 +162,13 @@ class _Adaptive:
 @attrs.define
 class _Settings:
     client: Services
-    model: str | None
-    download_type: str
-    sampling: Mapping[str, Any] | None
-    params: Mapping[str, Any] | None
-    timeout: float | None
-    poll: PollPolicy | None
+    options: RestoreOptions
     max_attempts: int
     ledger: Ledger | None
     transfers: anyio.CapacityLimiter
     adaptive: _Adaptive
     on_stage: Callable[[str, str], Any] | None
     era_hint: str | None = None
-
-    def options_json(self) -> str:
-        return json.dumps(
-            {
-                "downloadType": self.download_type,
-                "sampling": self.sampling,
-                "params": self.params,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-        )
 
 
 class _Item:
@@ -237,8 +217,8 @@ class _Item:
             self.key,
             size=size,
             content_hash=digest,
-            model=self.settings.model or "auto",
-            options=self.settings.options_json(),
+            model=self.settings.options.model or "auto",
+            options=self.settings.options.generation_settings(),
         )
         if entry.state == "failed":
             entry = await ledger.retry(self.key)
@@ -301,7 +281,8 @@ class _Item:
         if not self.complete:
             await self._enter("wait")
             started = anyio.current_time()
-            await self.generation.wait(timeout=self.settings.timeout, poll=self.settings.poll)
+            options = self.settings.options
+            await self.generation.wait(timeout=options.timeout, poll=options.poll)
             self.timings["wait"] = anyio.current_time() - started
             self.complete = True
             await self._record(state="complete")
@@ -310,7 +291,7 @@ class _Item:
         await anyio.to_thread.run_sync(_prepare_output, self.job.output, self.sweep_stale_parts)
         await self.generation.download(
             self.job.output,
-            download_type=self.settings.download_type,
+            download_type=self.settings.options.download_type,
             transfer_limiter=self.settings.transfers,
             known_complete=True,  # waited on above, or recorded complete by the ledger
         )
@@ -319,31 +300,31 @@ class _Item:
 
     async def _create_generation(self) -> Generation:
         assert self.project_id is not None
+        options = self.settings.options
         era = self.project_era or self.settings.era_hint or "a"
         if self.project_era:
             self.settings.era_hint = self.project_era
-        model = self.settings.model or DEFAULT_MODEL_BY_ERA[era]
         create = self.settings.client.generations.create
         try:
             return await create(
                 self.project_id,
-                model=model,
-                sampling=self.settings.sampling,
-                params=self.settings.params,
+                model=options.model or DEFAULT_MODEL_BY_ERA[era],
+                sampling=options.sampling,
+                params=options.params,
                 idempotency_key=self.idempotency_key,
             )
         except ModelRetiredError as exc:
             # Only for the default model of a resumed item whose API era is unknown: the
             # server says which models it has (nothing was created, so the key is free).
             fallback = DEFAULT_MODEL_BY_ERA["b"]
-            if self.settings.model or fallback not in exc.supported_models:
+            if options.model or fallback not in exc.supported_models:
                 raise
             self.settings.era_hint = "b"
             return await create(
                 self.project_id,
                 model=fallback,
-                sampling=self.settings.sampling,
-                params=self.settings.params,
+                sampling=options.sampling,
+                params=options.params,
                 idempotency_key=self.idempotency_key,
             )
 
@@ -423,44 +404,19 @@ async def restore_many(
     sources: Source | Iterable[Source] | AsyncIterable[Source],
     *,
     output_dir: str | os.PathLike[str],
-    model: str | None = None,
-    download_type: str = "audio",
-    concurrency: int = 8,
-    transfer_concurrency: int | None = None,
-    ledger: str | os.PathLike[str] | None = None,
-    sampling: Mapping[str, Any] | None = None,
-    params: Mapping[str, Any] | None = None,
-    timeout: float | None = 1800.0,  # noqa: ASYNC109 (per-item wait bound)
-    poll: PollPolicy | None = None,
-    max_attempts: int = 4,
-    on_stage: Callable[[str, str], Any] | None = None,
-    on_collision: Collision = "error",
+    options: RestoreOptions | None,
+    batch: BatchOptions | None,
+    on_stage: Callable[[str, str], Any] | None,
 ) -> AsyncIterator[AsyncIterator[ItemResult]]:
     """Restore every source; see the module docstring and ``AsyncDiffio.restore_many``."""
     if isinstance(sources, bytes | Mapping) or not isinstance(
         sources, str | os.PathLike | Iterable | AsyncIterable
     ):
         raise InvalidRequestError("sources must be a path, or an (async) iterable of paths")
-    concurrency = positive_int("concurrency", concurrency, maximum=MAX_CONCURRENCY)
-    max_attempts = positive_int("max_attempts", max_attempts, maximum=1000)
-    transfers = positive_int(
-        "transfer_concurrency",
-        min(4, concurrency) if transfer_concurrency is None else transfer_concurrency,
-        maximum=MAX_CONCURRENCY,
-    )
-    download_type = normalize_download_type(download_type)
-    if model is not None:
-        resolve_endpoint(model)  # an unknown model fails here, not after the first upload
-    sampling = json_object("sampling", sampling)
-    params = json_object("params", params)
-    timeout = optional_seconds("timeout", timeout, allow_zero=False)
-    if poll is not None and not isinstance(poll, PollPolicy):
-        raise InvalidRequestError(f"poll must be a PollPolicy, not {type(poll).__name__}")
+    options = checked_options(RestoreOptions, "options", options)
+    batch = checked_options(BatchOptions, "batch", batch)
     if on_stage is not None and not callable(on_stage):
         raise InvalidRequestError("on_stage must be callable")
-    if on_collision not in ("error", "rename"):
-        raise InvalidRequestError(f'on_collision must be "error" or "rename", not {on_collision!r}')
-    ledger_path = None if ledger is None else path_like("ledger", ledger)
     out = Path(path_like("output_dir", output_dir))
     try:
         await anyio.Path(out).mkdir(parents=True, exist_ok=True)
@@ -468,37 +424,32 @@ async def restore_many(
         raise InvalidRequestError(f"cannot create output_dir {out}: {exc.strerror}") from None
     if not os.access(out, os.W_OK):
         raise InvalidRequestError(f"cannot write to {out}")
-    suffix = _SUFFIXES.get(download_type, "")
+    suffix = _SUFFIXES.get(options.download_type, "")
     clashes: dict[str, list[str]] = {}
     if isinstance(sources, str | os.PathLike | Collection):  # not lazy: look at it all first
         clashes = await find_collisions(sources, out, suffix)
-        if clashes and on_collision == "error":
+        if clashes and batch.on_collision == "error":
             raise collision_error(clashes)
 
-    opened = await Ledger.open(ledger_path) if ledger_path is not None else None
-    adaptive = _Adaptive(concurrency)
+    opened = await Ledger.open(batch.ledger) if batch.ledger is not None else None
+    adaptive = _Adaptive(batch.concurrency)
     fatal: list[BaseException] = []
     settings = _Settings(
         client=client,
-        model=model,
-        download_type=download_type,
-        sampling=sampling,
-        params=params,
-        timeout=timeout,
-        poll=poll,
-        max_attempts=max_attempts,
+        options=options,
+        max_attempts=batch.max_attempts,
         ledger=opened,
-        transfers=anyio.CapacityLimiter(transfers),
+        transfers=anyio.CapacityLimiter(batch.transfers),
         adaptive=adaptive,
         on_stage=on_stage,
     )
-    send_results, receive_results = anyio.create_memory_object_stream[ItemResult](concurrency)
+    send_results, receive_results = anyio.create_memory_object_stream[ItemResult](batch.concurrency)
     failures.add_failure_listener(adaptive.on_failure)
     try:
         async with anyio.create_task_group() as outer:
-            walker = Walker(out, suffix, on_collision, contested=clashes)
+            walker = Walker(out, suffix, batch.on_collision, contested=clashes)
             outer.start_soon(
-                _run_pool, walker.jobs(sources), settings, concurrency, send_results, fatal
+                _run_pool, walker.jobs(sources), settings, batch.concurrency, send_results, fatal
             )
             results = _results(receive_results, fatal)
             try:

@@ -11,16 +11,16 @@ from typing import Any
 import anyio
 import attrs
 
-from .._catalog import DEFAULT_MODEL_BY_ERA, resolve_endpoint
-from .._checks import callback, json_object, optional_seconds
+from .._catalog import DEFAULT_MODEL_BY_ERA
+from .._checks import callback
 from .._checks import idempotency_key as check_idempotency_key
 from .._http.transport import counting_attempts
 from .._media.download import check_dest
 from .._media.upload import MediaSource, ProgressCallback, as_media_source
-from ..errors import DiffioError, InvalidRequestError, RestoreError
+from ..errors import DiffioError, RestoreError
 from ..models import CreateProjectResponse, GenerationProgress
-from ..resources.generation_handle import Generation, PollPolicy
-from ..resources.generations import normalize_download_type
+from ..resources.generation_handle import Generation
+from ._options import RestoreOptions, checked_options
 from ._services import Services
 
 __all__ = ["RestoreResult", "restore"]
@@ -59,29 +59,17 @@ async def restore(
     source: str | os.PathLike[str] | bytes | MediaSource,
     *,
     output: str | os.PathLike[str],
-    model: str | None,
-    download_type: str,
-    sampling: Mapping[str, Any] | None,
-    params: Mapping[str, Any] | None,
+    options: RestoreOptions | None,
     idempotency_key: str | None,
-    timeout: float | None,  # noqa: ASYNC109
     on_progress: Callable[[GenerationProgress], Any] | None,
     on_upload_progress: ProgressCallback | None,
-    poll: PollPolicy | None,
 ) -> RestoreResult:
     """Run the four stages; see ``AsyncDiffio.restore``."""
     # Every argument is checked before the upload: a bad one must not cost a project.
-    download_type = normalize_download_type(download_type)
+    options = checked_options(RestoreOptions, "options", options)
     await anyio.to_thread.run_sync(lambda: check_dest(output, name="output"))
-    if model is not None:
-        resolve_endpoint(model)
-    sampling = json_object("sampling", sampling)
-    params = json_object("params", params)
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
-    timeout = optional_seconds("timeout", timeout, allow_zero=False)
-    if poll is not None and not isinstance(poll, PollPolicy):
-        raise InvalidRequestError(f"poll must be a PollPolicy, not {type(poll).__name__}")
     callback("on_progress", on_progress)
     callback("on_upload_progress", on_upload_progress)
     media = await anyio.to_thread.run_sync(as_media_source, source)
@@ -106,15 +94,17 @@ async def restore(
         with measure("generation"):
             generation = await client.generations.create(
                 project,
-                model=model or DEFAULT_MODEL_BY_ERA[project.era],
-                sampling=sampling,
-                params=params,
+                model=options.model or DEFAULT_MODEL_BY_ERA[project.era],
+                sampling=options.sampling,
+                params=options.params,
                 idempotency_key=idempotency_key,
             )
         with measure("wait"):
-            final = await generation.wait(timeout=timeout, on_progress=on_progress, poll=poll)
+            final = await generation.wait(
+                timeout=options.timeout, on_progress=on_progress, poll=options.poll
+            )
         with measure("download"):
-            path = await generation.download(output, download_type=download_type)
+            path = await generation.download(output, download_type=options.download_type)
     except (DiffioError, OSError) as exc:  # OSError: the output folder or disk failed us
         project_id = project.api_project_id if project else getattr(exc, "project_id", None)
         generation_id = generation.id if generation else None
@@ -134,7 +124,7 @@ async def restore(
         generation=generation,
         progress=final,
         output=path,
-        download_type=download_type,
+        download_type=options.download_type,
         timings=timings,
         attempts=attempts,
     )

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from diffio_async import PollPolicy, errors
+from diffio_async import PollPolicy, RestoreOptions, errors
 from diffio_async._http.retry import RetryPolicy
 from diffio_async._http.transport import (
     RequestOptions,
@@ -712,7 +712,9 @@ async def test_httpx_request_logs_never_show_a_signed_urls_query(
     caplog.set_level(logging.DEBUG)
     async with emulated_diffio(era=era, generation_seconds=0.05) as env:
         result = await env.client.restore(
-            b"RIFF" + bytes(64), output=tmp_path, poll=PollPolicy(initial=0.02, maximum=0.1)
+            b"RIFF" + bytes(64),
+            output=tmp_path,
+            options=RestoreOptions(poll=PollPolicy(initial=0.02, maximum=0.1)),
         )
         info = await result.generation.download_info()
     signed = [

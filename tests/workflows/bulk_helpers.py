@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shared import batch_arguments
+
 from diffio_async import PollPolicy
 from diffio_async.testing import EmulatedDiffio
 from diffio_async.workflows.bulk import ItemResult
@@ -17,11 +19,11 @@ async def collect(
 ) -> list[ItemResult]:
     """Run ``restore_many(sources, output_dir=out, **options)`` and return every result."""
     results = []
+    arguments = batch_arguments(poll=FAST_POLL, **options)
     async with env.client.restore_many(
         sources,  # type: ignore[arg-type]
         output_dir=out,
-        poll=FAST_POLL,
-        **options,  # type: ignore[arg-type]
+        **arguments,
     ) as items:
         async for item in items:
             results.append(item)

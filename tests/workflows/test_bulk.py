@@ -12,7 +12,7 @@ import anyio
 import pytest
 from bulk_helpers import FAST_POLL, collect
 
-from diffio_async import RetryPolicy
+from diffio_async import BatchOptions, RestoreOptions, RetryPolicy
 from diffio_async.errors import BatchAbortedError, RateLimitError
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
 from diffio_async.workflows.bulk import ItemResult, _Adaptive
@@ -114,7 +114,10 @@ async def test_payment_failure_stops_the_batch(env: EmulatedDiffio, tmp_path: Pa
     concurrency = 8
     with pytest.raises(BatchAbortedError) as info:
         async with env.client.restore_many(
-            paths, output_dir=tmp_path / "out", poll=FAST_POLL, concurrency=concurrency
+            paths,
+            output_dir=tmp_path / "out",
+            options=RestoreOptions(poll=FAST_POLL),
+            batch=BatchOptions(concurrency=concurrency),
         ) as items:
             async for item in items:
                 results.append(item)
@@ -136,7 +139,10 @@ async def test_ledger_resume_skips_done_and_never_creates_twice(
     ledger = tmp_path / "batch.sqlite"
     first: list[ItemResult] = []
     async with env.client.restore_many(
-        paths, output_dir=tmp_path / "out", poll=FAST_POLL, concurrency=4, ledger=ledger
+        paths,
+        output_dir=tmp_path / "out",
+        options=RestoreOptions(poll=FAST_POLL),
+        batch=BatchOptions(concurrency=4, ledger=ledger),
     ) as items:
         async for item in items:
             first.append(item)
@@ -228,3 +234,23 @@ def test_adaptive_concurrency_halves_on_429_and_grows_back() -> None:
         return seen
 
     assert anyio.run(scenario) == [8, 8, 16]
+
+
+async def test_a_403_from_the_media_host_fails_its_files_but_an_api_403_stops_the_batch(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    paths = _make_files(tmp_path / "in", 6)
+    # Signed media URLs that answer 403 every time: a URL problem, not the key's.
+    env.emulator.add_fault(path="/_storage/*", method="GET", status=403, count=None)
+    results = await collect(env, paths, tmp_path / "out", concurrency=2, max_attempts=1)
+    assert len(results) == 6
+    assert {item.stage for item in results} == {"download"}
+    assert not any(item.ok for item in results)
+    env.emulator.clear_faults()
+
+    # The API itself answers 403: every later file would fail too, so the batch stops.
+    env.emulator.add_fault(path="/v1/create_project", status=403, count=None)
+    with pytest.raises(BatchAbortedError) as info:
+        await collect(env, paths, tmp_path / "out2", concurrency=2, max_attempts=1)
+    assert info.value.cause.__class__.__name__ == "PermissionDeniedError"
+    assert info.value.cause.api_call

@@ -13,15 +13,18 @@ from pathlib import Path
 import anyio
 import pytest
 from bulk_helpers import FAST_POLL, collect
+from shared import batch_arguments
 
 from diffio_async import (
+    MAX_CONCURRENCY,
+    BatchOptions,
     GenerationFailedError,
     InvalidRequestError,
     LedgerLockedError,
     OutputCollisionError,
+    RestoreOptions,
 )
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
-from diffio_async.workflows.bulk import MAX_CONCURRENCY
 from diffio_async.workflows.ledger import Ledger
 
 pytestmark = pytest.mark.anyio
@@ -108,7 +111,10 @@ async def test_a_second_batch_on_a_held_ledger_fails_up_front(
     source = _source(tmp_path)
     ledger = tmp_path / "batch.sqlite"
     async with env.client.restore_many(
-        [source], output_dir=tmp_path / "out", poll=FAST_POLL, ledger=ledger
+        [source],
+        output_dir=tmp_path / "out",
+        options=RestoreOptions(poll=FAST_POLL),
+        batch=BatchOptions(ledger=ledger),
     ) as items:
         with pytest.raises(LedgerLockedError, match="in use by another batch"):
             await collect(env, [source], tmp_path / "out2", ledger=ledger)
@@ -207,7 +213,8 @@ async def test_bad_batch_arguments_are_refused_before_any_request(
     source = _source(tmp_path)
     arguments: dict[str, object] = {"output_dir": tmp_path / "out", **options}
     with pytest.raises(InvalidRequestError, match=message):
-        async with env.client.restore_many([source], **arguments) as items:  # type: ignore[arg-type]
+        # The options objects are built inside the raises block: a bad field fails there.
+        async with env.client.restore_many([source], **batch_arguments(**arguments)) as items:
             async for _ in items:
                 pass
     assert list(env.emulator.requests) == []

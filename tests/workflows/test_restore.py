@@ -22,6 +22,7 @@ from diffio_async import (
     MediaSource,
     PaymentRequiredError,
     RestoreError,
+    RestoreOptions,
     RestoreResult,
     UploadError,
     WaitTimeoutError,
@@ -78,7 +79,9 @@ async def test_a_64_mib_file_comes_back_byte_for_byte(env: EmulatedDiffio, tmp_p
     """Acceptance (correctness part; benchmarks/restore_memory.py does 1 GiB and memory)."""
     source = tmp_path / "long talk.wav"
     expected = await anyio.to_thread.run_sync(_write_media, source, 64 * MIB)
-    result = await env.client.restore(source, output=f"{tmp_path}/out/", poll=QUICK_POLL)
+    result = await env.client.restore(
+        source, output=f"{tmp_path}/out/", options=RestoreOptions(poll=QUICK_POLL)
+    )
     assert result.output == tmp_path / "out" / "diffio_ai_long talk.mp3"
     assert await anyio.to_thread.run_sync(_sha256, result.output) == expected
     assert _names(tmp_path / "out") == ["diffio_ai_long talk.mp3"]
@@ -96,7 +99,7 @@ async def test_the_result_describes_what_was_done(env: EmulatedDiffio, tmp_path:
         idempotency_key="my-key-1",
         on_progress=lambda p: statuses.append(p.status),
         on_upload_progress=lambda done, total: sent.append(done),
-        poll=QUICK_POLL,
+        options=RestoreOptions(poll=QUICK_POLL),
     )
     assert isinstance(result, RestoreResult)
     assert result.output == tmp_path / "restored.mp3"
@@ -132,7 +135,9 @@ async def test_a_stream_source(env: EmulatedDiffio, tmp_path: Path) -> None:
             yield data[start : start + 100_000]
 
     source = MediaSource.from_stream(chunks, size=len(data), file_name="radio.wav")
-    result = await env.client.restore(source, output=tmp_path, poll=QUICK_POLL)
+    result = await env.client.restore(
+        source, output=tmp_path, options=RestoreOptions(poll=QUICK_POLL)
+    )
     assert result.output.name == "diffio_ai_radio.mp3"
     assert result.output.read_bytes() == data
 
@@ -153,7 +158,9 @@ async def test_no_api_key_on_any_upload_edge_or_media_request(
         if auth_header != "authorization":
             client = type(client)(TEST_API_KEY, env.base_url, auth_header="x-api-key")
         async with client:
-            await client.restore(source, output=f"{tmp_path}/{auth_header}/", poll=QUICK_POLL)
+            await client.restore(
+                source, output=f"{tmp_path}/{auth_header}/", options=RestoreOptions(poll=QUICK_POLL)
+            )
 
     api, media = [], []
     for entry in env.emulator.requests:
@@ -217,7 +224,9 @@ async def test_a_refused_generation_carries_the_project_id(
 async def test_a_failed_generation_carries_both_ids(env: EmulatedDiffio, tmp_path: Path) -> None:
     env.emulator.script_next_generation(duration=0.3, fail_at="preProcessing")
     with pytest.raises(RestoreError) as info:
-        await env.client.restore(b"RIFF" + bytes(100), output=tmp_path, poll=QUICK_POLL)
+        await env.client.restore(
+            b"RIFF" + bytes(100), output=tmp_path, options=RestoreOptions(poll=QUICK_POLL)
+        )
     error = info.value
     assert error.stage == "wait"
     assert error.project_id == env.emulator.project_ids[0]
@@ -230,7 +239,9 @@ async def test_a_failed_generation_carries_both_ids(env: EmulatedDiffio, tmp_pat
 async def test_a_wait_timeout_carries_both_ids(env: EmulatedDiffio, tmp_path: Path) -> None:
     env.emulator.script_next_generation(duration=60)
     with pytest.raises(RestoreError) as info:
-        await env.client.restore(b"RIFF", output=tmp_path, timeout=0.3, poll=QUICK_POLL)
+        await env.client.restore(
+            b"RIFF", output=tmp_path, options=RestoreOptions(timeout=0.3, poll=QUICK_POLL)
+        )
     error = info.value
     assert error.stage == "wait"
     assert error.generation_id == env.emulator.generation_ids[0]
@@ -246,7 +257,9 @@ async def test_a_failed_download_carries_both_ids_and_leaves_no_file(
     existing = tmp_path / "out" / "diffio_ai_upload.mp3"
     existing.write_bytes(b"keep me")
     with pytest.raises(RestoreError) as info:
-        await env.client.restore(b"RIFF" + bytes(100), output=tmp_path / "out", poll=QUICK_POLL)
+        await env.client.restore(
+            b"RIFF" + bytes(100), output=tmp_path / "out", options=RestoreOptions(poll=QUICK_POLL)
+        )
     error = info.value
     assert error.stage == "download"
     assert error.project_id == env.emulator.project_ids[0]
@@ -269,7 +282,10 @@ async def test_a_local_file_error_at_download_carries_both_ids(
 
     with pytest.raises(RestoreError) as info:
         await env.client.restore(
-            b"RIFF", output=f"{folder}/", poll=QUICK_POLL, on_progress=replace_the_folder_by_a_file
+            b"RIFF",
+            output=f"{folder}/",
+            options=RestoreOptions(poll=QUICK_POLL),
+            on_progress=replace_the_folder_by_a_file,
         )
     error = info.value
     assert error.stage == "download"
@@ -298,7 +314,7 @@ async def test_attempts_count_retries(env: EmulatedDiffio, tmp_path: Path) -> No
     env.emulator.add_fault(path="/v1/create_project", status=503, retry_after="0")
     env.emulator.add_fault(path="/v1/get_generation_download", status=502)
     result = await env.client.restore(
-        b"RIFF" + bytes(100), output=tmp_path / "o.mp3", poll=QUICK_POLL
+        b"RIFF" + bytes(100), output=tmp_path / "o.mp3", options=RestoreOptions(poll=QUICK_POLL)
     )
     uploads = (
         3 if env.emulator.era == "a" else 6

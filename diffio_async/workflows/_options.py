@@ -1,0 +1,157 @@
+"""What a restore does (:class:`RestoreOptions`) and how a batch runs (:class:`BatchOptions`).
+
+Each option is declared here once. ``client.restore``, ``client.restore_many``, both
+workflows and the command line take these objects and pass them on unchanged; every value is
+checked when the object is built, so a bad one fails before any file is read or any request
+is sent, and one object can be reused for any number of calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+from .._catalog import resolve_endpoint
+from .._checks import json_object, optional_seconds, path_like, positive_int
+from ..errors import InvalidRequestError
+from ..resources.generation_handle import PollPolicy
+from ..resources.generations import normalize_download_type
+from ._sources import Collision
+
+__all__ = ["MAX_CONCURRENCY", "BatchOptions", "RestoreOptions", "checked_options"]
+
+_Options = TypeVar("_Options", "RestoreOptions", "BatchOptions")
+
+MAX_CONCURRENCY = 1024
+"""The most items ``restore_many`` keeps in flight (each costs a task and its buffers)."""
+
+
+def _model(value: str | None) -> str | None:
+    if value is not None:
+        resolve_endpoint(value)  # an unknown model fails here, not after the first upload
+    return value
+
+
+def _frozen_json(name: str, value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    checked = json_object(name, value)
+    # A deep copy: changing the caller's dict later must not change these options.
+    return None if checked is None else json.loads(json.dumps(checked))
+
+
+def _sampling(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    return _frozen_json("sampling", value)
+
+
+def _params(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    return _frozen_json("params", value)
+
+
+def _timeout(value: float | None) -> float | None:
+    return optional_seconds("timeout", value, allow_zero=False)
+
+
+def _poll(_: object, __: attrs.Attribute[Any], value: PollPolicy | None) -> None:
+    if value is not None and not isinstance(value, PollPolicy):
+        raise InvalidRequestError(f"poll must be a PollPolicy, not {type(value).__name__}")
+
+
+@attrs.frozen(kw_only=True)
+class RestoreOptions:
+    """What a restore does, for one file (``client.restore``) or each of many (``restore_many``).
+
+    ``model`` defaults to the current model of the API era the server speaks (``diffio-3.5``
+    for signed-URL uploads, ``diffio-4.6-flash`` for edge uploads); ``download_type`` is
+    ``"audio"`` (also ``"mp3"``), ``"video"`` or ``"transcript"``; ``sampling`` and ``params``
+    are sent with the generation as they are (JSON objects); ``timeout`` bounds each wait for a
+    generation in seconds (``None``: no bound) and ``poll`` sets how the wait polls. Every value
+    is checked here (:class:`~diffio_async.InvalidRequestError`)::
+
+        options = RestoreOptions(model="diffio-2", download_type="transcript")
+        await client.restore("talk.wav", output="out/", options=options)
+    """
+
+    model: str | None = attrs.field(default=None, converter=_model)
+    download_type: str = attrs.field(default="audio", converter=normalize_download_type)
+    sampling: Mapping[str, Any] | None = attrs.field(default=None, converter=_sampling, hash=False)
+    params: Mapping[str, Any] | None = attrs.field(default=None, converter=_params, hash=False)
+    timeout: float | None = attrs.field(default=1800.0, converter=_timeout)
+    poll: PollPolicy | None = attrs.field(default=None, validator=_poll)
+
+    def generation_settings(self) -> dict[str, Any]:
+        """What, beside the model, decides a generation's output (the ledger keys on it)."""
+        return {
+            "downloadType": self.download_type,
+            "sampling": self.sampling,
+            "params": self.params,
+        }
+
+
+def _concurrency(value: int) -> int:
+    return positive_int("concurrency", value, maximum=MAX_CONCURRENCY)
+
+
+def _transfer_concurrency(value: int | None) -> int | None:
+    if value is None:
+        return None
+    return positive_int("transfer_concurrency", value, maximum=MAX_CONCURRENCY)
+
+
+def _ledger(value: str | os.PathLike[str] | None) -> str | None:
+    return None if value is None else path_like("ledger", value)
+
+
+def _max_attempts(value: int) -> int:
+    return positive_int("max_attempts", value, maximum=1000)
+
+
+def _on_collision(_: object, __: attrs.Attribute[Any], value: Collision) -> None:
+    if value not in ("error", "rename"):
+        raise InvalidRequestError(f'on_collision must be "error" or "rename", not {value!r}')
+
+
+@attrs.frozen(kw_only=True)
+class BatchOptions:
+    """How ``restore_many`` runs a batch.
+
+    ``concurrency`` (at most ``MAX_CONCURRENCY``, 1024) bounds items in flight (it shrinks on
+    429s and grows back); ``transfer_concurrency`` bounds uploads and downloads (``None``:
+    ``min(4, concurrency)``); ``ledger`` is a SQLite file that makes the batch resumable and
+    billing-safe; ``max_attempts`` bounds the tries of one item (transient failures are retried
+    from its last finished step); ``on_collision`` is ``"error"`` (two sources that would write
+    one output are refused before anything runs) or ``"rename"`` (the later one gets a name
+    with a hash of its source path). Every value is checked here::
+
+        batch = BatchOptions(concurrency=32, ledger="batch.sqlite")
+        async with client.restore_many(paths, output_dir="out/", batch=batch) as results: ...
+    """
+
+    concurrency: int = attrs.field(default=8, converter=_concurrency)
+    transfer_concurrency: int | None = attrs.field(default=None, converter=_transfer_concurrency)
+    ledger: str | None = attrs.field(default=None, converter=_ledger)
+    max_attempts: int = attrs.field(default=4, converter=_max_attempts)
+    on_collision: Collision = attrs.field(default="error", validator=_on_collision)
+
+    @property
+    def transfers(self) -> int:
+        """The number of uploads and downloads allowed at once."""
+        if self.transfer_concurrency is None:
+            return min(4, self.concurrency)
+        return self.transfer_concurrency
+
+
+def checked_options(kind: type[_Options], name: str, value: object) -> _Options:
+    """``value`` if it is a ``kind`` (``None``: the defaults), else
+    :class:`~diffio_async.InvalidRequestError` (a dict of keywords is not accepted: build the
+    object, whose fields are checked one by one)."""
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise InvalidRequestError(
+            f"{name} must be a {kind.__name__} (e.g. {name}={kind.__name__}(...)), "
+            f"not {type(value).__name__}"
+        )
+    return value
