@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 from starlette.requests import ClientDisconnect, Request
@@ -25,6 +25,8 @@ __all__ = [
     "read_json",
     "required_string",
 ]
+
+_T = TypeVar("_T")
 
 MAX_JSON_BYTES = 1024 * 1024
 
@@ -90,19 +92,18 @@ def required_string(body: dict[str, Any], name: str, message: str | None = None)
 
 def optional_string(body: dict[str, Any], name: str) -> str | None:
     """A string field or ``None``; other types are 400 ``<name> must be a string``."""
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ApiError(400, f"{name} must be a string")
-    return value
+    return _optional(body, name, str, "a string")
 
 
 def optional_object(body: dict[str, Any], name: str) -> dict[str, Any] | None:
     """A JSON object field or ``None``; other types are 400 ``<name> must be an object``."""
+    return _optional(body, name, dict, "an object")
+
+
+def _optional(body: dict[str, Any], name: str, kind: type[_T], what: str) -> _T | None:
     value = body.get(name)
     if value is None:
         return None
-    if not isinstance(value, dict):
-        raise ApiError(400, f"{name} must be an object")
+    if not isinstance(value, kind):
+        raise ApiError(400, f"{name} must be {what}")
     return value

@@ -169,15 +169,23 @@ class EmulatorMiddleware:
                 )
             )
 
+        body_left: int | None = None
+
         async def recording_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, body_left
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                if method == "HEAD" or _content_length(message) == 0:
+                body_left = _content_length(message)
+                if method == "HEAD" or body_left == 0:
                     # No body follows: the client sees the whole answer once the headers go.
                     record()
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
-                record()
+            elif message["type"] == "http.response.body":
+                if body_left is not None:
+                    body_left -= len(message.get("body", b""))
+                # A streamed answer ends with an empty message, but a client that knows the
+                # length has the whole answer with the last byte: record before either.
+                if not message.get("more_body") or (body_left is not None and body_left <= 0):
+                    record()
             await send(message)
 
         try:
