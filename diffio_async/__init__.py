@@ -54,7 +54,8 @@ from .errors import (
     WaitTimeoutError,
     WebhookVerificationError,
 )
-from .models import (
+from .resources.generation_handle import Generation, PollPolicy
+from .types import (
     AccountSettings,
     ApiKey,
     CompleteProjectUploadResponse,
@@ -71,7 +72,6 @@ from .models import (
     WebhookEvent,
     WebhookTestEvent,
 )
-from .resources.generation_handle import Generation, PollPolicy
 from .workflows._options import MAX_CONCURRENCY, BatchOptions, RestoreOptions
 from .workflows.bulk import ItemResult
 from .workflows.restore import RestoreResult

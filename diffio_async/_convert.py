@@ -1,11 +1,11 @@
-"""The one cattrs converter: camelCase wire JSON <-> the attrs classes of :mod:`.models`.
+"""The one cattrs converter: camelCase wire JSON <-> the attrs classes of :mod:`.types`.
 
 * Attribute ``api_project_id`` is wire ``apiProjectId`` (mechanical camelCase). A field can name
   a different wire key with ``attrs.field(metadata={"wire": "..."})``; none needs it today.
-* Structuring is lenient (see :mod:`.models`): unknown keys are ignored, ``null`` for a field
-  with a non-``None`` default means "use the default", numbers may be numeric strings,
+* Structuring is lenient (see :mod:`.types._parsing`): unknown keys are ignored, ``null`` for a
+  field with a non-``None`` default means "use the default", numbers may be numeric strings,
   timestamps are ISO-8601 (``Z`` or offset) and become aware UTC datetimes.
-* A field marked ``metadata={"normalize": "status"}`` (every status of :mod:`.models`) is
+* A field marked ``metadata={"normalize": "status"}`` (every status of :mod:`.types`) is
   stripped and lower-cased, so ``"FAILED"`` compares equal to ``GenerationStatus.FAILED``.
 * A field marked ``metadata={"normalize": "text"}`` (``error``, ``errorDetails``) accepts any
   JSON value: a string as is, ``null`` as ``None``, anything else (an object, a list, a number,
@@ -32,7 +32,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from cattrs.v import format_exception
 
 from .errors import APIResponseValidationError
-from .models import _ShapeError
+from .types._parsing import _ShapeError
 
 __all__ = [
     "converter",
@@ -413,7 +413,7 @@ def structure(data: object, cls: type[T], *, endpoint: str) -> T:
     """Build ``cls`` from a parsed 2xx JSON body.
 
     :param data: the parsed JSON (anything; a non-object is an error for attrs classes).
-    :param cls: the model class, e.g. :class:`~diffio_async.models.GenerationProgress`.
+    :param cls: the model class, e.g. :class:`~diffio_async.types.GenerationProgress`.
     :param endpoint: names the call in the error message (``"get_generation_progress"``).
     :raises APIResponseValidationError: the body is not the documented shape; the message
         lists each problem with its path, e.g. ``required field missing @ $.generationId``.

@@ -21,8 +21,8 @@ from ._http.transport import (
 )
 from ._media.upload import MediaSource, ProgressCallback
 from .errors import ConfigurationError
-from .models import GenerationProgress
 from .resources import Account, ApiKeys, Generations, Projects, Usage, Webhooks
+from .types import GenerationProgress
 from .workflows._options import BatchOptions, RestoreOptions
 from .workflows.bulk import ItemResult, Source, restore_many
 from .workflows.restore import RestoreResult, restore

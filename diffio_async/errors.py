@@ -53,7 +53,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .models import GenerationProgress
+from .types import GenerationProgress
 
 __all__ = [
     "APIConnectionError",

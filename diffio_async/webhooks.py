@@ -49,7 +49,7 @@ import anyio
 
 from ._convert import structure
 from .errors import APIResponseValidationError, ConfigurationError, WebhookVerificationError
-from .models import WebhookEvent
+from .types import WebhookEvent
 
 __all__ = [
     "DEFAULT_TOLERANCE",

@@ -13,7 +13,7 @@ from cattrs import ClassValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from diffio_async import models as m
+from diffio_async import types as m
 from diffio_async._convert import (
     converter,
     format_datetime,

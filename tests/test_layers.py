@@ -16,7 +16,7 @@ PACKAGE = Path(diffio_async.__file__).parent
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # bottom first: (what the layer is, the modules in it; a trailing "." means a package)
-    ("wire models", ("_version", "models")),
+    ("wire models", ("_version", "types.")),
     ("errors and checks", ("errors", "_checks", "_catalog")),
     ("http and the converter", ("_http.", "_convert")),
     ("media and webhooks", ("_media.", "webhooks")),

@@ -29,7 +29,7 @@ import anyio
 from .._checks import path_like
 from .._http.transport import iter_response_bytes
 from ..errors import APIConnectionError, DownloadError, InvalidRequestError, PermissionDeniedError
-from ..models import DownloadInfo
+from ..types import DownloadInfo
 from .upload import CHUNK_SIZE, ProgressCallback, closing_shielded
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ import attrs
 
 from .._convert import structure, unstructure
 from ..errors import APIError, DiffioError, InvalidRequestError, UploadError
-from ..models import (
+from ..types import (
     CreateProjectResponse,
     EdgeAbortRequest,
     EdgeCompleteRequest,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from .._catalog import KNOWN_MODELS
-from ..models import DownloadType
+from ..types import DownloadType
 from ..workflows._options import MAX_CONCURRENCY
 from ._errors import UsageError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._http.transport import RequestOptions
 from ..errors import InvalidRequestError
-from ..models import (
+from ..types import (
     AccountSettings,
     BillingPolicy,
     BillingPolicyType,

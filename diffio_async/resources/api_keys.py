@@ -8,7 +8,7 @@ from typing import Any
 from .._checks import json_object, string_list
 from .._http.transport import RequestOptions
 from ..errors import InvalidRequestError
-from ..models import (
+from ..types import (
     ApiKey,
     ApiKeyList,
     CreateApiKeyRequest,

@@ -34,7 +34,7 @@ from ..errors import (
     WaitTimeoutError,
     cap_message,
 )
-from ..models import CreatedGeneration, DownloadInfo, GenerationProgress, GenerationStatus
+from ..types import CreatedGeneration, DownloadInfo, GenerationProgress, GenerationStatus
 from ..webhooks import WebhookRouter
 
 __all__ = ["Generation", "PollPolicy"]

@@ -11,7 +11,7 @@ from .._checks import idempotency_key as idempotency_key_check
 from .._checks import json_object
 from .._http.transport import RequestOptions
 from ..errors import InvalidRequestError
-from ..models import (
+from ..types import (
     CreatedGeneration,
     CreateGenerationRequest,
     DownloadInfo,

@@ -13,7 +13,7 @@ from .._checks import callback, json_object, positive_int
 from .._http.transport import RequestOptions
 from .._media.upload import MediaSource, ProgressCallback, as_media_source, upload_media
 from ..errors import InvalidRequestError
-from ..models import (
+from ..types import (
     CompleteProjectUploadRequest,
     CompleteProjectUploadResponse,
     CreateProjectRequest,

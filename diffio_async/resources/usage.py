@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._http.transport import RequestOptions
-from ..models import UsageSummary, UsageSummaryRequest
+from ..types import UsageSummary, UsageSummaryRequest
 from ._base import Resource, optional_id
 
 __all__ = ["Usage"]

@@ -18,8 +18,8 @@ from .._http.transport import counting_attempts
 from .._media.download import check_dest
 from .._media.upload import MediaSource, ProgressCallback, as_media_source
 from ..errors import DiffioError, RestoreError
-from ..models import CreateProjectResponse, GenerationProgress
 from ..resources.generation_handle import Generation
+from ..types import CreateProjectResponse, GenerationProgress
 from ._options import RestoreOptions, checked_options
 from ._services import Services
 

@@ -1,0 +1,111 @@
+"""Models of the usage summary and the account settings (both hold a :class:`BillingPolicy`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import attrs
+
+__all__ = [
+    "Account",
+    "AccountSettings",
+    "BillingPolicy",
+    "BillingSummary",
+    "UpdateAccountSettingsRequest",
+    "Usage",
+    "UsagePeriod",
+    "UsageSummary",
+    "UsageSummaryRequest",
+]
+
+
+@attrs.frozen(kw_only=True)
+class UsageSummaryRequest:
+    """Body of ``POST /v1/usage/summary``."""
+
+    api_key_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class UsagePeriod:
+    """One billing period of a usage summary (amounts in cents)."""
+
+    period_id: str | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    reserved_cents: int = 0
+    finalized_cents: int = 0
+    total_cents: int = 0
+    model_seconds: Mapping[str, float] = attrs.field(factory=dict)
+    model_cents: Mapping[str, int] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class Usage:
+    """The ``usage`` part of a usage summary (periods newest first)."""
+
+    api_key_id: str | None = None
+    periods: tuple[UsagePeriod, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class BillingPolicy:
+    """An account's billing policy (``customerStripe`` or ``internalDiffio``)."""
+
+    type: str
+    reason: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class BillingSummary:
+    """The ``billing`` part of a usage summary."""
+
+    billing_policy: BillingPolicy | None = None
+    lifetime_list_price_cents: int | None = None
+    lifetime_billable_cents: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class UsageSummary:
+    """Answer of ``usage/summary``."""
+
+    usage: Usage = attrs.field(factory=Usage)
+    billing: BillingSummary | None = None
+
+    @property
+    def api_key_id(self) -> str | None:
+        """The key the usage belongs to."""
+        return self.usage.api_key_id
+
+    @property
+    def periods(self) -> tuple[UsagePeriod, ...]:
+        """The usage periods, newest first."""
+        return self.usage.periods
+
+
+@attrs.frozen(kw_only=True)
+class Account:
+    """An account's billing settings."""
+
+    user_id: str | None = None
+    billing_mode: str = "free"
+    billing_status: str = "active"
+    billing_policy: BillingPolicy | None = None
+    currency: str | None = None
+    updated_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AccountSettings:
+    """Answer of ``account/settings/get`` and ``account/settings/update``."""
+
+    account: Account
+    api_key_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class UpdateAccountSettingsRequest:
+    """Body of ``POST /v1/account/settings/update``."""
+
+    billing_policy: BillingPolicy

@@ -1,0 +1,81 @@
+"""The usage summary and account settings models against every documented payload (§7)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from types_helpers import UTC
+
+from diffio_async import types as m
+from diffio_async._convert import structure, unstructure
+
+
+def test_usage_summary() -> None:
+    data = {
+        "usage": {
+            "apiKeyId": "key_123",
+            "periods": [
+                {
+                    "periodId": "2026-05",
+                    "reservedCents": 12,
+                    "finalizedCents": 340,
+                    "totalCents": 352,
+                    "modelSeconds": {"diffio-2": 610},
+                    "modelCents": {"diffio-2": 352},
+                }
+            ],
+        },
+        "billing": {
+            "billingPolicy": {"type": "customerStripe"},
+            "lifetimeListPriceCents": 1200,
+            "lifetimeBillableCents": 1100,
+            "someNewCounter": 5,
+        },
+    }
+    s = structure(data, m.UsageSummary, endpoint="usage/summary")
+    assert s.api_key_id == "key_123"
+    (period,) = s.periods
+    assert period.period_id == "2026-05" and period.total_cents == 352
+    assert period.reserved_cents == 12 and period.finalized_cents == 340
+    assert period.model_seconds == {"diffio-2": 610.0} and period.model_cents == {"diffio-2": 352}
+    assert s.billing == m.BillingSummary(
+        billing_policy=m.BillingPolicy(type="customerStripe"),
+        lifetime_list_price_cents=1200,
+        lifetime_billable_cents=1100,
+    )
+    assert unstructure(m.UsageSummaryRequest()) == {}
+    assert unstructure(m.UsageSummaryRequest(api_key_id="key_123")) == {"apiKeyId": "key_123"}
+    assert structure({}, m.UsageSummary, endpoint="usage/summary").periods == ()
+
+
+def test_account_settings() -> None:
+    data = {
+        "apiKeyId": "key_123",
+        "account": {
+            "userId": "user_123",
+            "billingMode": "developerProgressive",
+            "billingStatus": "active",
+            "billingPolicy": {"type": "customerStripe"},
+            "currency": "usd",
+            "updatedAt": "2026-05-09T12:00:00Z",
+        },
+    }
+    s = structure(data, m.AccountSettings, endpoint="account/settings/get")
+    assert s.api_key_id == "key_123"
+    assert s.account == m.Account(
+        user_id="user_123",
+        billing_mode="developerProgressive",
+        billing_status="active",
+        billing_policy=m.BillingPolicy(type=m.BillingPolicyType.CUSTOMER_STRIPE),
+        currency="usd",
+        updated_at=datetime(2026, 5, 9, 12, tzinfo=UTC),
+    )
+    updated = structure(
+        {"account": {"userId": "u"}}, m.AccountSettings, endpoint="account/settings/update"
+    )
+    assert updated.api_key_id is None
+    assert updated.account.billing_mode == "free" and updated.account.billing_status == "active"
+    body = m.UpdateAccountSettingsRequest(
+        billing_policy=m.BillingPolicy(type="internalDiffio", reason="staff")
+    )
+    assert unstructure(body) == {"billingPolicy": {"type": "internalDiffio", "reason": "staff"}}
