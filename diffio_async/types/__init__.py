@@ -3,7 +3,7 @@
 Every class is a frozen, keyword-only attrs class with snake_case attributes; the wire names are
 camelCase and the mapping is done by the one converter in :mod:`diffio_async._convert`. There is
 one module per API group: ``projects`` (and uploads), ``generations``, ``webhooks``,
-``api_keys``, ``usage`` (and account). The known values of status and type fields are in
+``api_keys``, ``usage``, ``account``. The known values of status and type fields are in
 ``_vocabularies``, the lenient parsing rules in ``_parsing``, the secret-free reprs in
 ``_reprs``. Import the models from here.
 """
@@ -22,6 +22,7 @@ from ._vocabularies import (
     WebhookEventType,
     WebhookMode,
 )
+from .account import Account, AccountSettings, UpdateAccountSettingsRequest
 from .api_keys import (
     ApiKey,
     ApiKeyList,
@@ -60,11 +61,8 @@ from .projects import (
     UploadSession,
 )
 from .usage import (
-    Account,
-    AccountSettings,
     BillingPolicy,
     BillingSummary,
-    UpdateAccountSettingsRequest,
     Usage,
     UsagePeriod,
     UsageSummary,

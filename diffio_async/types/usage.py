@@ -1,4 +1,4 @@
-"""Models of the usage summary and the account settings (both hold a :class:`BillingPolicy`)."""
+"""Models of the usage summary (and the :class:`BillingPolicy` the account settings share)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ from datetime import datetime
 import attrs
 
 __all__ = [
-    "Account",
-    "AccountSettings",
     "BillingPolicy",
     "BillingSummary",
-    "UpdateAccountSettingsRequest",
     "Usage",
     "UsagePeriod",
     "UsageSummary",
@@ -82,30 +79,3 @@ class UsageSummary:
     def periods(self) -> tuple[UsagePeriod, ...]:
         """The usage periods, newest first."""
         return self.usage.periods
-
-
-@attrs.frozen(kw_only=True)
-class Account:
-    """An account's billing settings."""
-
-    user_id: str | None = None
-    billing_mode: str = "free"
-    billing_status: str = "active"
-    billing_policy: BillingPolicy | None = None
-    currency: str | None = None
-    updated_at: datetime | None = None
-
-
-@attrs.frozen(kw_only=True)
-class AccountSettings:
-    """Answer of ``account/settings/get`` and ``account/settings/update``."""
-
-    account: Account
-    api_key_id: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class UpdateAccountSettingsRequest:
-    """Body of ``POST /v1/account/settings/update``."""
-
-    billing_policy: BillingPolicy
