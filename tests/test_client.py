@@ -1,4 +1,5 @@
-"""Every endpoint method against the emulator on loopback: paths, bodies, headers, answers."""
+"""The client as a whole against the emulator on loopback: auth headers, billing errors, bad
+input, lifecycle, options, environment, and errors that keep the key out."""
 
 from __future__ import annotations
 

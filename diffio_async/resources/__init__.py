@@ -5,6 +5,6 @@ from .api_keys import ApiKeys
 from .generations import Generations
 from .projects import Projects
 from .usage import Usage
-from .webhooks import Webhooks
+from .webhook_endpoints import Webhooks
 
 __all__ = ["Account", "ApiKeys", "Generations", "Projects", "Usage", "Webhooks"]

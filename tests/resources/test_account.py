@@ -17,9 +17,9 @@ from diffio_async import (
     PaymentFailedError,
     PermissionDeniedError,
 )
-from diffio_async.models import BillingPolicy
 from diffio_async.resources.api_keys import SCOPES
 from diffio_async.testing import EmulatedDiffio
+from diffio_async.types import BillingPolicy
 
 pytestmark = pytest.mark.anyio
 

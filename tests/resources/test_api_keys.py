@@ -23,9 +23,9 @@ from diffio_async import (
     PaymentFailedError,
     PermissionDeniedError,
 )
-from diffio_async.models import ApiKeyPermissions
 from diffio_async.resources.api_keys import SCOPES
 from diffio_async.testing import EmulatedDiffio
+from diffio_async.types import ApiKeyPermissions
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""``client.webhooks`` (diffio_async/resources/webhooks.py) against the emulator on loopback:
+"""``client.webhooks`` (resources/webhook_endpoints.py) against the emulator on loopback:
 send_test_event and configure. The endpoints are the same in both eras.
 
 Named ``_resource`` because tests/test_webhooks.py (signature verification, the router) holds
@@ -22,9 +22,9 @@ from diffio_async import (
     WebhookEndpoint,
     WebhookTestEvent,
 )
-from diffio_async.models import WebhookEventType
 from diffio_async.resources.api_keys import SCOPES
 from diffio_async.testing import EmulatedDiffio
+from diffio_async.types import WebhookEventType
 
 pytestmark = pytest.mark.anyio
 
