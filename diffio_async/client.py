@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -116,7 +117,7 @@ class AsyncDiffio:
         options = RequestOptions(
             api_key=api_key, timeout=timeout, max_retries=max_retries, headers=headers
         )
-        clone = object.__new__(AsyncDiffio)
+        clone = copy.copy(self)  # the resource groups are rebuilt below, over the new transport
         clone._transport = self._transport.copy(options)
         clone._attach_resources()
         return clone

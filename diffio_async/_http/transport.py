@@ -530,7 +530,10 @@ class Transport:
         max_retries: int | RetryPolicy = 2,
         headers: Mapping[str, str] | None = None,
         http_client: httpx.AsyncClient | None = None,
+        pool_of: Transport | None = None,
     ) -> None:
+        """``pool_of``: share that transport's connection pool (and its closing), as
+        :meth:`copy` does; ``http_client`` must then be ``None``."""
         self._api_key = _check_api_key(api_key)
         self.auth_header: AuthHeader = _check_auth_header(auth_header)
         self.base_url = _check_base_url(base_url)
@@ -539,10 +542,16 @@ class Transport:
         self.headers = _check_headers(headers)
         http_client = _check_http_client(http_client)
         _keep_signed_urls_out_of_httpx_logs()
-        self._shared = _Shared(
-            http=http_client or _default_http_client(), owns_http=http_client is None
-        )
-        self._is_copy = False
+        self._shared: _Shared
+        if pool_of is not None:
+            if http_client is not None:
+                raise ConfigurationError("pass http_client or pool_of, not both")
+            self._shared = pool_of._shared
+        else:
+            self._shared = _Shared(
+                http=http_client or _default_http_client(), owns_http=http_client is None
+            )
+        self._is_copy = pool_of is not None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -563,22 +572,19 @@ class Transport:
 
     def copy(self, options: RequestOptions) -> Transport:
         """A transport with ``options`` applied that shares this one's connection pool."""
-        clone = object.__new__(Transport)
-        clone.__dict__.update(self.__dict__)
-        clone._is_copy = True
         if not isinstance(options, RequestOptions):
             raise ConfigurationError(
                 f"options must be a RequestOptions, not a {type(options).__name__}"
             )
-        if options.api_key is not None:
-            clone._api_key = _check_api_key(options.api_key)
-        if options.timeout is not None:
-            clone.timeout = _coerce_timeout(options.timeout)
-        if options.max_retries is not None:
-            clone.retry = _coerce_retry(options.max_retries)
-        if options.headers:
-            clone.headers = {**self.headers, **_check_headers(options.headers)}
-        return clone
+        return Transport(
+            api_key=self._api_key if options.api_key is None else options.api_key,
+            base_url=self.base_url,
+            auth_header=self.auth_header,
+            timeout=self.timeout if options.timeout is None else options.timeout,
+            max_retries=self.retry if options.max_retries is None else options.max_retries,
+            headers={**self.headers, **_check_headers(options.headers)},
+            pool_of=self,
+        )
 
     async def aclose(self) -> None:
         """Close the connection pool if this SDK created it; safe to call twice.
