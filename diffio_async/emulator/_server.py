@@ -23,6 +23,10 @@ from ._request_log import mask_secret
 __all__ = ["build_parser", "main", "run_cli", "serve_in_thread"]
 
 
+_BACKLOG = 2048
+"""Connections the kernel queues before the server accepts them (uvicorn's default)."""
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -32,6 +36,9 @@ def _bind(host: str, port: int) -> socket.socket:
         # (headers and body are separate writes) waits ~40 ms for the client's delayed ACK.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
+        # Listen now, not when uvicorn starts: a client that read "listening on" (or got the
+        # URL) may connect at once, and the kernel queues it instead of refusing it.
+        sock.listen(_BACKLOG)
     except BaseException:
         sock.close()
         raise
