@@ -54,7 +54,8 @@ from .errors import (
     WaitTimeoutError,
     WebhookVerificationError,
 )
-from .resources.generation_handle import Generation, PollPolicy
+from .resources._polling import PollBudget, PollPolicy
+from .resources.generation_handle import Generation
 from .types import (
     AccountSettings,
     ApiKey,
@@ -123,6 +124,7 @@ __all__ = [
     "PaymentFailedError",
     "PaymentRequiredError",
     "PermissionDeniedError",
+    "PollBudget",
     "PollPolicy",
     "Project",
     "RateLimitError",

@@ -5,23 +5,19 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-import math
 import numbers
 import os
-import random
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
-import attrs
 
 from .._http.transport import RequestOptions, Transport
 from .._media.download import check_dest, download_to_path
 from .._media.upload import ProgressCallback, closing_shielded
 from ..errors import (
     APIConnectionError,
-    ConfigurationError,
     ConflictError,
     DownloadError,
     GenerationFailedError,
@@ -36,38 +32,11 @@ from ..errors import (
 )
 from ..types import CreatedGeneration, DownloadInfo, GenerationProgress, GenerationStatus
 from ..webhooks import WebhookRouter
+from ._polling import PollBudget, PollPlanner, PollPolicy
 
-__all__ = ["Generation", "PollPolicy"]
+__all__ = ["Generation", "GenerationCalls"]
 
 logger = logging.getLogger("diffio_async")
-
-
-def _policy_number(
-    *, above: float | None = None, at_least: float | None = None, at_most: float | None = None
-) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    """An attrs validator: a finite number within bounds, else :class:`ConfigurationError`."""
-    wanted = " and ".join(
-        f"{sign} {bound:g}"
-        for sign, bound in ((">", above), (">=", at_least), ("<=", at_most))
-        if bound is not None
-    )
-
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        ok = number and math.isfinite(value)
-        if ok and above is not None:
-            ok = value > above
-        if ok and at_least is not None:
-            ok = value >= at_least
-        if ok and at_most is not None:
-            ok = value <= at_most
-        if not ok:
-            shown = repr(value) if number else type(value).__name__
-            raise ConfigurationError(
-                f"PollPolicy {attribute.name} must be a finite number {wanted}, not {shown}"
-            )
-
-    return check
 
 
 def _seconds(name: str, value: object, *, allow_none: bool) -> float | None:
@@ -83,50 +52,6 @@ def _seconds(name: str, value: object, *, allow_none: bool) -> float | None:
         shown = type(value).__name__
     none = " or None" if allow_none else ""
     raise InvalidRequestError(f"{name} must be a number of seconds >= 0{none}, not {shown}")
-
-
-@attrs.frozen(kw_only=True)
-class PollPolicy:
-    """How :meth:`Generation.wait` polls.
-
-    The first wait is ``initial`` seconds; each poll multiplies it by ``factor`` up to
-    ``maximum``; ``jitter`` spreads it (±10 % by default, never above ``maximum``). When the
-    overall status changes (``queued`` -> ``processing``) the interval halves, so the work is
-    followed closely without starting the ramp over; stage changes are reported but do not
-    speed polling up. With the defaults a job that finishes at 300 s costs 27 polls on average
-    and at most 29, and is noticed at most ``maximum`` seconds late.
-
-    Every value must be a finite number (``initial`` and ``maximum`` > 0, ``factor`` >= 1,
-    ``jitter`` from 0 to 1); anything else (NaN, infinity, a negative, a string) raises
-    :class:`~diffio_async.ConfigurationError` when the policy is built.
-    """
-
-    initial: float = attrs.field(default=1.0, validator=_policy_number(above=0))
-    factor: float = attrs.field(default=1.5, validator=_policy_number(at_least=1))
-    maximum: float = attrs.field(default=15.0, validator=_policy_number(above=0))
-    jitter: float = attrs.field(default=0.1, validator=_policy_number(at_least=0, at_most=1))
-
-    def schedule(self, *, rng: random.Random | None = None) -> PollSchedule:
-        """A fresh schedule following this policy."""
-        return PollSchedule(self, rng or random.Random())
-
-
-class PollSchedule:
-    """The running state of a :class:`PollPolicy`: call :meth:`next_delay` after each poll."""
-
-    def __init__(self, policy: PollPolicy, rng: random.Random) -> None:
-        self.policy = policy
-        self._rng = rng
-        self._interval = policy.initial
-
-    def next_delay(self, *, changed: bool) -> float:
-        """The wait before the next poll; ``changed`` says whether the last poll had news."""
-        policy = self.policy
-        if changed:
-            self._interval = max(policy.initial, self._interval / 2)
-        delay = self._interval * self._rng.uniform(1 - policy.jitter, 1 + policy.jitter)
-        self._interval = min(policy.maximum, self._interval * policy.factor)
-        return max(0.0, min(policy.maximum, delay))
 
 
 def _fingerprint(progress: GenerationProgress) -> tuple[object, ...]:
@@ -229,47 +154,64 @@ class Generation:
         return progress
 
     async def iter_progress(
-        self, *, poll: PollPolicy | None = None, router: WebhookRouter | None = None
+        self,
+        *,
+        poll: PollPolicy | None = None,
+        router: WebhookRouter | None = None,
+        budget: PollBudget | None = None,
+        expected_seconds: float | None = None,
     ) -> AsyncGenerator[GenerationProgress, None]:
         """Yield a progress snapshot each time something changed, until a terminal status.
 
         Transient failures (connection problems, 5xx, 429) are logged and polled through; a
         429's ``Retry-After`` sets the next wait. The last snapshot yielded is terminal
         (``complete``, ``failed`` or ``error``); this iterator never raises for a failed
-        generation (see :meth:`wait`). It has no deadline of its own. With a ``router``
-        (:class:`~diffio_async.webhooks.WebhookRouter`) a webhook about this generation
-        cuts the current wait short and it polls at once.
+        generation (see :meth:`wait`). It has no deadline of its own. When to poll is
+        planned by ``poll`` (see :class:`~diffio_async.PollPolicy`), aiming at the finish the
+        progress predicts, or at ``expected_seconds`` from now before the progress says
+        more. With a ``router`` (:class:`~diffio_async.webhooks.WebhookRouter`) a webhook
+        about this generation cuts the current wait short and it polls at once. A ``budget``
+        (:class:`~diffio_async.PollBudget`) shared by many waits caps their polls per second.
         """
         _check_type("poll", poll, PollPolicy)
         _check_type("router", router, WebhookRouter)
-        schedule = (poll or PollPolicy()).schedule()
+        _check_type("budget", budget, PollBudget)
+        expected = _seconds("expected_seconds", expected_seconds, allow_none=True)
+        planner = PollPlanner(poll or PollPolicy(), started=anyio.current_time(), expected=expected)
         seen: tuple[object, ...] | None = None
         seen_status: str | None = None
+        # A job of known pace is not polled at once: its first poll is planned (below).
+        skip = expected is not None
         while True:
             hint: float | None = None
-            try:
-                progress = await self.progress()
-            except _TRANSIENT as exc:
-                logger.info("polling %s failed (%s); polling on", self.id, type(exc).__name__)
-                hint = getattr(exc, "retry_after", None)
-                changed = False
-            else:
-                fingerprint = _fingerprint(progress)
-                changed = seen_status is not None and progress.status != seen_status
-                if progress.status != seen_status and progress.status not in _KNOWN_STATUSES:
-                    logger.warning(
-                        "generation %s has an unknown status %r; polling on until it ends or "
-                        "the deadline passes",
-                        self.id,
-                        progress.status,
-                    )
-                seen_status = progress.status
-                if fingerprint != seen:
-                    seen = fingerprint
-                    yield progress
-                if progress.is_terminal:
-                    return
-            delay = max(schedule.next_delay(changed=changed), hint or 0.0)
+            changed = False
+            if not skip:
+                if budget is not None:
+                    await budget.acquire()
+                try:
+                    progress = await self.progress()
+                except _TRANSIENT as exc:
+                    logger.info("polling %s failed (%s); polling on", self.id, type(exc).__name__)
+                    hint = getattr(exc, "retry_after", None)
+                else:
+                    fingerprint = _fingerprint(progress)
+                    changed = seen_status is not None and progress.status != seen_status
+                    if progress.status != seen_status and progress.status not in _KNOWN_STATUSES:
+                        logger.warning(
+                            "generation %s has an unknown status %r; polling on until it ends "
+                            "or the deadline passes",
+                            self.id,
+                            progress.status,
+                        )
+                    seen_status = progress.status
+                    planner.observe(anyio.current_time(), progress)
+                    if fingerprint != seen:
+                        seen = fingerprint
+                        yield progress
+                    if progress.is_terminal:
+                        return
+            skip = False
+            delay = max(planner.next_delay(anyio.current_time(), changed=changed), hint or 0.0)
             if router is None or hint is not None:
                 await anyio.sleep(delay)
             else:
@@ -283,6 +225,8 @@ class Generation:
         on_progress: Callable[[GenerationProgress], Any] | None = None,
         poll: PollPolicy | None = None,
         router: WebhookRouter | None = None,
+        budget: PollBudget | None = None,
+        expected_seconds: float | None = None,
     ) -> GenerationProgress:
         """Poll until the generation completes; return the final progress.
 
@@ -292,6 +236,7 @@ class Generation:
         generation id and last progress) when ``timeout`` seconds pass first. With a
         ``router`` (:class:`~diffio_async.webhooks.WebhookRouter`), a webhook about this
         generation makes it poll at once, so a slow ``poll`` policy is enough as a safety net.
+        ``budget`` and ``expected_seconds``: see :meth:`iter_progress`.
         ``timeout`` is seconds (``None``: no deadline); a negative, NaN or non-number raises
         :class:`InvalidRequestError` before the first poll.
         """
@@ -299,8 +244,12 @@ class Generation:
         _check_callable("on_progress", on_progress)
         _check_type("poll", poll, PollPolicy)
         _check_type("router", router, WebhookRouter)
+        _check_type("budget", budget, PollBudget)
+        _seconds("expected_seconds", expected_seconds, allow_none=True)
         with anyio.move_on_after(deadline if deadline is not None else float("inf")) as scope:
-            snapshots = self.iter_progress(poll=poll, router=router)
+            snapshots = self.iter_progress(
+                poll=poll, router=router, budget=budget, expected_seconds=expected_seconds
+            )
             async with closing_shielded(snapshots):
                 async for progress in snapshots:
                     if on_progress is not None:

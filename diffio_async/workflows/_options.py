@@ -18,7 +18,7 @@ import attrs
 from .._catalog import resolve_endpoint
 from .._checks import json_object, optional_seconds, path_like, positive_int
 from ..errors import InvalidRequestError
-from ..resources.generation_handle import PollPolicy
+from ..resources._polling import PollPolicy
 from ..resources.generations import normalize_download_type
 from ._sources import Collision
 
