@@ -669,3 +669,15 @@ def test_a_failed_item_never_shows_the_key(
     assert SECRET not in out + err
     shown = json.loads(out)["error"] if json_lines else err
     assert "key=<API key>" in shown and "Traceback" not in err
+
+
+def test_an_output_folder_that_is_a_source_folder_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "a.wav").write_bytes(b"RIFF" + bytes(64))
+    assert main(["restore", str(inputs), "-o", str(inputs), "--emulator"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert sorted(p.name for p in inputs.iterdir()) == ["a.wav"]  # nothing written

@@ -111,7 +111,7 @@ async def test_the_result_describes_what_was_done(env: EmulatedDiffio, tmp_path:
     assert result.download_type == "audio"
     assert set(result.timings) == {"upload", "generation", "wait", "download"}
     assert all(seconds >= 0 for seconds in result.timings.values())
-    assert result.timings["wait"] >= 0.2
+    assert result.timings["wait"] > 0  # the server took time (how much is for benchmarks)
     assert set(result.attempts) == set(result.timings)
     # Attempts are the HTTP requests each stage made, as the emulator saw them.
     log = list(env.emulator.requests)
