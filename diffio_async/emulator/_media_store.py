@@ -216,21 +216,23 @@ class MediaResponse(Response):
                 yield view[index : index + CHUNK_SIZE]
             return
         assert self._path is not None
-        # Shielded: a cancellation that arrives while the worker thread opens the file would
-        # otherwise leave the opened file to the garbage collector.
-        with anyio.CancelScope(shield=True):
-            handle = await anyio.open_file(self._path, "rb")
+        # A bare descriptor read with pread, not a file object: if the server stops while this
+        # generator is suspended (it is then never resumed, so ``finally`` never runs), a
+        # file object would be left to the garbage collector and its ResourceWarning.
+        fd = os.open(self._path, os.O_RDONLY)
+        offset = self._start
         try:
-            await handle.seek(self._start)
             while remaining > 0:
-                chunk = await handle.read(min(CHUNK_SIZE, remaining))
+                chunk = await anyio.to_thread.run_sync(
+                    os.pread, fd, min(CHUNK_SIZE, remaining), offset
+                )
                 if not chunk:
                     return
                 remaining -= len(chunk)
+                offset += len(chunk)
                 yield chunk
         finally:
-            with anyio.CancelScope(shield=True):
-                await handle.aclose()
+            os.close(fd)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the headers, then the body chunk by chunk."""
