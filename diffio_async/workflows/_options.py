@@ -108,6 +108,13 @@ def _max_attempts(value: int) -> int:
     return positive_int("max_attempts", value, maximum=1000)
 
 
+def _polls_per_second(value: float) -> float:
+    seconds = optional_seconds("polls_per_second", value, allow_zero=False)
+    if seconds is None:
+        raise InvalidRequestError("polls_per_second must be a number > 0, not None")
+    return seconds
+
+
 def _on_collision(_: object, __: attrs.Attribute[Any], value: Collision) -> None:
     if value not in ("error", "rename"):
         raise InvalidRequestError(f'on_collision must be "error" or "rename", not {value!r}')
@@ -123,7 +130,9 @@ class BatchOptions:
     billing-safe; ``max_attempts`` bounds the tries of one item (transient failures are retried
     from its last finished step); ``on_collision`` is ``"error"`` (two sources that would write
     one output are refused before anything runs) or ``"rename"`` (the later one gets a name
-    with a hash of its source path). Every value is checked here::
+    with a hash of its source path); ``polls_per_second`` caps the progress polls of the whole
+    batch (first come, first served), however many files are waiting. Every value is checked
+    here::
 
         batch = BatchOptions(concurrency=32, ledger="batch.sqlite")
         async with client.restore_many(paths, output_dir="out/", batch=batch) as results: ...
@@ -134,6 +143,7 @@ class BatchOptions:
     ledger: str | None = attrs.field(default=None, converter=_ledger)
     max_attempts: int = attrs.field(default=4, converter=_max_attempts)
     on_collision: Collision = attrs.field(default="error", validator=_on_collision)
+    polls_per_second: float = attrs.field(default=50.0, converter=_polls_per_second)
 
     @property
     def transfers(self) -> int:

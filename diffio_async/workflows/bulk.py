@@ -75,9 +75,11 @@ from ..errors import (
     UploadError,
     WaitTimeoutError,
 )
+from ..resources._polling import PollBudget
 from ..resources.generation_handle import Generation
 from ..resources.generations import new_idempotency_key
 from ._options import BatchOptions, RestoreOptions, checked_options
+from ._pace import Pace
 from ._services import FailureEvents, Services
 from ._sources import Job, Walker, collision_error, find_collisions
 from .ledger import Ledger, LedgerEntry, hash_file
@@ -168,6 +170,8 @@ class _Settings:
     transfers: anyio.CapacityLimiter
     adaptive: _Adaptive
     on_stage: Callable[[str, str], Any] | None
+    budget: PollBudget
+    pace: Pace = attrs.field(factory=Pace)
     era_hint: str | None = None
 
 
@@ -276,14 +280,24 @@ class _Item:
             self.generation_id = self.generation.id
             self.timings["generation"] = anyio.current_time() - started
             await self._record(state="generation_created", generation_id=self.generation_id)
+        fresh = self.generation is not None  # created just now: its whole run is ahead
         if self.generation is None:
             self.generation = client.generations.get(self.generation_id, project_id=self.project_id)
         if not self.complete:
             await self._enter("wait")
             started = anyio.current_time()
-            options = self.settings.options
-            await self.generation.wait(timeout=options.timeout, poll=options.poll)
+            options, pace = self.settings.options, self.settings.pace
+            model = self.generation.model_key or options.model or "auto"
+            size = await anyio.to_thread.run_sync(_size_of, self.key)
+            await self.generation.wait(
+                timeout=options.timeout,
+                poll=options.poll,
+                budget=self.settings.budget,
+                expected_seconds=pace.expect(model, size) if fresh and size else None,
+            )
             self.timings["wait"] = anyio.current_time() - started
+            if fresh and size:
+                pace.learn(model, size, self.timings["wait"])
             self.complete = True
             await self._record(state="complete")
         await self._enter("download")
@@ -380,6 +394,14 @@ async def _process(job: Job, settings: _Settings) -> ItemResult:
             return item.result(ok=True, error=None, attempts=attempts)
 
 
+def _size_of(path: str) -> int:
+    """The file's size in bytes (0 when it cannot be read: the pace then learns nothing)."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
 def _prepare_output(output: Path, sweep: bool) -> None:
     """Create the output's folder; with ``sweep``, delete the temp files that a killed earlier
     run left for it (see ``_download.temp_prefix``; no glob: fnmatch caches one compiled
@@ -442,6 +464,7 @@ async def restore_many(
         transfers=anyio.CapacityLimiter(batch.transfers),
         adaptive=adaptive,
         on_stage=on_stage,
+        budget=PollBudget(batch.polls_per_second),
     )
     send_results, receive_results = anyio.create_memory_object_stream[ItemResult](batch.concurrency)
     failures.add_failure_listener(adaptive.on_failure)

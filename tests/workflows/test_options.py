@@ -29,6 +29,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
     batch = BatchOptions()
     assert (batch.concurrency, batch.transfer_concurrency, batch.transfers) == (8, None, 4)
     assert (batch.ledger, batch.max_attempts, batch.on_collision) == (None, 4, "error")
+    assert batch.polls_per_second == 50
 
 
 def test_values_are_normalised_when_built() -> None:
@@ -89,6 +90,9 @@ def test_the_ledger_keys_on_what_decides_the_output() -> None:
         (lambda: BatchOptions(ledger=""), "ledger must be a non-empty path"),
         (lambda: BatchOptions(max_attempts=1001), "max_attempts"),
         (lambda: BatchOptions(on_collision="overwrite"), "on_collision"),
+        (lambda: BatchOptions(polls_per_second=0), "polls_per_second"),
+        (lambda: BatchOptions(polls_per_second=math.nan), "polls_per_second"),
+        (lambda: BatchOptions(polls_per_second=None), "polls_per_second"),
     ],
 )
 def test_a_bad_value_is_refused_when_the_options_are_built(build: Any, message: str) -> None:
