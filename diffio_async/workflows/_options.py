@@ -104,8 +104,8 @@ def _ledger(value: str | os.PathLike[str] | None) -> str | None:
     return None if value is None else path_like("ledger", value)
 
 
-def _max_attempts(value: int) -> int:
-    return positive_int("max_attempts", value, maximum=1000)
+def _retry_for(value: float | None) -> float | None:
+    return optional_seconds("retry_for", value)
 
 
 def _polls_per_second(value: float) -> float:
@@ -127,10 +127,13 @@ class BatchOptions:
     ``concurrency`` (at most ``MAX_CONCURRENCY``, 1024) bounds items in flight (it shrinks on
     429s and grows back); ``transfer_concurrency`` bounds uploads and downloads (``None``:
     ``min(4, concurrency)``); ``ledger`` is a SQLite file that makes the batch resumable and
-    billing-safe; ``max_attempts`` bounds the tries of one item (transient failures are retried
-    from its last finished step); ``on_collision`` is ``"error"`` (two sources that would write
-    one output are refused before anything runs) or ``"rename"`` (the later one gets a name
-    with a hash of its source path); ``polls_per_second`` caps the progress polls of the whole
+    billing-safe; ``retry_for`` is how long (seconds) one item keeps retrying transient failures
+    (connections, 5xx, 429, broken transfers) from its last finished step, with capped,
+    jittered backoff (``0``: no retry; ``None``: for as long as the batch runs); a permanent
+    error (a 4xx other than 408/409/429) fails the item at once; ``on_collision`` is
+    ``"error"`` (two sources that would write one output are refused before anything runs)
+    or ``"rename"`` (the later one gets a name with a hash of its source path);
+    ``polls_per_second`` caps the progress polls of the whole
     batch (first come, first served), however many files are waiting. Every value is checked
     here::
 
@@ -141,7 +144,7 @@ class BatchOptions:
     concurrency: int = attrs.field(default=8, converter=_concurrency)
     transfer_concurrency: int | None = attrs.field(default=None, converter=_transfer_concurrency)
     ledger: str | None = attrs.field(default=None, converter=_ledger)
-    max_attempts: int = attrs.field(default=4, converter=_max_attempts)
+    retry_for: float | None = attrs.field(default=900.0, converter=_retry_for)
     on_collision: Collision = attrs.field(default="error", validator=_on_collision)
     polls_per_second: float = attrs.field(default=50.0, converter=_polls_per_second)
 

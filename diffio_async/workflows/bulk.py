@@ -18,7 +18,8 @@ How it is built:
   waiting for the server never holds bandwidth. A 429 anywhere halves the number of items
   allowed in flight; each success adds one back (AIMD), up to ``concurrency``.
 * An item's failure is its own :class:`ItemResult`. A transient failure (connection, 5xx, 429,
-  a broken transfer) is retried from the item's last finished step, up to ``max_attempts``.
+  a broken transfer) is retried from the item's last finished step, with capped, jittered
+  backoff, for ``BatchOptions.retry_for`` seconds (15 minutes by default).
   Failures that would hit every later item too (401, 402 ``paymentFailed`` /
   ``spendLimitExceeded``, an API 403) stop the batch: the workers are cancelled and the
   iterator raises :class:`BatchAbortedError` after the results already made.
@@ -36,7 +37,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import inspect
+import math
 import os
+import random
 import sys
 from collections.abc import (
     AsyncGenerator,
@@ -165,7 +168,7 @@ class _Adaptive:
 class _Settings:
     client: Services
     options: RestoreOptions
-    max_attempts: int
+    retry_for: float | None
     ledger: Ledger | None
     transfers: anyio.CapacityLimiter
     adaptive: _Adaptive
@@ -368,6 +371,8 @@ async def _process(job: Job, settings: _Settings) -> ItemResult:
     if skipped is not None:
         return skipped
     attempts = 0
+    budget = settings.retry_for if settings.retry_for is not None else math.inf
+    give_up_at = anyio.current_time() + budget
     async with settings.adaptive.limiter:
         while True:
             attempts += 1
@@ -376,9 +381,11 @@ async def _process(job: Job, settings: _Settings) -> ItemResult:
                     await settings.ledger.mark_attempt(item.key)
                 await item.run()
             except _TRANSIENT as exc:
-                if _is_fatal(exc) or attempts >= settings.max_attempts:
+                pause = _retry_pause(attempts, exc)
+                if _is_fatal(exc) or anyio.current_time() + pause > give_up_at:
                     await item._record(state="failed", error=str(exc), error_stage=item.stage)
                     return item.result(ok=False, error=exc, attempts=attempts)
+                await anyio.sleep(pause)
                 continue
             except GenerationFailedError as exc:
                 # The server failed the generation: the next run creates a new one under a
@@ -392,6 +399,18 @@ async def _process(job: Job, settings: _Settings) -> ItemResult:
             settings.adaptive.on_success()
             await item._enter("done")
             return item.result(ok=True, error=None, attempts=attempts)
+
+
+_RETRY_BASE = 0.5
+_RETRY_CAP = 30.0
+
+
+def _retry_pause(attempts: int, error: BaseException) -> float:
+    """How long an item waits before its next try: full jitter over 0.5 s x 2^n, capped at
+    30 s, and never less than a ``Retry-After`` the server sent."""
+    ceiling = min(_RETRY_CAP, _RETRY_BASE * 2 ** min(attempts - 1, 16))
+    hint = getattr(error, "retry_after", None) or 0.0
+    return max(random.uniform(0, ceiling), min(hint, _RETRY_CAP))
 
 
 def _size_of(path: str) -> int:
@@ -459,7 +478,7 @@ async def restore_many(
     settings = _Settings(
         client=client,
         options=options,
-        max_attempts=batch.max_attempts,
+        retry_for=batch.retry_for,
         ledger=opened,
         transfers=anyio.CapacityLimiter(batch.transfers),
         adaptive=adaptive,

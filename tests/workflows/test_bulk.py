@@ -15,6 +15,7 @@ from bulk_helpers import FAST_POLL, collect
 from diffio_async import BatchOptions, RestoreOptions, RetryPolicy
 from diffio_async.errors import BatchAbortedError, RateLimitError
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
+from diffio_async.workflows import bulk
 from diffio_async.workflows.bulk import ItemResult, _Adaptive
 
 pytestmark = pytest.mark.anyio
@@ -96,7 +97,7 @@ async def test_soak_under_ten_percent_faults(env: EmulatedDiffio, tmp_path: Path
         for path in paths:
             yield path
 
-    results = await collect(env, lazily(), tmp_path / "out", concurrency=16, max_attempts=8)
+    results = await collect(env, lazily(), tmp_path / "out", concurrency=16, retry_for=60)
     failed = [(r.source, r.stage, repr(r.error)) for r in results if not r.ok]
     assert failed == []
     assert len(results) == SOAK_FILES
@@ -242,7 +243,7 @@ async def test_a_403_from_the_media_host_fails_its_files_but_an_api_403_stops_th
     paths = _make_files(tmp_path / "in", 6)
     # Signed media URLs that answer 403 every time: a URL problem, not the key's.
     env.emulator.add_fault(path="/_storage/*", method="GET", status=403, count=None)
-    results = await collect(env, paths, tmp_path / "out", concurrency=2, max_attempts=1)
+    results = await collect(env, paths, tmp_path / "out", concurrency=2, retry_for=0)
     assert len(results) == 6
     assert {item.stage for item in results} == {"download"}
     assert not any(item.ok for item in results)
@@ -251,6 +252,36 @@ async def test_a_403_from_the_media_host_fails_its_files_but_an_api_403_stops_th
     # The API itself answers 403: every later file would fail too, so the batch stops.
     env.emulator.add_fault(path="/v1/create_project", status=403, count=None)
     with pytest.raises(BatchAbortedError) as info:
-        await collect(env, paths, tmp_path / "out2", concurrency=2, max_attempts=1)
+        await collect(env, paths, tmp_path / "out2", concurrency=2, retry_for=0)
     assert info.value.cause.__class__.__name__ == "PermissionDeniedError"
     assert info.value.cause.api_call
+
+
+async def test_a_file_outlasts_a_long_run_of_transient_failures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The item-level backoff shrunk to milliseconds: the rule (time, not a count) is the same.
+    monkeypatch.setattr(bulk, "_RETRY_BASE", 0.001)
+    monkeypatch.setattr(bulk, "_RETRY_CAP", 0.005)
+    no_retries = RetryPolicy(max_retries=0)
+    async with emulated_diffio(
+        generation_seconds=0.05, client_options={"max_retries": no_retries}
+    ) as env:
+        (path,) = _make_files(tmp_path / "in", 1)
+        env.emulator.add_fault(path="/v1/create_project", status=503, count=12)
+        env.emulator.add_fault(path="/v1/get_generation_download", status=502, count=5)
+        (result,) = await collect(env, [path], tmp_path / "out", retry_for=60)
+        assert result.ok, result.error
+        assert result.attempts == 18  # 12 + 5 failures, then the try that worked
+        assert result.output is not None and result.output.read_bytes() == path.read_bytes()
+        assert len(env.emulator.project_ids) == 1 and len(env.emulator.generation_ids) == 1
+
+
+async def test_a_permanent_error_fails_the_file_at_once(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    (path,) = _make_files(tmp_path / "in", 1)
+    env.emulator.add_fault(path="/v1/create_project", status=400, count=None)
+    (result,) = await collect(env, [path], tmp_path / "out")
+    assert not result.ok and result.stage == "upload" and result.attempts == 1
+    assert len(env.emulator.requests.find(path="/v1/create_project")) == 1

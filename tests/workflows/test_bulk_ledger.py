@@ -192,7 +192,7 @@ async def test_a_read_only_ledger_fails_up_front(env: EmulatedDiffio, tmp_path: 
         ({"concurrency": 200_000}, "concurrency must be at least 1 and at most"),
         ({"concurrency": 0}, "concurrency"),
         ({"concurrency": 2.5}, "concurrency must be an int"),
-        ({"max_attempts": 0}, "max_attempts"),
+        ({"retry_for": -1}, "retry_for"),
         ({"transfer_concurrency": -1}, "transfer_concurrency"),
         ({"timeout": math.nan}, "timeout"),
         ({"timeout": -1}, "timeout"),

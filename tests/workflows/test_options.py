@@ -28,7 +28,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert (options.sampling, options.params, options.poll) == (None, None, None)
     batch = BatchOptions()
     assert (batch.concurrency, batch.transfer_concurrency, batch.transfers) == (8, None, 4)
-    assert (batch.ledger, batch.max_attempts, batch.on_collision) == (None, 4, "error")
+    assert (batch.ledger, batch.retry_for, batch.on_collision) == (None, 900, "error")
     assert batch.polls_per_second == 50
 
 
@@ -88,7 +88,8 @@ def test_the_ledger_keys_on_what_decides_the_output() -> None:
         (lambda: BatchOptions(transfer_concurrency=0), "transfer_concurrency"),
         (lambda: BatchOptions(ledger=b"x.sqlite"), "ledger must be a path"),
         (lambda: BatchOptions(ledger=""), "ledger must be a non-empty path"),
-        (lambda: BatchOptions(max_attempts=1001), "max_attempts"),
+        (lambda: BatchOptions(retry_for=math.nan), "retry_for"),
+        (lambda: BatchOptions(retry_for="15m"), "retry_for"),
         (lambda: BatchOptions(on_collision="overwrite"), "on_collision"),
         (lambda: BatchOptions(polls_per_second=0), "polls_per_second"),
         (lambda: BatchOptions(polls_per_second=math.nan), "polls_per_second"),
