@@ -48,3 +48,8 @@ class Pace:
             if slope >= 0 and fixed >= 0:
                 return fixed + slope * size_bytes / _MIB
         return statistics.median(durations)
+
+    def typical(self) -> float | None:
+        """How long an item of any model has typically taken lately (``None``: no data)."""
+        durations = [seconds for seen in self._seen.values() for _, seconds in seen]
+        return statistics.median(durations) if durations else None

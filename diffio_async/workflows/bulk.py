@@ -15,8 +15,9 @@ How it is built:
   O(concurrency), not O(files).
 * Each worker runs one item at a time: upload, create the generation, wait, download. Uploads
   and downloads also need a slot of the transfer limiter (``transfer_concurrency``), so a file
-  waiting for the server never holds bandwidth. A 429 anywhere halves the number of items
-  allowed in flight; each success adds one back (AIMD), up to ``concurrency``.
+  waiting for the server never holds bandwidth. Sustained 429s cut the items in flight by a
+  quarter, at most once per typical item duration; finished items grow it back quickly (the
+  rule: :mod:`diffio_async.workflows._adaptive`).
 * An item's failure is its own :class:`ItemResult`. A transient failure (connection, 5xx, 429,
   a broken transfer) is retried from the item's last finished step, with capped, jittered
   backoff, for ``BatchOptions.retry_for`` seconds (15 minutes by default).
@@ -81,6 +82,7 @@ from ..errors import (
 from ..resources._polling import PollBudget
 from ..resources.generation_handle import Generation
 from ..resources.generations import new_idempotency_key
+from ._adaptive import AdaptiveLimit
 from ._options import BatchOptions, RestoreOptions, checked_options
 from ._pace import Pace
 from ._services import FailureEvents, Services
@@ -142,28 +144,6 @@ _TRANSIENT = (
 )
 
 
-class _Adaptive:
-    """AIMD on the number of items in flight: a 429 halves it, a success adds one back."""
-
-    def __init__(self, maximum: int) -> None:
-        self.maximum = maximum
-        self.limiter = anyio.CapacityLimiter(maximum)
-        self._last_cut = -1e9
-
-    def on_failure(self, error: BaseException) -> None:
-        if not isinstance(error, RateLimitError):
-            return
-        now = anyio.current_time()
-        if now - self._last_cut < 1.0:  # one cut per burst of 429s
-            return
-        self._last_cut = now
-        self.limiter.total_tokens = max(1, int(self.limiter.total_tokens) // 2)
-
-    def on_success(self) -> None:
-        if self.limiter.total_tokens < self.maximum:
-            self.limiter.total_tokens = int(self.limiter.total_tokens) + 1
-
-
 @attrs.define
 class _Settings:
     client: Services
@@ -171,10 +151,10 @@ class _Settings:
     retry_for: float | None
     ledger: Ledger | None
     transfers: anyio.CapacityLimiter
-    adaptive: _Adaptive
+    adaptive: AdaptiveLimit
     on_stage: Callable[[str, str], Any] | None
     budget: PollBudget
-    pace: Pace = attrs.field(factory=Pace)
+    pace: Pace
     era_hint: str | None = None
 
 
@@ -473,7 +453,8 @@ async def restore_many(
             raise collision_error(clashes)
 
     opened = await Ledger.open(batch.ledger) if batch.ledger is not None else None
-    adaptive = _Adaptive(batch.concurrency)
+    pace = Pace()
+    adaptive = AdaptiveLimit(batch.concurrency, typical_seconds=pace.typical)
     fatal: list[BaseException] = []
     settings = _Settings(
         client=client,
@@ -484,6 +465,7 @@ async def restore_many(
         adaptive=adaptive,
         on_stage=on_stage,
         budget=PollBudget(batch.polls_per_second),
+        pace=pace,
     )
     send_results, receive_results = anyio.create_memory_object_stream[ItemResult](batch.concurrency)
     failures.add_failure_listener(adaptive.on_failure)

@@ -13,10 +13,10 @@ import pytest
 from bulk_helpers import FAST_POLL, collect
 
 from diffio_async import BatchOptions, RestoreOptions, RetryPolicy
-from diffio_async.errors import BatchAbortedError, RateLimitError
+from diffio_async.errors import BatchAbortedError
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
 from diffio_async.workflows import bulk
-from diffio_async.workflows.bulk import ItemResult, _Adaptive
+from diffio_async.workflows.bulk import ItemResult
 
 pytestmark = pytest.mark.anyio
 
@@ -218,23 +218,6 @@ async def test_cancelling_the_batch_is_prompt_and_clean(
     assert [c for c in pool.connections if not c.is_idle()] == []
     assert list(pool._requests) == []
     assert len(await env.client.projects.list()) > 0  # the client is still usable
-
-
-def test_adaptive_concurrency_halves_on_429_and_grows_back() -> None:
-    adaptive = _Adaptive(16)
-
-    async def scenario() -> list[int]:
-        seen = []
-        adaptive.on_failure(RateLimitError("slow", status_code=429))
-        seen.append(int(adaptive.limiter.total_tokens))
-        adaptive.on_failure(RateLimitError("slow", status_code=429))  # same burst: no cut
-        seen.append(int(adaptive.limiter.total_tokens))
-        for _ in range(20):
-            adaptive.on_success()
-        seen.append(int(adaptive.limiter.total_tokens))
-        return seen
-
-    assert anyio.run(scenario) == [8, 8, 16]
 
 
 async def test_a_403_from_the_media_host_fails_its_files_but_an_api_403_stops_the_batch(
