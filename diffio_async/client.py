@@ -24,6 +24,7 @@ from ._media.upload import MediaSource, ProgressCallback
 from .errors import ConfigurationError
 from .resources import Account, ApiKeys, Generations, Projects, Usage, Webhooks
 from .types import GenerationProgress
+from .webhooks import WebhookRouter
 from .workflows._options import BatchOptions, RestoreOptions
 from .workflows.bulk import ItemResult, Source, restore_many
 from .workflows.restore import RestoreResult, restore
@@ -159,6 +160,7 @@ class AsyncDiffio:
         options: RestoreOptions | None = None,
         batch: BatchOptions | None = None,
         on_stage: Callable[[str, str], Any] | None = None,
+        router: WebhookRouter | None = None,
     ) -> AbstractAsyncContextManager[AsyncIterator[ItemResult]]:
         """Restore many files with a bounded pool of workers; results in completion order.
 
@@ -170,7 +172,9 @@ class AsyncDiffio:
         applies to every file; ``batch`` (a :class:`~diffio_async.BatchOptions`) sets the
         concurrency, the ledger that makes the batch resumable and billing-safe, the tries
         per file and the collision rule. ``on_stage(source, stage)`` reports each item's
-        progress. See :mod:`diffio_async.workflows.bulk`::
+        progress. With a ``router`` (:class:`~diffio_async.webhooks.WebhookRouter`, fed by
+        your webhook endpoint) each delivery wakes its file's wait at once, and polling slows
+        to a safety net. See :mod:`diffio_async.workflows.bulk`::
 
             async with client.restore_many(paths, output_dir="out/") as results:
                 async for item in results:
@@ -184,6 +188,7 @@ class AsyncDiffio:
             options=options,
             batch=batch,
             on_stage=on_stage,
+            router=router,
         )
 
     async def aclose(self) -> None:

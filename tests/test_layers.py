@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("wire models", ("_version", "types.")),
     ("errors and checks", ("errors", "_checks", "_catalog")),
     ("http and the converter", ("_http.", "_convert")),
-    ("media and webhooks", ("_media.", "webhooks")),
+    ("media and webhooks", ("_media.", "webhooks", "webhook_listener")),
     ("resources", ("resources.",)),
     ("workflows", ("workflows.",)),
     ("client", ("client",)),

@@ -79,9 +79,10 @@ from ..errors import (
     UploadError,
     WaitTimeoutError,
 )
-from ..resources._polling import PollBudget
+from ..resources._polling import PollBudget, PollPolicy
 from ..resources.generation_handle import Generation
 from ..resources.generations import new_idempotency_key
+from ..webhooks import WebhookRouter
 from ._adaptive import AdaptiveLimit
 from ._options import BatchOptions, RestoreOptions, checked_options
 from ._pace import Pace
@@ -98,6 +99,10 @@ Source = str | os.PathLike[str]
 """A file to restore."""
 
 _SUFFIXES = {"audio": ".mp3", "transcript": ".json"}
+
+SAFETY_NET = PollPolicy(initial=10, factor=2, maximum=120, follow_progress=False)
+"""How a batch with a webhook ``router`` polls (unless ``RestoreOptions.poll`` says): webhooks
+wake each wait at once, and these slow polls only catch a delivery that never came."""
 
 
 @attrs.frozen(kw_only=True)
@@ -155,6 +160,7 @@ class _Settings:
     on_stage: Callable[[str, str], Any] | None
     budget: PollBudget
     pace: Pace
+    router: WebhookRouter | None
     era_hint: str | None = None
 
 
@@ -272,9 +278,11 @@ class _Item:
             options, pace = self.settings.options, self.settings.pace
             model = self.generation.model_key or options.model or "auto"
             size = await anyio.to_thread.run_sync(_size_of, self.key)
+            router = self.settings.router
             await self.generation.wait(
                 timeout=options.timeout,
-                poll=options.poll,
+                poll=options.poll or (SAFETY_NET if router is not None else None),
+                router=router,
                 budget=self.settings.budget,
                 expected_seconds=pace.expect(model, size) if fresh and size else None,
             )
@@ -428,6 +436,7 @@ async def restore_many(
     options: RestoreOptions | None,
     batch: BatchOptions | None,
     on_stage: Callable[[str, str], Any] | None,
+    router: WebhookRouter | None,
 ) -> AsyncIterator[AsyncIterator[ItemResult]]:
     """Restore every source; see the module docstring and ``AsyncDiffio.restore_many``."""
     if isinstance(sources, bytes | Mapping) or not isinstance(
@@ -438,6 +447,8 @@ async def restore_many(
     batch = checked_options(BatchOptions, "batch", batch)
     if on_stage is not None and not callable(on_stage):
         raise InvalidRequestError("on_stage must be callable")
+    if router is not None and not isinstance(router, WebhookRouter):
+        raise InvalidRequestError(f"router must be a WebhookRouter, not {type(router).__name__}")
     out = Path(path_like("output_dir", output_dir))
     try:
         await anyio.Path(out).mkdir(parents=True, exist_ok=True)
@@ -466,6 +477,7 @@ async def restore_many(
         on_stage=on_stage,
         budget=PollBudget(batch.polls_per_second),
         pace=pace,
+        router=router,
     )
     send_results, receive_results = anyio.create_memory_object_stream[ItemResult](batch.concurrency)
     failures.add_failure_listener(adaptive.on_failure)
