@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..client import AsyncDiffio
 from ..errors import BatchAbortedError, DiffioError, LedgerError, OutputCollisionError
+from ..webhooks import WebhookRouter
 from ..workflows._options import BatchOptions, RestoreOptions
 from ..workflows.bulk import ItemResult
 from ._display import Display, item_json
@@ -31,6 +32,7 @@ async def run_batch(
     batch: BatchOptions,
     json_lines: bool,
     secret: str | None = None,
+    router: WebhookRouter | None = None,
 ) -> int:
     """Restore ``paths`` with ``client``; return 0 when every file is done, else 1. A batch
     that cannot start raises :class:`UsageError`."""
@@ -46,6 +48,7 @@ async def run_batch(
             options=options,
             batch=batch,
             on_stage=display.stage,
+            router=router,
         ) as items:
             started = True
             with display:

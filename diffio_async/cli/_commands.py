@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -14,6 +15,8 @@ import httpx
 
 from ..client import AsyncDiffio
 from ..errors import ConfigurationError, DiffioError, InvalidRequestError
+from ..webhook_listener import listen_for_webhooks
+from ..webhooks import WebhookRouter
 from ..workflows._options import BatchOptions, RestoreOptions
 from ._batch import run_batch
 from ._demo import demo
@@ -124,11 +127,21 @@ async def _restore(args: argparse.Namespace) -> int:
         batch = BatchOptions(
             concurrency=args.concurrency, ledger=args.ledger, on_collision=args.on_collision
         )
+        router = _webhook_router(args)
     except DiffioError as exc:
         raise UsageError(str(exc)) from None
     await anyio.to_thread.run_sync(check_paths, args.paths, args.output_dir, args.ledger)
     total = await count_files(args.paths, args.output_dir, args.on_collision)
-    async with _client(args) as client:
+    async with _client(args) as client, contextlib.AsyncExitStack() as stack:
+        if router is not None:
+            host, port = args.webhook_listen
+            try:
+                url = await stack.enter_async_context(
+                    listen_for_webhooks(router, host=host, port=port)
+                )
+            except OSError as exc:
+                raise UsageError(f"cannot listen on {host}:{port}: {os_message(exc)}") from None
+            print(f"diffio-async: listening for webhooks on {url}", file=sys.stderr)
         return await run_batch(
             client,
             args.paths,
@@ -138,7 +151,20 @@ async def _restore(args: argparse.Namespace) -> int:
             batch=batch,
             json_lines=args.json,
             secret=getattr(args, "resolved_key", None),
+            router=router,
         )
+
+
+def _webhook_router(args: argparse.Namespace) -> WebhookRouter | None:
+    """The router for ``--webhook-listen`` (``None`` without it); the secret is never shown."""
+    secret = args.webhook_secret or os.environ.get("DIFFIO_WEBHOOK_SECRET")
+    if args.webhook_listen is None:
+        if args.webhook_secret:
+            raise UsageError("--webhook-secret needs --webhook-listen HOST:PORT")
+        return None
+    if not secret:
+        raise UsageError("--webhook-listen needs --webhook-secret or $DIFFIO_WEBHOOK_SECRET")
+    return WebhookRouter(secret)
 
 
 async def _inspect(client: AsyncDiffio, args: argparse.Namespace) -> int:

@@ -12,7 +12,14 @@ from ..types import DownloadType
 from ..workflows._options import MAX_CONCURRENCY
 from ._errors import UsageError
 
-__all__ = ["DEMO_MAX_FILES", "bounded_int", "build_parser", "model_key", "positive_finite_float"]
+__all__ = [
+    "DEMO_MAX_FILES",
+    "bounded_int",
+    "build_parser",
+    "host_port",
+    "model_key",
+    "positive_finite_float",
+]
 
 DEMO_MAX_FILES = 1000
 """The most sample files ``demo --files`` makes (each is generated, uploaded and compared)."""
@@ -63,6 +70,15 @@ def model_key(text: str) -> str:
     return text
 
 
+def host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6; ``:PORT`` for every interface)."""
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
+    host = host.removeprefix("[").removesuffix("]") if host.startswith("[") else host
+    return host or "0.0.0.0", int(port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``diffio-async`` parser; its errors raise :class:`UsageError`."""
     parser = _Parser(
@@ -98,6 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--emulator", action="store_true", help="use an in-process emulator")
     restore.add_argument("--era", choices=["a", "b"], default="a", help="emulator API era")
     restore.add_argument("--json", action="store_true", help="one JSON line per file")
+    restore.add_argument(
+        "--webhook-listen",
+        type=host_port,
+        metavar="HOST:PORT",
+        help="receive Diffio webhook deliveries here: each wakes its file at once and polling "
+        "slows to a safety net (needs --webhook-secret or $DIFFIO_WEBHOOK_SECRET)",
+    )
+    restore.add_argument(
+        "--webhook-secret", help="the webhook endpoint's whsec_ secret ($DIFFIO_WEBHOOK_SECRET)"
+    )
     restore.add_argument(
         "--timeout",
         type=positive_finite_float,

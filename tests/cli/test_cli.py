@@ -298,6 +298,14 @@ def _case(argv: list[str], message: str) -> object:
             for value in ("0", "-3", "1001", "100000")
         ],
         _case([*RESTORE, "--era", "c"], "--era: invalid choice"),
+        _case([*RESTORE, "--webhook-listen", "nowhere"], "--webhook-listen: expected HOST:PORT"),
+        _case([*RESTORE, "--webhook-listen", "h:99999"], "--webhook-listen: expected HOST:PORT"),
+        _case([*RESTORE, "--webhook-listen", ":0"], "needs --webhook-secret"),
+        _case([*RESTORE, "--webhook-secret", "whsec_x"], "needs --webhook-listen"),
+        _case(
+            [*RESTORE, "--webhook-listen", ":0", "--webhook-secret", "whsec_%%%SECRETISH%%%"],
+            "secret",
+        ),
         _case(["demo", "--era", "z"], "--era: invalid choice"),
         _case([*RESTORE, "--model", "diffio-99"], "unknown model 'diffio-99'"),
         _case(["restore", "in.wav", "--emulator"], "required: -o/--output-dir"),
@@ -681,3 +689,13 @@ def test_an_output_folder_that_is_a_source_folder_is_one_line(
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert sorted(p.name for p in inputs.iterdir()) == ["a.wav"]  # nothing written
+
+
+def test_a_bad_webhook_secret_is_one_line_that_never_shows_it(
+    capsys: pytest.CaptureFixture[str], no_work: None
+) -> None:
+    argv = [*RESTORE, "--webhook-listen", ":0", "--webhook-secret", "whsec_%%SECRETISH%%"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    _one_error_line(err, "secret")
+    assert "SECRETISH" not in err
