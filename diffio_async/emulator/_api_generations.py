@@ -81,9 +81,8 @@ async def create_generation(call: Call, model_key: str) -> dict[str, Any]:
                 409, "Upload the project file before creating a generation.", "UPLOAD_MISSING"
             )
         script = state.scripts[0] if state.scripts else GenerationScript()
-        duration = core.config.generation_seconds if script.duration is None else script.duration
         lifecycle = Lifecycle(
-            duration=duration,
+            duration=core.config.generation_duration(script, project.size_bytes),
             has_video=project.has_video,
             script=script,
             transcribes=core.config.transcribes(model_key),
@@ -118,6 +117,7 @@ async def create_generation(call: Call, model_key: str) -> dict[str, Any]:
             state.idempotency[(call.key.key_id, idempotency_key)] = generation_id
         project.updated_at = call.now
     call.messages.extend(core.observe(generation, call.now))
+    core.track(generation)
     return _created(generation, core.status(generation, call.now), replay=False)
 
 

@@ -1,6 +1,10 @@
-"""Assembles the Starlette app: API, edge upload, signed media and control routes."""
+"""Assembles the Starlette app: API, edge upload, signed media and control routes, and the
+lifespan that runs the webhook scheduler while a server serves the app."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -55,7 +59,14 @@ def build_app(core: Runtime) -> Starlette:
             )
         )
     routes.append(Route("/v1/{endpoint:path}", make_api_endpoint(core), methods=ALL_METHODS))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with core.scheduler.running():
+            yield
+
     return Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=lifespan,
     )

@@ -31,6 +31,8 @@ class EmulatorClock:
       on the test's own event loop. The source is called lazily, from whichever thread asks.
 
     The clock is thread-safe: the server thread reads it while a test thread advances it.
+    Whoever must know when it jumps (the emulator's webhook scheduler) registers with
+    :meth:`on_advance`.
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class EmulatorClock:
         self._source_origin: float | None = None
         self._offset = 0.0
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
 
     @property
     def manual(self) -> bool:
@@ -69,7 +72,23 @@ class EmulatorClock:
             raise ValueError("the emulator clock cannot go backwards")
         with self._lock:
             self._offset += float(seconds)
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
         return self.now()
+
+    def on_advance(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` after every :meth:`advance` (from the advancing thread; it must
+        be quick and thread-safe). Returns a function that unregisters it."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def remove() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return remove
 
     def isoformat(self, epoch_seconds: float | None = None) -> str:
         """``epoch_seconds`` (default: now) as an ISO-8601 UTC string ending in ``Z``."""

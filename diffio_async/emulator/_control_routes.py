@@ -18,7 +18,9 @@ POST     /_emulator/script             queue generation outcomes (duration, fail
                                        error, errorDetails, transcript, transcriptDelay,
                                        count)
 GET      /_emulator/webhooks/secret    ``{"secret": "whsec_…"}``
-POST     /_emulator/webhooks/deliver   deliver due webhook events now
+POST     /_emulator/webhooks/deliver   deliver due webhook events now (``{"delivered":
+                                       n}``); a served emulator sends them on its own
+                                       when due, and this waits for those pending
 GET      /_emulator/webhooks/deliveries  every delivery attempt
 =======  ============================  ===============================================
 """
@@ -182,9 +184,7 @@ async def _webhook_secret(core: Runtime, request: Request) -> Response:
 
 
 async def _deliver_webhooks(core: Runtime, request: Request) -> Response:
-    messages = core.observe_all()
-    await core.dispatcher.deliver(messages)
-    return json_response({"delivered": len(messages)})
+    return json_response({"delivered": await core.deliver_due()})
 
 
 async def _webhook_deliveries(core: Runtime, request: Request) -> Response:

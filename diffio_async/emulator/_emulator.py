@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
@@ -26,6 +28,14 @@ from ._wire_json import progress_json
 __all__ = ["Emulator", "MintedKey"]
 
 
+def _check_seconds(name: str, value: object) -> None:
+    """Refuse anything but a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
+
+
 @attrs.frozen
 class MintedKey:
     """A key made by :meth:`Emulator.mint_key`: the secret to send and its ``keyId``."""
@@ -41,10 +51,20 @@ class Emulator:
     ``httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator))``. Use it as a context
     manager, or call :meth:`close`, to delete the temporary media directory.
 
+    A served emulator (any ASGI server that runs the lifespan, as :func:`serve_in_thread` and
+    the command line do) sends each status-change webhook when its clock passes the change,
+    whether or not anyone polls. In-process, enter :meth:`background` for the same; without
+    it, changes are announced when a request looks at the generation (or on
+    :meth:`deliver_due_webhooks`).
+
     Args:
         era: ``"a"`` (signed PUT upload, default) or ``"b"`` (edge multipart upload).
         api_key: the admin key's secret. ``None`` accepts any non-empty key as the admin key.
-        generation_seconds: default emulator seconds from creation to the terminal state.
+        generation_seconds: emulator seconds from creation to the terminal state (the fixed
+            part, default 3).
+        seconds_per_mib: emulator seconds added per MiB of the project's media (the uploaded
+            byte count; era B: the completed upload's size), default 0. A generation takes
+            ``generation_seconds + seconds_per_mib * MiB``, unless a script gives its duration.
         clock: the :class:`EmulatorClock` (default: a manual clock at the current second).
         storage_dir: where media goes (default: a private temporary directory).
         part_size_bytes: era B ``partSizeBytes`` (default 32 MiB).
@@ -66,6 +86,7 @@ class Emulator:
         era: Literal["a", "b"] = "a",
         api_key: str | None = None,
         generation_seconds: float = 3.0,
+        seconds_per_mib: float = 0.0,
         clock: EmulatorClock | None = None,
         storage_dir: str | os.PathLike[str] | None = None,
         part_size_bytes: int = 32 * MIB,
@@ -84,10 +105,12 @@ class Emulator:
             raise ValueError("era must be 'a' or 'b'")
         if part_size_bytes < 1 or max_upload_bytes < 0 or generation_seconds < 0:
             raise ValueError("sizes and durations must be positive")
+        _check_seconds("seconds_per_mib", seconds_per_mib)
         api_key = api_key or None
         config = Config(
             era=era,
             generation_seconds=generation_seconds,
+            seconds_per_mib=float(seconds_per_mib),
             part_size_bytes=part_size_bytes,
             max_upload_bytes=max_upload_bytes,
             upload_url_ttl=upload_url_ttl,
@@ -300,10 +323,33 @@ class Emulator:
         return self._core.dispatcher.deliveries
 
     async def deliver_due_webhooks(self) -> int:
-        """Announce status changes nobody has observed yet; returns the messages delivered."""
-        messages = self._core.observe_all()
-        await self._core.dispatcher.deliver(messages)
-        return len(messages)
+        """Announce status changes nobody has observed yet; returns the messages delivered.
+
+        While the background task runs (a served emulator, or :meth:`background`), it has
+        most likely announced them already (this then returns 0); this returns once
+        everything it has pending is delivered too.
+        """
+        return await self._core.deliver_due()
+
+    @contextlib.asynccontextmanager
+    async def background(self) -> AsyncIterator[None]:
+        """Send each status-change webhook when the clock passes the change, until the block
+        exits (runs a task on the current event loop).
+
+        Servers start this through the ASGI lifespan; enter it yourself when you call the
+        emulator in-process (``httpx.ASGITransport`` runs no lifespan)::
+
+            async with emulator.background():
+                ...  # emulator.advance(7) delivers what became due, no poll needed
+
+        With a clock that follows a time source (``anyio.current_time``, ``time.monotonic``)
+        the task sleeps until the next change is due; with a manual clock it waits for
+        :meth:`advance`. One task serves an emulator: entering this while another runs (for
+        instance under :func:`serve_in_thread`) does nothing. Messages not yet sent when the
+        block exits are dropped.
+        """
+        async with self._core.scheduler.running():
+            yield
 
     # --- lifecycle --------------------------------------------------------------------
 

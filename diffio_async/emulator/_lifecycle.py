@@ -1,7 +1,8 @@
 """Generation lifecycles as a pure function of elapsed emulator time.
 
-Nothing runs in the background: the state of a generation at any moment is computed from its
-script and the seconds elapsed since it was created. A generation of duration ``T`` is
+The state of a generation at any moment is computed from its script and the seconds elapsed
+since it was created (a served emulator also announces each overall status change by webhook
+when its moment comes, see ``_webhook_schedule``). A generation of duration ``T`` is
 ``queued`` for the first 10 % of ``T``, then ``processing`` (``preProcessing`` until 30 %, then
 ``inference`` until the end, or until 80 % for video projects, followed by ``restoredVideo``),
 and reaches its terminal state (``complete`` or ``failed``) at exactly ``T``.
@@ -86,11 +87,20 @@ class _Window:
     end: float
 
 
+def _microseconds(seconds: float) -> float:
+    """``seconds`` rounded to the microsecond, the resolution of every lifecycle moment."""
+    return round(float(seconds), 6)
+
+
 @attrs.frozen(kw_only=True)
 class Lifecycle:
-    """The resolved schedule of one generation (duration known, video flag known)."""
+    """The resolved schedule of one generation (duration known, video flag known).
 
-    duration: float
+    ``duration`` is kept to the microsecond, like the elapsed times it is compared with, so
+    an overall status change is reached exactly when the clock reaches its moment.
+    """
+
+    duration: float = attrs.field(converter=_microseconds)
     has_video: bool
     script: GenerationScript
     transcribes: bool
@@ -106,12 +116,12 @@ class Lifecycle:
     @property
     def queued_until(self) -> float:
         """Elapsed seconds at which the generation leaves ``queued``."""
-        return 0.1 * self.duration
+        return _microseconds(0.1 * self.duration)
 
     def _windows(self) -> dict[StageName, _Window | None]:
         total = self.duration
         windows: dict[StageName, _Window | None] = {
-            "preProcessing": _Window(0.1 * total, 0.3 * total),
+            "preProcessing": _Window(self.queued_until, 0.3 * total),
             "inference": _Window(0.3 * total, 0.8 * total if self.has_video else total),
         }
         if self.has_video:
@@ -137,15 +147,27 @@ class Lifecycle:
             return "processing"
         return "queued"
 
+    def changes(self) -> list[tuple[str, float]]:
+        """Every overall status the generation takes, in order, with its elapsed seconds.
+
+        ``queued`` at 0, ``processing`` at :attr:`queued_until` (skipped when the duration is
+        0), then ``complete`` or ``failed`` at :attr:`duration`.
+        """
+        schedule: list[tuple[str, float]] = [("queued", 0.0)]
+        if self.duration > 0:
+            schedule.append(("processing", self.queued_until))
+        schedule.append(("failed" if self.failing_stage is not None else "complete", self.duration))
+        return schedule
+
     def transitions(self, elapsed: float) -> list[tuple[str, float]]:
         """Overall statuses reached by ``elapsed``, in order, with the elapsed time of each."""
         elapsed = round(elapsed, 6)
-        reached: list[tuple[str, float]] = [("queued", 0.0)]
-        if self.duration > 0 and elapsed >= self.queued_until:
-            reached.append(("processing", self.queued_until))
-        if elapsed >= self.duration:
-            reached.append((self.status(elapsed), self.duration))
-        return reached
+        return [(status, at) for status, at in self.changes() if elapsed >= at]
+
+    def next_change(self, announced: int) -> float | None:
+        """Elapsed seconds of the first change after the ``announced`` first ones, or ``None``."""
+        schedule = self.changes()
+        return schedule[announced][1] if announced < len(schedule) else None
 
     def last_change(self, elapsed: float) -> float:
         """Elapsed seconds of the most recent overall status change."""

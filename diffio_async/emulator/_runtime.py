@@ -13,11 +13,13 @@ import httpx
 
 from ._clock import EmulatorClock
 from ._faults import FaultSet
+from ._lifecycle import GenerationScript
 from ._media_store import MediaStore
 from ._request_log import RequestLog
 from ._signing import Signer
 from ._state import Generation, Project, State
 from ._webhook_delivery import OutgoingMessage, WebhookDispatcher
+from ._webhook_schedule import WebhookScheduler
 
 __all__ = [
     "ERA_A_MODELS",
@@ -72,6 +74,7 @@ class Config:
 
     era: Literal["a", "b"] = "a"
     generation_seconds: float = 3.0
+    seconds_per_mib: float = 0.0
     part_size_bytes: int = 32 * MIB
     max_upload_bytes: int = 2 * GIB
     upload_url_ttl: float = 3600.0
@@ -87,6 +90,13 @@ class Config:
         if self.download_url_ttl is not None:
             return self.download_url_ttl
         return 6 * 3600.0 if self.era == "b" else 2 * 3600.0
+
+    def generation_duration(self, script: GenerationScript, size_bytes: int | None) -> float:
+        """Seconds a generation of a ``size_bytes`` upload takes: the script's duration if it
+        has one, else ``generation_seconds`` plus ``seconds_per_mib`` per MiB of media."""
+        if script.duration is not None:
+            return script.duration
+        return self.generation_seconds + self.seconds_per_mib * (size_bytes or 0) / MIB
 
     def transcribes(self, model_key: str) -> bool:
         """Whether generations of ``model_key`` report a transcription."""
@@ -120,6 +130,9 @@ class Runtime:
             retry_delays=config.webhook_retry_delays,
             transport=webhook_transport,
             timestamp=clock.now if config.webhook_timestamps == "emulator" else time.time,
+        )
+        self.scheduler = WebhookScheduler(
+            clock=clock, deliver=self.dispatcher.deliver, announce_due=self.announce_due
         )
 
     @property
@@ -182,45 +195,88 @@ class Runtime:
             event["transcription"] = {"status": transcription}
         return event
 
-    def observe(self, generation: Generation, now: float | None = None) -> list[OutgoingMessage]:
-        """Turn overall status changes not yet announced into webhook messages."""
-        now = self.now() if now is None else now
-        messages: list[OutgoingMessage] = []
-        with self.state.lock:
+    # --- status-change webhooks: decided here, and only here -----------------------------
+
+    def _decide(self, generations: list[Generation], now: float) -> list[OutgoingMessage]:
+        """Mark the overall status changes of ``generations`` reached by ``now`` announced and
+        turn them into messages, earliest change first. Hold the state lock."""
+        changes: list[tuple[float, Generation, Project, str]] = []
+        for generation in generations:
             reached = generation.lifecycle.transitions(self.elapsed(generation, now))
             fresh = reached[generation.notified :]
             if not fresh:
-                return messages
+                continue
             generation.notified = len(reached)
             project = self.state.projects.get(generation.project_id)
             if project is None:
-                return messages
-            endpoints = [
-                endpoint
-                for (key_id, _mode), endpoint in sorted(self.state.webhooks.items())
-                if key_id == generation.key_id
-            ]
-            for status, offset in fresh:
-                event = self.generation_event(
-                    generation, project, status, generation.created_at + offset
-                )
-                for endpoint in endpoints:
-                    if event["eventType"] in endpoint.event_types:
-                        messages.append(
-                            OutgoingMessage(
-                                message_id=f"msg_{uuid.uuid4().hex[:24]}",
-                                url=endpoint.url,
-                                event=event,
-                            )
+                continue
+            changes.extend(
+                (generation.created_at + offset, generation, project, status)
+                for status, offset in fresh
+            )
+        changes.sort(key=lambda change: change[0])
+        endpoints = sorted(self.state.webhooks.items())
+        messages: list[OutgoingMessage] = []
+        for at, generation, project, status in changes:
+            event = self.generation_event(generation, project, status, at)
+            for (key_id, _mode), endpoint in endpoints:
+                if key_id == generation.key_id and event["eventType"] in endpoint.event_types:
+                    messages.append(
+                        OutgoingMessage(
+                            message_id=f"msg_{uuid.uuid4().hex[:24]}",
+                            url=endpoint.url,
+                            event=event,
                         )
+                    )
         return messages
 
-    def observe_all(self) -> list[OutgoingMessage]:
-        """:meth:`observe` every generation."""
+    def observe(self, generation: Generation, now: float | None = None) -> list[OutgoingMessage]:
+        """Decide the status changes of ``generation`` not yet announced (a request looked).
+
+        Returns the messages the caller must deliver: none while the scheduler runs, since
+        it then delivers every status change itself, in the order they were decided.
+        """
+        now = self.now() if now is None else now
+        with self.state.lock:
+            messages = self._decide([generation], now)
+            if self.scheduler.offer(messages) is not None:
+                return []
+        return messages
+
+    def track(self, generation: Generation) -> None:
+        """Have the scheduler look at a new generation when its next change is due."""
+        with self.state.lock:
+            offset = generation.lifecycle.next_change(generation.notified)
+        if offset is not None:
+            self.scheduler.schedule(generation.generation_id, generation.created_at + offset)
+
+    def announce_due(self, now: float) -> None:
+        """The scheduler's step: decide the changes due by ``now`` and queue their messages."""
+        due = self.scheduler.pop_due(now)
+        with self.state.lock:
+            generations = [
+                self.state.generations[key] for key in due if key in self.state.generations
+            ]
+            self.scheduler.offer(self._decide(generations, now))
+            for generation in generations:
+                offset = generation.lifecycle.next_change(generation.notified)
+                if offset is not None:
+                    # Never at or before now: a change not reached yet is looked at again.
+                    at = max(generation.created_at + offset, now + 1e-6)
+                    self.scheduler.schedule(generation.generation_id, at)
+
+    async def deliver_due(self) -> int:
+        """Decide every change due now, deliver the messages, and return how many there were.
+
+        While the scheduler runs, the messages go through it (in order with what it is
+        already sending) and this returns once they, and any it had pending, are delivered.
+        """
         now = self.now()
         with self.state.lock:
-            generations = list(self.state.generations.values())
-        messages: list[OutgoingMessage] = []
-        for generation in generations:
-            messages.extend(self.observe(generation, now))
-        return messages
+            messages = self._decide(list(self.state.generations.values()), now)
+            ticket = self.scheduler.offer(messages)
+        if ticket is None:
+            await self.dispatcher.deliver(messages)
+        else:
+            await self.scheduler.delivered(ticket)
+        return len(messages)

@@ -52,11 +52,12 @@ def _url(host: str, port: int) -> str:
 
 
 def _config(app: ASGIApp, log_level: str) -> uvicorn.Config:
+    # An emulator's lifespan runs its webhook scheduler; other apps are served as they were.
     return uvicorn.Config(
         app,
         log_level=log_level,
         access_log=False,
-        lifespan="off",
+        lifespan="on" if isinstance(app, Emulator) else "off",
         loop="asyncio",
         http="h11",
         timeout_graceful_shutdown=2,
@@ -109,6 +110,8 @@ class _ThreadServer(uvicorn.Server):
             error_log.removeFilter(quiet)
         for server in self.servers:
             await server.wait_closed()
+        if not self.force_exit:
+            await self.lifespan.shutdown()  # stops an emulator's webhook scheduler
 
 
 @contextlib.contextmanager
@@ -122,9 +125,10 @@ def serve_in_thread(
     """Serve ``app`` (usually an :class:`Emulator`) with uvicorn in a background thread.
 
     The server runs its own asyncio event loop, so tests on any backend (asyncio or trio)
-    reach it over real loopback sockets. ``port=0`` picks a free port. Yields the base URL,
-    e.g. ``"http://127.0.0.1:54321"``; the server stops when the block exits (the emulator
-    itself is not closed).
+    reach it over real loopback sockets. An emulator's webhook scheduler runs there too
+    (through the ASGI lifespan): status changes are delivered when the clock passes them.
+    ``port=0`` picks a free port. Yields the base URL, e.g. ``"http://127.0.0.1:54321"``;
+    the server stops when the block exits (the emulator itself is not closed).
     """
     sock = _bind(host, port)
     real_port = sock.getsockname()[1]
@@ -194,6 +198,18 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _seconds_per_mib(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds per MiB, not {text!r}"
+        ) from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text!r}")
+    return value
+
+
 def build_parser(prog: str = "python -m diffio_async.emulator") -> argparse.ArgumentParser:
     """The command-line options of :func:`run_cli`."""
     return _build_parser(prog, argparse.ArgumentParser)
@@ -217,7 +233,13 @@ def _build_parser(
         "--generation-seconds",
         type=_seconds,
         default=3.0,
-        help="emulator seconds a generation takes (default 3)",
+        help="emulator seconds a generation takes, its fixed part (default 3)",
+    )
+    parser.add_argument(
+        "--seconds-per-mib",
+        type=_seconds_per_mib,
+        default=0.0,
+        help="emulator seconds a generation takes per MiB of uploaded media (default 0)",
     )
     parser.add_argument(
         "--part-size-bytes", type=_positive_int, default=None, help="era B part size"
@@ -280,6 +302,7 @@ def run_cli(argv: Sequence[str], *, prog: str | None = None) -> int:
             era=args.era,
             api_key=api_key or None,
             generation_seconds=args.generation_seconds,
+            seconds_per_mib=args.seconds_per_mib,
             clock=clock,
             storage_dir=args.storage_dir or None,
             **options,

@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 import diffio_async.emulator._server as emulator_server
 from diffio_async.cli import main as diffio_async_main
-from diffio_async.emulator import run_cli
+from diffio_async.emulator import run_cli, serve_in_thread
+from diffio_async.emulator._clock import isoformat
+
+MIB = 1024 * 1024
 
 
 @contextlib.contextmanager
@@ -87,6 +96,59 @@ def test_module_cli_serves_and_stops_cleanly(
     assert process.wait(10) == 0
 
 
+def test_cli_media_time_and_webhooks_when_the_clock_passes_the_change() -> None:
+    """``--seconds-per-mib`` reaches the emulator, and advancing its manual clock over HTTP
+    delivers the status changes with nobody polling."""
+    received: list[dict[str, object]] = []
+
+    async def hook(request: Request) -> Response:
+        received.append(json.loads(await request.body()))
+        return Response(status_code=204)
+
+    receiver = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+    key = {"Authorization": "Bearer diffio_live_cli"}
+    argv = ["--clock", "manual", "--generation-seconds", "1", "--seconds-per-mib", "2"]
+    with (
+        serve_in_thread(receiver) as hook_url,
+        cli(*argv, env_key="diffio_live_cli") as (process, url),
+        httpx.Client(base_url=url, headers=key) as client,
+    ):
+        client.post(
+            "/v1/webhooks/configure",
+            json={
+                "mode": "live",
+                "url": f"{hook_url}/hook",
+                "eventTypes": ["generation.completed"],
+            },
+        ).raise_for_status()
+        created = client.post(
+            "/v1/create_project",
+            json={"fileName": "a.wav", "contentType": "audio/wav", "contentLength": MIB},
+        ).json()
+        client.put(
+            created["uploadUrl"], content=b"\0" * MIB, headers={"Content-Type": "audio/wav"}
+        ).raise_for_status()
+        made = client.post(
+            "/v1/diffio-2.0-generation", json={"apiProjectId": created["apiProjectId"]}
+        ).json()
+        started = client.get("/_emulator/clock").json()["epochSeconds"]
+        client.post("/_emulator/advance", json={"seconds": 2.9}).raise_for_status()
+        time.sleep(0.05)
+        assert received == []  # 1 + 2 x 1 MiB = 3 s
+        client.post("/_emulator/advance", json={"seconds": 0.1}).raise_for_status()
+        deadline = time.monotonic() + 5
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.005)
+        requests = client.get("/_emulator/requests").json()["requests"]
+        process.send_signal(signal.SIGINT)  # the scheduler stops with the server
+        assert process.wait(10) == 0
+    (event,) = received
+    assert event["eventType"] == "generation.completed"
+    assert event["generationId"] == made["generationId"]
+    assert event["createdAt"] == isoformat(started + 3)
+    assert not [r for r in requests if r["path"] == "/v1/get_generation_progress"]
+
+
 def test_cli_without_a_key_accepts_any_key_and_cleans_up() -> None:
     with cli("--api-key", "", env_key=None) as (process, url), httpx.Client(base_url=url) as client:
         response = client.post(
@@ -131,6 +193,10 @@ BAD_OPTIONS = [
     ([*_ANY_PORT, "--generation-seconds", "inf"], "--generation-seconds"),
     ([*_ANY_PORT, "--generation-seconds", "-1"], "--generation-seconds"),
     ([*_ANY_PORT, "--generation-seconds", "soon"], "--generation-seconds"),
+    ([*_ANY_PORT, "--seconds-per-mib", "nan"], "--seconds-per-mib"),
+    ([*_ANY_PORT, "--seconds-per-mib", "inf"], "--seconds-per-mib"),
+    ([*_ANY_PORT, "--seconds-per-mib", "-0.5"], "--seconds-per-mib"),
+    ([*_ANY_PORT, "--seconds-per-mib", "fast"], "--seconds-per-mib"),
     ([*_ANY_PORT, "--part-size-bytes", "0"], "--part-size-bytes"),
     ([*_ANY_PORT, "--part-size-bytes", "big"], "--part-size-bytes"),
     ([*_ANY_PORT, "--log-level", "loud"], "--log-level"),

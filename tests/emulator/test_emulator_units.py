@@ -124,6 +124,30 @@ def test_zero_duration_completes_immediately() -> None:
     assert [s for s, _ in life.transitions(0)] == ["queued", "complete"]
 
 
+def test_lifecycle_changes_are_whole_microseconds_and_reached_on_the_dot() -> None:
+    life = _lifecycle(duration=1 + 2 * 3.0000001)  # e.g. seconds_per_mib on a ragged size
+    assert life.duration == 7.0
+    assert life.changes() == [("queued", 0.0), ("processing", 0.7), ("complete", 7.0)]
+    assert [life.next_change(n) for n in range(4)] == [0.0, 0.7, 7.0, None]
+    assert life.status(0.7) == "processing" and life.status(0.1 * 7) == "processing"
+    assert [s for s, _ in life.transitions(7)] == ["queued", "processing", "complete"]
+    failing = _lifecycle(duration=3, fail_at="inference")
+    assert failing.changes()[-1] == ("failed", 3.0)
+    assert _lifecycle(duration=0).changes() == [("queued", 0.0), ("complete", 0.0)]
+
+
+def test_clock_listeners_hear_every_advance_until_removed() -> None:
+    clock = EmulatorClock(start=0)
+    heard: list[float] = []
+    remove = clock.on_advance(lambda: heard.append(clock.now()))
+    clock.advance(1)
+    clock.advance(2.5)
+    remove()
+    remove()  # twice is harmless
+    clock.advance(1)
+    assert heard == [1, 3.5]
+
+
 def test_script_validation() -> None:
     with pytest.raises(ValueError):
         GenerationScript(duration=-1)
