@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import attrs
 
 from ..errors import ConfigurationError
@@ -182,7 +183,8 @@ class PollBudget:
 
     A batch makes one, so thousands of waiting generations neither stampede the API nor
     starve: polls go out first come, first served, evenly spaced. ``per_second`` must be a
-    finite number > 0 (:class:`~diffio_async.ConfigurationError`).
+    finite number > 0 (:class:`~diffio_async.ConfigurationError`). One budget serves one event
+    loop at a time (used from a new loop, it starts afresh there).
     """
 
     def __init__(self, per_second: float) -> None:
@@ -193,11 +195,15 @@ class PollBudget:
                 f"PollBudget per_second must be a finite number > 0, not {shown}"
             )
         self.per_second = float(per_second)
+        self._loop: object = None
         self._lock = anyio.Lock()
         self._next = -math.inf
 
     async def acquire(self) -> None:
         """Wait for the next free slot (fair: in arrival order)."""
+        loop = anyio.lowlevel.current_token()
+        if loop != self._loop:  # first use, or used from another event loop: start afresh
+            self._loop, self._lock, self._next = loop, anyio.Lock(), -math.inf
         async with self._lock:
             now = anyio.current_time()
             if now < self._next:

@@ -613,3 +613,14 @@ async def test_a_budget_holds_2000_waits_to_its_polls_per_second() -> None:
 def test_a_budget_must_be_a_positive_finite_rate(bad: Any) -> None:
     with pytest.raises(ConfigurationError, match="per_second"):
         PollBudget(bad)
+
+
+def test_a_budget_made_outside_any_loop_serves_one_loop_after_another() -> None:
+    budget = PollBudget(1000)
+
+    async def use() -> None:
+        for _ in range(3):
+            await budget.acquire()
+
+    anyio.run(use)
+    anyio.run(use, backend="trio")  # another loop, another clock: no stale lock or deadline
