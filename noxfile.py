@@ -4,6 +4,7 @@ coverage on demand."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import nox
 
@@ -56,3 +57,41 @@ def crosscheck(session: nox.Session, official: str) -> None:
     """The official diffio SDK (0.1.114: era A, 0.3.10: era B) runs its flow on our emulator."""
     session.install(f"diffio=={official}", "-e", ".[emulator]")
     session.run("python", "tests/crosscheck/official_flow.py")
+
+
+BENCHMARKS = ("bulk", "chaos", "overhead", "memory")
+OFFICIAL = {"a": "0.1.114", "b": "0.3.10"}
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmarks of issue 7 (bulk, chaos, overhead, memory) with the issue's defaults.
+
+    Not a default session. Arguments after ``--`` go to every benchmark, or to the ones named
+    first::
+
+        nox -s bench                         # everything, full size (an hour or more)
+        nox -s bench -- --quick              # smoke run of every benchmark
+        nox -s bench -- bulk chaos --quick   # only these two
+        nox -s bench -- bulk --generation-seconds 60 --seconds-per-mib 2
+
+    The official SDK (0.1.114 for era A, 0.3.10 for era B) gets a virtualenv of its own each,
+    as in ``crosscheck``; the benchmarks find them through ``DIFFIO_BENCH_OFFICIAL_A`` / ``_B``.
+    """
+    session.install(".[bench,emulator]", "trio")
+    env = {}
+    for era, version in OFFICIAL.items():
+        location = Path(session.cache_dir) / f"bench-official-{version}"
+        python = location / "bin" / "python"
+        if not python.exists():
+            session.run_install("python", "-m", "venv", str(location))
+        session.run_install(
+            str(python), "-m", "pip", "install", "--quiet", f"diffio=={version}", external=True
+        )
+        env[f"DIFFIO_BENCH_OFFICIAL_{era.upper()}"] = str(python)
+    names = []
+    args = list(session.posargs)
+    while args and args[0] in BENCHMARKS:
+        names.append(args.pop(0))
+    for name in names or BENCHMARKS:
+        session.run("python", f"benchmarks/{name}.py", *args, env=env)

@@ -1,0 +1,461 @@
+"""memory: how much the SDK's own memory grows, for one huge file and for a long queue.
+
+Two parts (formerly ``restore_memory.py`` and ``bulk_memory.py``), every measurement in its
+own child process against an emulator process (media on disk), so only the SDK is measured:
+
+* ``restore``: one large file (default 1 GiB of pseudo-random bytes) restored end to end with
+  ``AsyncDiffio.restore`` (upload, generation, wait, download) per backend and era. The child
+  first restores a 1 MiB warm-up file (imports, pool, caches), resets the kernel's peak-RSS
+  counter (``/proc/self/clear_refs``, then ``VmHWM``; where that is impossible it falls back
+  to ``ru_maxrss``, a peak since the start), restores the big file and reports the peak
+  growth. The output must have the input's sha256; the growth must stay under 32 MiB.
+* ``queue``: ``restore_many`` over a BASE-file and an N-file batch (default 100 and 10,000
+  tiny files, concurrency 32, fast polling) per backend; the memory the queue adds is the
+  difference of the two children's max RSS (and, with ``--heap``, of their tracemalloc heap
+  peaks). It must stay under 20 MiB.
+
+    python benchmarks/memory.py                          # both parts: 1 GiB, 100 vs 10,000
+    python benchmarks/memory.py --quick                  # 64 MiB, 100 vs 1,000
+    python benchmarks/memory.py --part restore --size-mib 64 --era both
+    python benchmarks/memory.py --part queue --sizes 100 2000 --backends trio --heap
+
+Prints the tables, writes benchmarks/results/memory.json and memory.png; exits 1 when a
+check fails (bytes differ, a growth over its limit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import json
+import math
+import random
+import re
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    API_KEY,
+    MIB,
+    Emulator,
+    apply_quick,
+    environment,
+    eras,
+    grouped_bars,
+    parser,
+    print_table,
+    run_child,
+    save_chart,
+    write_results,
+)
+
+RESTORE_LIMIT_MIB = 32.0
+QUEUE_LIMIT_MIB = 20.0
+DEFAULTS = {
+    "part": "both",
+    "size_mib": 1024,
+    "sizes": [100, 10_000],
+    "backends": ["asyncio", "trio"],
+    "era": "a",
+}
+QUICK = {"size_mib": 64, "sizes": [100, 1000]}
+
+
+# --- memory of this process -----------------------------------------------------------------
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def rss_mib() -> float:
+    """Current resident set size (the peak where there is no ``/proc``)."""
+    kib = _status_kib("VmRSS")
+    if kib is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return kib / 1024
+
+
+def reset_peak() -> bool:
+    """Reset the kernel's peak RSS (VmHWM) to the current RSS; False when not supported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return _status_kib("VmHWM") is not None
+
+
+def peak_mib(resettable: bool) -> float:
+    """Peak RSS since the last :func:`reset_peak` (or since the process started)."""
+    kib = _status_kib("VmHWM") if resettable else None
+    if kib is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return kib / 1024
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def write_source(path: Path, size: int, seed: int = 20240601) -> str:
+    """Write ``size`` pseudo-random bytes in 1 MiB chunks (no holes); return their sha256."""
+    rng = random.Random(seed)
+    digest = hashlib.sha256()
+    with path.open("wb") as out:
+        remaining = size
+        while remaining:
+            chunk = rng.randbytes(min(MIB, remaining))
+            out.write(chunk)
+            digest.update(chunk)
+            remaining -= len(chunk)
+    return digest.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file, read 1 MiB at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(MIB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- children -------------------------------------------------------------------------------
+
+
+def child_restore(spec: dict[str, Any]) -> dict[str, Any]:
+    """Warm up, reset the peak, restore the big file; report the growth."""
+    import anyio
+
+    from diffio_async import AsyncDiffio
+
+    after_imports = rss_mib()
+    out_dir = Path(spec["out_dir"])
+
+    async def run() -> dict[str, Any]:
+        async with AsyncDiffio(API_KEY, spec["url"]) as client:
+            warm = await client.restore(spec["warmup"], output=out_dir / "warmup.mp3")
+            warm.output.unlink()
+            gc.collect()
+            resettable = reset_peak()
+            before = rss_mib()
+            started = time.perf_counter()
+            result = await client.restore(spec["source"], output=out_dir / "restored.mp3")
+            elapsed = time.perf_counter() - started
+            peak = peak_mib(resettable)
+            after = rss_mib()
+        return {
+            "output": str(result.output),
+            "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+            "total_s": round(elapsed, 3),
+            "rss_after_imports_mib": round(after_imports, 1),
+            "rss_before_mib": round(before, 1),
+            "rss_peak_mib": round(peak, 1),
+            "rss_after_mib": round(after, 1),
+            "rss_growth_mib": round(peak - before, 1),
+            "peak_source": "VmHWM (reset)" if resettable else "ru_maxrss (since start)",
+        }
+
+    report = anyio.run(run, backend=spec["backend"])
+    report["ru_maxrss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return report
+
+
+def child_queue(spec: dict[str, Any]) -> dict[str, Any]:
+    """Restore ``size`` tiny files (already on disk) with ``restore_many``; measure."""
+    import tracemalloc
+
+    import anyio
+
+    from diffio_async import AsyncDiffio, BatchOptions, PollPolicy, RestoreOptions
+
+    folder = Path(spec["folder"])
+    paths = [folder / f"f{index:05}.wav" for index in range(spec["size"])]
+    out = Path(spec["out_dir"])
+    heap = spec["heap"]
+
+    async def run() -> int:
+        ok = 0
+        async with AsyncDiffio(API_KEY, spec["url"]) as client:
+            if heap:
+                tracemalloc.start()
+            async with client.restore_many(
+                paths,
+                output_dir=out,
+                options=RestoreOptions(poll=PollPolicy(initial=0.02, maximum=0.2)),
+                batch=BatchOptions(concurrency=32),
+            ) as results:
+                async for item in results:
+                    ok += item.ok
+        return ok
+
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    ok = anyio.run(run, backend=spec["backend"])
+    seconds = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1] / MIB if heap else float("nan")
+    return {
+        "files": spec["size"],
+        "ok": ok,
+        "seconds": seconds,
+        "heap_peak_mib": peak,
+        "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_before_mib": rss_before,
+    }
+
+
+def child(spec: dict[str, Any]) -> int:
+    report = child_restore(spec) if spec["part"] == "restore" else child_queue(spec)
+    print(json.dumps(report), flush=True)
+    return 0
+
+
+def _child_command(spec: dict[str, Any]) -> list[str]:
+    return [sys.executable, __file__, "--child", json.dumps(spec)]
+
+
+# --- the restore part -----------------------------------------------------------------------
+
+
+def restore_part(args: Any, work: Path) -> list[dict[str, Any]]:
+    """One large restore per era and backend, each in its own child."""
+    source = work / "recording.wav"
+    warmup = work / "warmup.wav"
+    print(f"writing {args.size_mib} MiB of pseudo-random data to {source} ...", file=sys.stderr)
+    expected = write_source(source, args.size_mib * MIB)
+    write_source(warmup, MIB, seed=1)
+    size = source.stat().st_size
+    rows = []
+    for era in eras(args.era):
+        for backend in args.backends:
+            print(f"  restore: {backend}, era {era} ...", file=sys.stderr, flush=True)
+            storage = work / f"emulator-{backend}-{era}"
+            out_dir = work / f"out-{backend}-{era}"
+            out_dir.mkdir()
+            with Emulator(era, generation_seconds=1, storage_dir=storage) as emulator:
+                spec = {
+                    "part": "restore",
+                    "backend": backend,
+                    "url": emulator.url,
+                    "source": str(source),
+                    "warmup": str(warmup),
+                    "out_dir": str(out_dir),
+                }
+                row = run_child(_child_command(spec), timeout=3600)
+            output = Path(row.pop("output"))
+            row["sha256_equal"] = sha256_of(output) == expected
+            shutil.rmtree(out_dir, ignore_errors=True)
+            shutil.rmtree(storage, ignore_errors=True)
+            row.update(
+                backend=backend,
+                era=era,
+                size_mib=round(size / MIB, 1),
+                throughput_mib_s=round(2 * size / MIB / row["total_s"], 1),  # up + down
+                ok=row["sha256_equal"] and row["rss_growth_mib"] < RESTORE_LIMIT_MIB,
+            )
+            for stage in ("upload", "wait", "download"):
+                row[f"{stage}_s"] = row["timings_s"].get(stage)
+            row["sha256"] = "equal" if row["sha256_equal"] else "DIFF"
+            row["verdict"] = "yes" if row["ok"] else "NO"
+            rows.append(row)
+    return rows
+
+
+RESTORE_COLUMNS = [
+    ("backend", "backend", ""),
+    ("era", "era", ""),
+    ("size MiB", "size_mib", ".0f"),
+    ("upload s", "upload_s", ".2f"),
+    ("wait s", "wait_s", ".2f"),
+    ("download s", "download_s", ".2f"),
+    ("total s", "total_s", ".2f"),
+    ("MiB/s", "throughput_mib_s", ".0f"),
+    ("sha256", "sha256", ""),
+    ("RSS before", "rss_before_mib", ".1f"),
+    ("RSS peak", "rss_peak_mib", ".1f"),
+    ("growth MiB", "rss_growth_mib", ".1f"),
+    (f"< {RESTORE_LIMIT_MIB:.0f} MiB", "verdict", ""),
+]
+
+
+# --- the queue part -------------------------------------------------------------------------
+
+
+def queue_part(args: Any, work: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """BASE and N files per backend, each in its own child; the difference is the queue's."""
+    base, large = args.sizes
+    folder = work / "queue-in"
+    folder.mkdir()
+    for index in range(large):
+        (folder / f"f{index:05}.wav").write_bytes(b"RIFF" + index.to_bytes(4, "big"))
+    rows = []
+    summary: dict[str, Any] = {}
+    for era in eras(args.era):
+        with Emulator(era, generation_seconds=0.05) as emulator:
+            for backend in args.backends:
+                pair = []
+                for size in (base, large):
+                    out_dir = work / f"queue-out-{backend}-{era}-{size}"
+                    spec = {
+                        "part": "queue",
+                        "backend": backend,
+                        "url": emulator.url,
+                        "folder": str(folder),
+                        "size": size,
+                        "out_dir": str(out_dir),
+                        "heap": args.heap,
+                    }
+                    row = run_child(_child_command(spec), timeout=3600)
+                    shutil.rmtree(out_dir, ignore_errors=True)
+                    heap = row["heap_peak_mib"]
+                    row.update(
+                        backend=backend,
+                        era=era,
+                        heap_text="-" if math.isnan(heap) else f"{heap:.2f}",
+                    )
+                    pair.append(row)
+                    print(
+                        f"  queue: {backend}, era {era}, {size:6} files: {row['seconds']:.1f} s",
+                        file=sys.stderr,
+                    )
+                rows.extend(pair)
+                small, big = pair
+                added_heap = big["heap_peak_mib"] - small["heap_peak_mib"]
+                added_rss = big["max_rss_mib"] - small["max_rss_mib"]
+                summary[f"{backend}, era {era}"] = {
+                    "added_heap_mib": added_heap,
+                    "added_rss_mib": added_rss,
+                    "ok": added_rss < QUEUE_LIMIT_MIB and not added_heap >= QUEUE_LIMIT_MIB,
+                    "all_restored": small["ok"] == small["files"] and big["ok"] == big["files"],
+                }
+    return rows, summary
+
+
+QUEUE_COLUMNS = [
+    ("backend", "backend", ""),
+    ("era", "era", ""),
+    ("files", "files", "d"),
+    ("ok", "ok", "d"),
+    ("seconds", "seconds", ".1f"),
+    ("heap peak MiB", "heap_text", ""),
+    ("max RSS MiB", "max_rss_mib", ".1f"),
+]
+
+
+# --- outputs --------------------------------------------------------------------------------
+
+
+def chart(restore_rows: list[dict[str, Any]], summary: dict[str, Any], args: Any) -> Any:
+    """Two panels: the restore's peak growth, the queue's added memory."""
+
+    def draw(pyplot: Any) -> Any:
+        figure, panels = pyplot.subplots(1, 2, figsize=(11, 4.2))
+        groups = sorted({row["era"] for row in restore_rows})
+        table = {(row["era"], row["backend"]): row["rss_growth_mib"] for row in restore_rows}
+        grouped_bars(
+            panels[0],
+            [f"era {era}" for era in groups],
+            {b: [table.get((era, b)) for era in groups] for b in args.backends},
+            title=f"restore of {args.size_mib} MiB: peak RSS growth",
+            ylabel="MiB",
+            reference=RESTORE_LIMIT_MIB,
+        )
+        backends = list(summary)
+        grouped_bars(
+            panels[1],
+            backends,
+            {
+                "max RSS": [summary[b]["added_rss_mib"] for b in backends],
+                **(
+                    {"heap (tracemalloc)": [summary[b]["added_heap_mib"] for b in backends]}
+                    if args.heap
+                    else {}
+                ),
+            },
+            title=f"queue: memory {args.sizes[1]} files add over {args.sizes[0]}",
+            ylabel="MiB",
+            reference=QUEUE_LIMIT_MIB,
+        )
+        for panel in panels:
+            panel.legend(fontsize=8)
+        figure.suptitle("memory (dashed: the limit)")
+        return figure
+
+    return draw
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = parser(__doc__.split("\n\n")[0])
+    cli.add_argument("--part", choices=("restore", "queue", "both"), default=None)
+    cli.add_argument("--size-mib", type=int, default=None, help="restore: file size (1024)")
+    cli.add_argument(
+        "--sizes", type=int, nargs=2, default=None, metavar=("BASE", "N"), help="queue: 100 10000"
+    )
+    cli.add_argument("--backends", nargs="+", choices=("asyncio", "trio"), default=None)
+    cli.add_argument("--heap", action="store_true", help="queue: also trace the heap (~3x slower)")
+    cli.add_argument("--workdir", type=Path, default=None, help="default: a temp folder")
+    cli.add_argument("--child", help=argparse.SUPPRESS)
+    args = cli.parse_args(argv)
+    if args.child:
+        return child(json.loads(args.child))
+    apply_quick(args, DEFAULTS, QUICK)
+
+    restore_rows: list[dict[str, Any]] = []
+    queue_rows: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {}
+    work = Path(tempfile.mkdtemp(prefix="diffio-bench-memory-", dir=args.workdir))
+    try:
+        if args.part in ("restore", "both"):
+            restore_rows = restore_part(args, work)
+        if args.part in ("queue", "both"):
+            queue_rows, summary = queue_part(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    if restore_rows:
+        print(f"\nrestore of one {args.size_mib} MiB file (peak RSS growth of the SDK):")
+        print_table(RESTORE_COLUMNS, restore_rows)
+    if queue_rows:
+        print(f"\nqueue: restore_many over {args.sizes[0]} and {args.sizes[1]} files:")
+        print_table(QUEUE_COLUMNS, queue_rows)
+        base, large = args.sizes
+        for name, added in summary.items():
+            heap = added["added_heap_mib"]
+            heap_text = "" if math.isnan(heap) else f"{heap:.2f} MiB of heap and "
+            verdict = "OK" if added["ok"] else f"OVER {QUEUE_LIMIT_MIB:.0f} MiB"
+            print(
+                f"{name}: {large - base} more queued files add {heap_text}"
+                f"{added['added_rss_mib']:.1f} MiB of max RSS ({verdict})"
+            )
+    settings = {
+        key: getattr(args, key) for key in ("part", "size_mib", "sizes", "backends", "era", "heap")
+    }
+    report = {
+        "benchmark": "memory",
+        "settings": settings,
+        "limits_mib": {"restore": RESTORE_LIMIT_MIB, "queue": QUEUE_LIMIT_MIB},
+        "env": environment(),
+        "restore": restore_rows,
+        "queue": {"rows": queue_rows, "added": summary},
+    }
+    path = write_results("memory", report)
+    picture = save_chart("memory", chart(restore_rows, summary, args))
+    print(f"\nwritten: {path}" + (f", {picture}" if picture else ""))
+    passed = all(row["ok"] for row in restore_rows) and all(
+        added["ok"] and added["all_restored"] for added in summary.values()
+    )
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
