@@ -44,6 +44,7 @@ from _common import (
     environment,
     eras,
     grouped_bars,
+    one_line,
     parser,
     print_table,
     request_counts,
@@ -93,7 +94,11 @@ def run_one(client: str, era: str, concurrency: int, args: Any, work: Path) -> d
             row["skipped"] = command
             return row
         ideal = ideal_seconds(args.files, concurrency, args)
-        report = run_child(command, timeout=ideal * 6 + 300)
+        try:
+            report = run_child(command, timeout=ideal * 6 + 300)
+        except RuntimeError as error:  # a crashed or killed client is a result, not the end
+            row["skipped"] = f"the client failed: {one_line(str(error), 1000)}"
+            return row
         counts = request_counts(emulator.requests())
         projects = emulator.projects()
     files = args.files

@@ -44,6 +44,7 @@ from _common import (
     environment,
     eras,
     grouped_bars,
+    one_line,
     parser,
     print_table,
     request_counts,
@@ -110,7 +111,10 @@ def run_once(client: str, era: str, mode: str, args: Any, work: Path) -> dict[st
             if isinstance(command, str):
                 return command
             ideal = math.ceil(args.files / args.concurrency) * args.generation_seconds
-            report = run_child(command, timeout=ideal * 10 + 300)
+            try:
+                report = run_child(command, timeout=ideal * 10 + 300)
+            except RuntimeError as error:  # a crashed or killed client is a result
+                return f"the client failed ({mode}): {one_line(str(error), 1000)}"
             stats = proxy_stats(front.url)
         counts = request_counts(emulator.requests())
         projects = emulator.projects()

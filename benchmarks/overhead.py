@@ -6,12 +6,15 @@ mapping, response parsing into a frozen model) and through a bare ``httpx.AsyncC
 POSTs the same JSON with the same headers (identity headers, ``Authorization``,
 ``Content-Type``) and calls ``response.json()``. Each (client, backend, concurrency) runs in
 its own process after a warm-up, against one emulator process; ``concurrency`` tasks share
-the calls. Reported: calls per second, CPU (user + sys) per call, and the ratios SDK / raw
-measured in the same run. The emulator's log is checked: every call is one request (no
-retries), and both clients sent the same header names.
+the calls. Each client runs ``--rounds`` times, interleaved with the other (SDK, raw, raw,
+SDK, ...), so a change of load on the machine hits both alike. Reported: the median calls
+per second and CPU (user + sys) per call, and the ratios SDK / raw of those medians. The
+emulator's log is checked: every call is one request (no retries), and both clients sent the
+same header names. Calls per second include the emulator's time: on a loaded 2-core machine
+the CPU ratio is the steadier number.
 
-    python benchmarks/overhead.py             # 5000 calls, concurrency 1 and 16, both backends
-    python benchmarks/overhead.py --quick     # 1000 calls
+    python benchmarks/overhead.py             # 5000 calls x 5 rounds, C = 1 and 16, both backends
+    python benchmarks/overhead.py --quick     # 1000 calls, 3 rounds
     python benchmarks/overhead.py --calls 10000 --concurrency 1 4 64 --backends trio
 
 Prints a table, writes benchmarks/results/overhead.json and overhead.png.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from typing import Any
@@ -49,8 +53,9 @@ DEFAULTS = {
     "backends": ["asyncio", "trio"],
     "era": "a",
     "warmup": 100,
+    "rounds": 5,
 }
-QUICK = {"calls": 1000, "warmup": 50}
+QUICK = {"calls": 1000, "warmup": 50, "rounds": 3}
 
 
 # --- the measured child ---------------------------------------------------------------------
@@ -152,6 +157,36 @@ def make_generation(url: str, era: str) -> tuple[str, str]:
     return anyio.run(make)
 
 
+def measure_pair(emulator: Emulator, spec: dict[str, Any], rounds: int) -> dict[str, Any]:
+    """``rounds`` runs of each client, interleaved (SDK, raw, raw, SDK, ...) so that a change
+    of load on the machine hits both alike; the medians, their ratios, and every run."""
+    runs: dict[str, list[dict[str, Any]]] = {"sdk": [], "raw": []}
+    headers: dict[str, list[str]] = {}
+    for index in range(rounds):
+        for client in ("sdk", "raw") if index % 2 == 0 else ("raw", "sdk"):
+            emulator.clear_requests()
+            report = run_child(
+                [sys.executable, __file__, "--child", json.dumps({**spec, "client": client})],
+                timeout=600,
+            )
+            log = emulator.requests()
+            polls = [entry for entry in log if entry["path"] == PROGRESS_PATH]
+            headers[client] = sorted({name for name, _ in polls[-1]["headers"]})
+            report["requests"] = len(log)
+            runs[client].append(report)
+    calls = spec["calls"]
+    row: dict[str, Any] = {"runs": runs, "header_names": headers}
+    for client, reports in runs.items():
+        row[f"{client}_calls_per_s"] = statistics.median(calls / r["seconds"] for r in reports)
+        row[f"{client}_cpu_us"] = statistics.median(1e6 * r["work_cpu_s"] / calls for r in reports)
+    row["calls_ratio"] = row["sdk_calls_per_s"] / row["raw_calls_per_s"]
+    row["cpu_ratio"] = row["sdk_cpu_us"] / row["raw_cpu_us"]
+    requests = sum(r["requests"] for r in runs["sdk"])
+    row["requests_per_call"] = requests / (rounds * (calls + spec["warmup"]))
+    row["same_headers"] = "yes" if headers["sdk"] == headers["raw"] else "NO"
+    return row
+
+
 COLUMNS = [
     ("backend", "backend", ""),
     ("era", "era", ""),
@@ -196,7 +231,10 @@ def chart(rows: list[dict[str, Any]], args: Any) -> Any:
         panels[0].legend(fontsize=8)
         for panel in panels:
             panel.tick_params(axis="x", labelrotation=15)
-        figure.suptitle(f"overhead: {args.calls} get_generation_progress calls per run")
+        figure.suptitle(
+            f"overhead: {args.calls} get_generation_progress calls per run, "
+            f"medians of {args.rounds} runs"
+        )
         return figure
 
     return draw
@@ -208,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--concurrency", type=int, nargs="+", default=None, help="(default 1 16)")
     cli.add_argument("--backends", nargs="+", choices=("asyncio", "trio"), default=None)
     cli.add_argument("--warmup", type=int, default=None, help="calls before measuring (100)")
+    cli.add_argument(
+        "--rounds", type=int, default=None, help="runs per client, interleaved (5; quick 3)"
+    )
     cli.add_argument("--child", help=argparse.SUPPRESS)
     args = cli.parse_args(argv)
     if args.child:
@@ -220,51 +261,31 @@ def main(argv: list[str] | None = None) -> int:
             generation_id, project_id = make_generation(emulator.url, era)
             for backend in args.backends:
                 for concurrency in args.concurrency:
-                    row: dict[str, Any] = {
+                    spec = {
                         "backend": backend,
-                        "era": era,
+                        "url": emulator.url,
+                        "generation_id": generation_id,
+                        "project_id": project_id,
+                        "calls": args.calls,
+                        "warmup": args.warmup,
                         "concurrency": concurrency,
                     }
-                    headers = {}
-                    for client in ("sdk", "raw"):
-                        emulator.clear_requests()
-                        spec = {
-                            "client": client,
-                            "backend": backend,
-                            "url": emulator.url,
-                            "generation_id": generation_id,
-                            "project_id": project_id,
-                            "calls": args.calls,
-                            "warmup": args.warmup,
-                            "concurrency": concurrency,
-                        }
-                        report = run_child(
-                            [sys.executable, __file__, "--child", json.dumps(spec)],
-                            timeout=600,
-                        )
-                        log = emulator.requests()
-                        polls = [entry for entry in log if entry["path"] == PROGRESS_PATH]
-                        headers[client] = sorted({name for name, _ in polls[-1]["headers"]})
-                        row[f"{client}_report"] = report
-                        row[f"{client}_requests"] = len(log)
-                        row[f"{client}_calls_per_s"] = args.calls / report["seconds"]
-                        row[f"{client}_cpu_us"] = 1e6 * report["work_cpu_s"] / args.calls
-                    row["calls_ratio"] = row["sdk_calls_per_s"] / row["raw_calls_per_s"]
-                    row["cpu_ratio"] = row["sdk_cpu_us"] / row["raw_cpu_us"]
-                    row["requests_per_call"] = row["sdk_requests"] / (args.calls + args.warmup)
-                    row["same_headers"] = "yes" if headers["sdk"] == headers["raw"] else "NO"
-                    row["header_names"] = headers
+                    row = measure_pair(emulator, spec, args.rounds)
+                    row.update(backend=backend, era=era, concurrency=concurrency)
                     rows.append(row)
                     print(
                         f"  {backend} era {era} C={concurrency}: SDK "
-                        f"{row['sdk_calls_per_s']:.0f}/s, raw {row['raw_calls_per_s']:.0f}/s",
+                        f"{row['sdk_calls_per_s']:.0f}/s, raw {row['raw_calls_per_s']:.0f}/s "
+                        f"(medians of {args.rounds})",
                         file=sys.stderr,
                         flush=True,
                     )
 
     print()
     print_table(COLUMNS, rows)
-    settings = {key: getattr(args, key) for key in ("calls", "concurrency", "backends", "warmup")}
+    settings = {
+        key: getattr(args, key) for key in ("calls", "concurrency", "backends", "warmup", "rounds")
+    }
     path = write_results(
         "overhead",
         {"benchmark": "overhead", "settings": settings, "env": environment(), "rows": rows},
