@@ -73,7 +73,8 @@ def bench(session: nox.Session) -> None:
         nox -s bench                         # everything, full size (an hour or more)
         nox -s bench -- --quick              # smoke run of every benchmark
         nox -s bench -- bulk chaos --quick   # only these two
-        nox -s bench -- bulk --generation-seconds 60 --seconds-per-mib 2
+        nox -s bench -- bulk --generation-seconds 10 60
+        nox -s bench -- bulk --seconds-per-mib 2 --file-kib 4096
 
     The official SDK (0.1.114 for era A, 0.3.10 for era B) gets a virtualenv of its own each,
     as in ``crosscheck``; the benchmarks find them through ``DIFFIO_BENCH_OFFICIAL_A`` / ``_B``.

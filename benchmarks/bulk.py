@@ -18,7 +18,7 @@ the emulator passes audio through); and the emulator's CPU per file.
 
     python benchmarks/bulk.py                          # 256 files, C = 64 and 128, G = 10, A and B
     python benchmarks/bulk.py --quick                  # 32 files, C = 16, G = 2
-    python benchmarks/bulk.py --generation-seconds 60
+    python benchmarks/bulk.py --generation-seconds 10 60
     python benchmarks/bulk.py --seconds-per-mib 2 --file-kib 4096
     python benchmarks/bulk.py --era b --clients asyncio raw --concurrency 8 32
 
@@ -57,30 +57,38 @@ from _common import (
 DEFAULTS = {
     "files": 256,
     "concurrency": [64, 128],
-    "generation_seconds": 10.0,
+    "generation_seconds": [10.0],
     "era": "both",
     "clients": list(CLIENTS),
     "file_kib": 64,
 }
-QUICK = {"files": 32, "concurrency": [16], "generation_seconds": 2.0}
+QUICK = {"files": 32, "concurrency": [16], "generation_seconds": [2.0]}
 
 
-def ideal_seconds(files: int, concurrency: int, args: Any) -> float:
-    """ceil(N / C) rounds of one generation each."""
-    per_generation = args.generation_seconds + (args.seconds_per_mib or 0.0) * args.file_kib / 1024
+def ideal_seconds(files: int, concurrency: int, generation: float, args: Any) -> float:
+    """ceil(N / C) rounds of one generation each (G, plus seconds-per-MiB x file MiB)."""
+    per_generation = generation + (args.seconds_per_mib or 0.0) * args.file_kib / 1024
     return math.ceil(files / concurrency) * per_generation
 
 
-def run_one(client: str, era: str, concurrency: int, args: Any, work: Path) -> dict[str, Any]:
-    """One client, one era, one concurrency, against a fresh emulator."""
+def run_one(
+    client: str, era: str, concurrency: int, generation: float, args: Any, work: Path
+) -> dict[str, Any]:
+    """One client, one era, one concurrency, one G, against a fresh emulator."""
     inputs = work / "in"
-    out = work / f"out-{era}-{concurrency}-{client}"
-    row: dict[str, Any] = {"era": era, "concurrency": concurrency, "client": client}
+    name = f"{era}-{concurrency}-{generation:g}-{client}"
+    out = work / f"out-{name}"
+    row: dict[str, Any] = {
+        "era": era,
+        "concurrency": concurrency,
+        "generation_seconds": generation,
+        "client": client,
+    }
     with Emulator(
         era,
-        generation_seconds=args.generation_seconds,
+        generation_seconds=generation,
         seconds_per_mib=args.seconds_per_mib,
-        storage_dir=work / f"emulator-{era}-{concurrency}-{client}",
+        storage_dir=work / f"emulator-{name}",
     ) as emulator:
         spec = {
             "url": emulator.url,
@@ -93,7 +101,7 @@ def run_one(client: str, era: str, concurrency: int, args: Any, work: Path) -> d
         if isinstance(command, str):
             row["skipped"] = command
             return row
-        ideal = ideal_seconds(args.files, concurrency, args)
+        ideal = ideal_seconds(args.files, concurrency, generation, args)
         try:
             report = run_child(command, timeout=ideal * 6 + 300)
         except RuntimeError as error:  # a crashed or killed client is a result, not the end
@@ -130,6 +138,7 @@ def run_one(client: str, era: str, concurrency: int, args: Any, work: Path) -> d
 COLUMNS = [
     ("client", "client", ""),
     ("era", "era", ""),
+    ("G s", "generation_seconds", "g"),
     ("C", "concurrency", "d"),
     ("intact", "intact_text", ""),
     ("wall s", "seconds", ".1f"),
@@ -143,16 +152,21 @@ COLUMNS = [
 ]
 
 
+def _group(row: dict[str, Any]) -> tuple[str, float, int]:
+    return row["era"], row["generation_seconds"], row["concurrency"]
+
+
 def chart(rows: list[dict[str, Any]], args: Any) -> Any:
     """Four panels: wall / ideal, requests per file, CPU per file, peak RSS."""
     measured = [row for row in rows if "skipped" not in row]
-    groups = sorted({(row["era"], row["concurrency"]) for row in measured})
-    labels = [f"era {era}, C={c}" for era, c in groups]
+    groups = sorted({_group(row) for row in measured})
+    several = len({row["generation_seconds"] for row in measured}) > 1
+    labels = [f"era {e}, C={c}" + (f", G={g:g}" if several else "") for e, g, c in groups]
     clients = [c for c in CLIENTS if any(row["client"] == c for row in measured)]
 
     def series(key: str) -> dict[str, list[float | None]]:
-        table = {(row["era"], row["concurrency"], row["client"]): row[key] for row in measured}
-        return {c: [table.get((e, k, c)) for e, k in groups] for c in clients}
+        table = {(*_group(row), row["client"]): row[key] for row in measured}
+        return {c: [table.get((*group, c)) for group in groups] for c in clients}
 
     def draw(pyplot: Any) -> Any:
         figure, panels = pyplot.subplots(2, 2, figsize=(11, 7))
@@ -191,11 +205,28 @@ def chart(rows: list[dict[str, Any]], args: Any) -> Any:
         panels[0][0].legend(fontsize=8)
         spm = f", {args.seconds_per_mib} s/MiB" if args.seconds_per_mib else ""
         figure.suptitle(
-            f"bulk: {args.files} files of {args.file_kib} KiB, G = {args.generation_seconds} s{spm}"
+            f"bulk: {args.files} files of {args.file_kib} KiB, "
+            f"G = {', '.join(f'{g:g}' for g in args.generation_seconds)} s{spm}"
         )
         return figure
 
     return draw
+
+
+def report_progress(row: dict[str, Any]) -> None:
+    """One line on standard error per run (and its first errors)."""
+    where = f"era {row['era']} G={row['generation_seconds']:g} C={row['concurrency']}"
+    if "skipped" in row:
+        print(f"  {where} {row['client']}: skipped ({row['skipped']})", file=sys.stderr)
+        return
+    row["intact_text"] = f"{row['intact']}/{row['files']}"
+    print(
+        f"  {where} {row['client']:8}: {row['seconds']:.1f} s, {row['intact_text']} intact",
+        file=sys.stderr,
+        flush=True,
+    )
+    for error in row["errors"][:2]:
+        print(f"      {error}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,7 +236,11 @@ def main(argv: list[str] | None = None) -> int:
         "--concurrency", type=int, nargs="+", default=None, help="C values (default 64 128)"
     )
     cli.add_argument(
-        "--generation-seconds", type=float, default=None, help="G (default 10; quick 2)"
+        "--generation-seconds",
+        type=float,
+        nargs="+",
+        default=None,
+        help="G values (default 10; quick 2); e.g. 10 60",
     )
     cli.add_argument(
         "--seconds-per-mib",
@@ -223,22 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         write_inputs(work / "in", args.files, args.file_kib * 1024)
         for era in eras(args.era):
-            for concurrency in args.concurrency:
-                for client in args.clients:
-                    row = run_one(client, era, concurrency, args, work)
-                    rows.append(row)
-                    if "skipped" in row:
-                        print(f"  {client} era {era}: skipped ({row['skipped']})", file=sys.stderr)
-                        continue
-                    row["intact_text"] = f"{row['intact']}/{row['files']}"
-                    print(
-                        f"  era {era} C={concurrency} {client:8}: {row['seconds']:.1f} s, "
-                        f"{row['intact_text']} intact",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    for error in row["errors"][:2]:
-                        print(f"      {error}", file=sys.stderr)
+            for generation in args.generation_seconds:
+                for concurrency in args.concurrency:
+                    for client in args.clients:
+                        row = run_one(client, era, concurrency, generation, args, work)
+                        rows.append(row)
+                        report_progress(row)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -247,7 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     print_table(COLUMNS, measured)
     for row in rows:
         if "skipped" in row:
-            print(f"skipped: {row['client']} (era {row['era']}): {row['skipped']}")
+            print(
+                f"skipped: {row['client']} (era {row['era']}, G={row['generation_seconds']:g}, "
+                f"C={row['concurrency']}): {row['skipped']}"
+            )
     settings = {
         key: getattr(args, key)
         for key in ("files", "concurrency", "generation_seconds", "seconds_per_mib", "file_kib")
