@@ -10,10 +10,12 @@ For each era and client, two runs of the same batch (fresh emulator each time):
 
 Reported: files intact (output bytes equal to the input's), generations per file and projects
 per file (the emulator's ``list_projects``: every generation made counts, a duplicate one is
-billed twice; a project orphaned by a failed create counts too), the faults injected, and the
-wall ratio faulty / fault-free. The clients are those of ``bulk.py`` (``asyncio``, ``trio``:
-diffio-async's ``restore_many`` at its defaults; ``official``: the official SDK on C threads
-at its defaults, which means no retries; ``raw``: the no-retry floor).
+billed twice; a project orphaned by a failed create counts too), duplicate generations (more
+than one on a project), the faults injected, and the wall ratio faulty / fault-free (a
+client that gives files up early can be faster faulty than fault-free: read it with the
+intact count). The clients are those of ``bulk.py`` (``asyncio``, ``trio``: diffio-async's
+``restore_many`` at its defaults; ``official``: the official SDK on C threads at its
+defaults, which means no retries; ``raw``: the no-retry floor).
 
     python benchmarks/chaos.py                 # 300 files, 32 in flight, G = 10, eras A and B
     python benchmarks/chaos.py --quick         # 48 files, 16 in flight, G = 2
@@ -127,6 +129,7 @@ def run_once(client: str, era: str, mode: str, args: Any, work: Path) -> dict[st
         "seconds": report["seconds"],
         "generations_per_file": sum(p["generationCount"] for p in projects) / files,
         "projects_per_file": len(projects) / files,
+        "duplicate_generations": sum(max(p["generationCount"] - 1, 0) for p in projects),
         "proxy_requests_per_file": stats.get("requests", 0) / files,
         "faults": {k: v for k, v in stats.items() if not k.startswith("requests")},
         "proxy_stats": stats,
@@ -155,6 +158,7 @@ def summarize(client: str, era: str, free: dict[str, Any], faulty: dict[str, Any
         "gens_free": free["generations_per_file"],
         "gens_faulty": faulty["generations_per_file"],
         "projects_faulty": faulty["projects_per_file"],
+        "duplicates_faulty": faulty["duplicate_generations"],
         "faults_injected": injected,
         "faults_per_file": injected / files,
         "wall_free": free["seconds"],
@@ -171,6 +175,7 @@ COLUMNS = [
     ("gens/file free", "gens_free", ".3f"),
     ("gens/file faulty", "gens_faulty", ".3f"),
     ("projects/file faulty", "projects_faulty", ".3f"),
+    ("duplicate gens", "duplicates_faulty", "d"),
     ("faults/file", "faults_per_file", ".2f"),
     ("wall free s", "wall_free", ".1f"),
     ("wall faulty s", "wall_faulty", ".1f"),
