@@ -138,15 +138,37 @@ class PollPlanner:
         self._prior = None if expected is None else started + expected
         self._seen: list[tuple[float, float]] = []  # (time, percent) where the percent moved
         self._last_target: float | None = None
+        self._last_running: float | None = None  # when a poll last saw the job still running
+        self.finished: float | None = None
+        """Once a poll saw the job end: when it most likely ended (see :meth:`observe`)."""
 
     def observe(self, now: float, progress: GenerationProgress) -> None:
-        """Record an answer: its percentage, when it moved and the job is still running."""
+        """Record an answer: its percentage, when it moved and the job is still running.
+
+        When the answer is terminal, :attr:`finished` becomes the best guess of when the job
+        ended: the finish the progress predicted if it falls between the last poll that saw
+        it running and this one, else the middle of that interval (the server may have ended
+        it anywhere in there). A batch learns its pace from this, not from when it noticed.
+        """
         percent = progress.percent
-        if progress.is_terminal or not 0 < percent < 100:
+        if progress.is_terminal:
+            if self.finished is None:
+                self.finished = self._finish_between(self._last_running, now)
+            return
+        self._last_running = now
+        if not 0 < percent < 100:
             return
         if self._seen and self._seen[-1][1] == percent:
             return
         self._seen = [*self._seen[-1:], (now, percent)]
+
+    def _finish_between(self, running: float | None, ended: float) -> float:
+        if running is None:
+            return ended
+        predicted = self.estimate()
+        if predicted is not None and running < predicted <= ended:
+            return predicted
+        return (running + ended) / 2
 
     def estimate(self) -> float | None:
         """The finish time the last two moves of the percentage predict (``None``: unknown)."""

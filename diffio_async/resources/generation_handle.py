@@ -123,6 +123,10 @@ class Generation:
         """The idempotency key sent with the create call (``None`` for rebuilt handles)."""
         self.last_progress: GenerationProgress | None = None
         """The most recent progress seen by any method of this handle."""
+        self.finished_after: float | None = None
+        """Once a wait saw the generation end: about how many seconds after the wait began it
+        ended on the server (between the last poll that saw it running and the one that saw
+        it end; a batch learns the server's pace from this)."""
 
     @property
     def id(self) -> str:
@@ -177,7 +181,9 @@ class Generation:
         _check_type("router", router, WebhookRouter)
         _check_type("budget", budget, PollBudget)
         expected = _seconds("expected_seconds", expected_seconds, allow_none=True)
-        planner = PollPlanner(poll or PollPolicy(), started=anyio.current_time(), expected=expected)
+        started = anyio.current_time()
+        self.finished_after = None
+        planner = PollPlanner(poll or PollPolicy(), started=started, expected=expected)
         seen: tuple[object, ...] | None = None
         seen_status: str | None = None
         # A job of known pace is not polled at once: its first poll is planned (below).
@@ -205,6 +211,8 @@ class Generation:
                         )
                     seen_status = progress.status
                     planner.observe(anyio.current_time(), progress)
+                    if planner.finished is not None and self.finished_after is None:
+                        self.finished_after = planner.finished - started
                     if fingerprint != seen:
                         seen = fingerprint
                         yield progress

@@ -287,8 +287,9 @@ class _Item:
                 expected_seconds=pace.expect(model, size) if fresh and size else None,
             )
             self.timings["wait"] = anyio.current_time() - started
-            if fresh and size:
-                pace.learn(model, size, self.timings["wait"])
+            took = self.generation.finished_after
+            if fresh and size and took is not None:
+                pace.learn(model, size, took)
             self.complete = True
             await self._record(state="complete")
         await self._enter("download")

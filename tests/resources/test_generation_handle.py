@@ -624,3 +624,19 @@ def test_a_budget_made_outside_any_loop_serves_one_loop_after_another() -> None:
 
     anyio.run(use)
     anyio.run(use, backend="trio")  # another loop, another clock: no stale lock or deadline
+
+
+@VIRTUAL
+@pytest.mark.parametrize("era", ERAS)
+@pytest.mark.parametrize("follow_progress", [True, False])
+async def test_a_wait_tells_when_the_generation_most_likely_ended(
+    era: str, follow_progress: bool
+) -> None:
+    async with emulated_diffio(era=era, loopback=False) as env:
+        generation = await _generation(env, duration=10)
+        assert generation.finished_after is None
+        # Polls every 4 s: noticed at 12 s, but the progress says it ended at 10 s.
+        policy = PollPolicy(initial=4, factor=1, jitter=0, follow_progress=follow_progress)
+        await generation.wait(poll=policy)
+        assert generation.finished_after is not None
+        assert abs(generation.finished_after - 10) <= 0.5

@@ -76,7 +76,7 @@ async def env(request: pytest.FixtureRequest) -> AsyncIterator[EmulatedDiffio]:
 
 
 async def test_a_64_mib_file_comes_back_byte_for_byte(env: EmulatedDiffio, tmp_path: Path) -> None:
-    """Acceptance (correctness part; benchmarks/restore_memory.py does 1 GiB and memory)."""
+    """Acceptance (correctness part; benchmarks/memory.py does 1 GiB and memory)."""
     source = tmp_path / "long talk.wav"
     expected = await anyio.to_thread.run_sync(_write_media, source, 64 * MIB)
     result = await env.client.restore(
