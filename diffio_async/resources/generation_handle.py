@@ -62,6 +62,7 @@ def _fingerprint(progress: GenerationProgress) -> tuple[object, ...]:
 
 
 _TRANSIENT = (APIConnectionError, InternalServerError, RateLimitError)
+_JUST_CREATED = frozenset({GenerationStatus.QUEUED, GenerationStatus.PENDING})
 _KNOWN_STATUSES = frozenset(
     {
         GenerationStatus.QUEUED,
@@ -186,8 +187,10 @@ class Generation:
         planner = PollPlanner(poll or PollPolicy(), started=started, expected=expected)
         seen: tuple[object, ...] | None = None
         seen_status: str | None = None
-        # A job of known pace is not polled at once: its first poll is planned (below).
-        skip = expected is not None
+        # A job of known pace, or one just created and queued (its create answer said so), is
+        # not polled at once: its first poll is planned (below).
+        just_created = self.last_progress is None and self.created.status in _JUST_CREATED
+        skip = expected is not None or just_created
         while True:
             hint: float | None = None
             changed = False

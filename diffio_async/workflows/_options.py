@@ -126,7 +126,7 @@ class BatchOptions:
 
     ``concurrency`` (at most ``MAX_CONCURRENCY``, 1024) bounds items in flight (it shrinks on
     429s and grows back); ``transfer_concurrency`` bounds uploads and downloads (``None``:
-    ``min(4, concurrency)``); ``ledger`` is a SQLite file that makes the batch resumable and
+    ``min(16, concurrency)``); ``ledger`` is a SQLite file that makes the batch resumable and
     billing-safe; ``retry_for`` is how long (seconds) one item keeps retrying transient failures
     (connections, 5xx, 429, broken transfers) from its last finished step, with capped,
     jittered backoff (``0``: no retry; ``None``: for as long as the batch runs); a permanent
@@ -146,13 +146,13 @@ class BatchOptions:
     ledger: str | None = attrs.field(default=None, converter=_ledger)
     retry_for: float | None = attrs.field(default=900.0, converter=_retry_for)
     on_collision: Collision = attrs.field(default="error", validator=_on_collision)
-    polls_per_second: float = attrs.field(default=50.0, converter=_polls_per_second)
+    polls_per_second: float = attrs.field(default=100.0, converter=_polls_per_second)
 
     @property
     def transfers(self) -> int:
         """The number of uploads and downloads allowed at once."""
         if self.transfer_concurrency is None:
-            return min(4, self.concurrency)
+            return min(16, self.concurrency)
         return self.transfer_concurrency
 
 

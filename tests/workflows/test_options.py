@@ -27,9 +27,9 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert (options.model, options.download_type, options.timeout) == (None, "audio", 1800.0)
     assert (options.sampling, options.params, options.poll) == (None, None, None)
     batch = BatchOptions()
-    assert (batch.concurrency, batch.transfer_concurrency, batch.transfers) == (8, None, 4)
+    assert (batch.concurrency, batch.transfer_concurrency, batch.transfers) == (8, None, 8)
     assert (batch.ledger, batch.retry_for, batch.on_collision) == (None, 900, "error")
-    assert batch.polls_per_second == 50
+    assert batch.polls_per_second == 100
 
 
 def test_values_are_normalised_when_built() -> None:
