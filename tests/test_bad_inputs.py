@@ -634,6 +634,25 @@ CALLS: list[tuple[str, Call, type[BaseException], str]] = [
         "timeout",
     ),
     (
+        "batch-router",
+        lambda c, f: _batch(c, [f["good"]], output_dir=f["folder"] / "o", router="whsec_x"),
+        InvalidRequestError,
+        "router",
+    ),
+    (
+        "batch-polls-per-second",
+        lambda c, f: _batch(c, [f["good"]], output_dir=f["folder"] / "o", polls_per_second=0),
+        InvalidRequestError,
+        "polls_per_second",
+    ),
+    (
+        "wait-expected-negative",
+        lambda c, f: _handle(c).wait(expected_seconds=-1),
+        InvalidRequestError,
+        "expected_seconds",
+    ),
+    ("wait-budget-int", lambda c, f: _handle(c).wait(budget=5), InvalidRequestError, "budget"),  # type: ignore[arg-type]
+    (
         "batch-model",
         lambda c, f: _batch(c, [f["good"]], output_dir=f["folder"] / "o", model="nope"),
         InvalidRequestError,
