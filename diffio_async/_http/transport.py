@@ -31,6 +31,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 import anyio
+import anyio.lowlevel
 import attrs
 import httpx
 
@@ -502,6 +503,57 @@ def _keep_signed_urls_out_of_httpx_logs() -> None:
             library_logger.addFilter(_SIGNED_URL_LOG_FILTER)
 
 
+def _nothing() -> None:
+    """The release of a request that took no slot."""
+
+
+class _RequestSlots:
+    """At most ``size`` requests inside httpcore at once; the others wait here, first come
+    first served. httpcore's own queue costs every request a scan of every queued request and
+    connection (httpcore#1093): at 128 files in flight on a 64-connection pool that scan was
+    most of the client's CPU. One limiter per event loop (a client may serve one loop after
+    another)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._loop: object = None
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    async def acquire(self) -> Callable[[], None]:
+        """Wait for a slot; return the function that gives it back (safe to call twice)."""
+        loop = anyio.lowlevel.current_token()
+        if loop != self._loop or self._limiter is None:
+            self._loop, self._limiter = loop, anyio.CapacityLimiter(self.size)
+        limiter, owner = self._limiter, object()
+        await limiter.acquire_on_behalf_of(owner)
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                limiter.release_on_behalf_of(owner)
+
+        return release
+
+
+class _ReleasingStream(httpx.AsyncByteStream):
+    """A streamed response body that gives its request slot back when it is closed."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+        self._inner = inner
+        self._release = release
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._inner.__aiter__()
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            self._release()
+
+
 @attrs.define(eq=False)
 class _Shared:
     """What copies of a transport share: the httpx client and whether it is closed."""
@@ -510,6 +562,7 @@ class _Shared:
     owns_http: bool
     closed: bool = False
     listeners: list[Callable[[BaseException], None]] = attrs.field(factory=list)
+    slots: _RequestSlots | None = None
 
     def notify(self, error: BaseException) -> None:
         """Tell every listener about a failed attempt."""
@@ -548,8 +601,12 @@ class Transport:
                 raise ConfigurationError("pass http_client or pool_of, not both")
             self._shared = pool_of._shared
         else:
+            # Our own pool's size is known: requests beyond it wait in _RequestSlots, not in
+            # httpcore. A caller's client keeps its own limits and queue.
             self._shared = _Shared(
-                http=http_client or _default_http_client(), owns_http=http_client is None
+                http=http_client or _default_http_client(),
+                owns_http=http_client is None,
+                slots=_RequestSlots(MAX_CONNECTIONS) if http_client is None else None,
             )
         self._is_copy = pool_of is not None
         self._closed = False
@@ -690,6 +747,32 @@ class Transport:
         if counter is not None:
             counter[0] += 1
         secrets = [self._api_key, *_request_secrets(request)]
+        slots = self._shared.slots
+        release = await slots.acquire() if slots is not None else _nothing
+        try:
+            response = await self._exchange(
+                request, endpoint=endpoint, api_call=api_call, secrets=secrets, stream=stream
+            )
+        except BaseException:
+            release()
+            raise
+        if stream and isinstance(response.stream, httpx.AsyncByteStream):
+            # The slot is held until the caller closes the streamed answer.
+            response.stream = _ReleasingStream(response.stream, release)
+        else:
+            release()
+        return response
+
+    async def _exchange(
+        self,
+        request: httpx.Request,
+        *,
+        endpoint: str,
+        api_call: bool,
+        secrets: list[str],
+        stream: bool,
+    ) -> httpx.Response:
+        """One request and its answer: a success is returned, anything else raised."""
         try:
             response = await self._shared.http.send(request, stream=stream, follow_redirects=False)
         except httpx.HTTPError as exc:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -28,6 +29,7 @@ from diffio_async._http.transport import (
     Timeout,
     Transport,
     _redact,
+    _RequestSlots,
     api_url,
     iter_response_bytes,
 )
@@ -729,3 +731,41 @@ async def test_httpx_request_logs_never_show_a_signed_urls_query(
     for line in httpx_lines:
         assert all(value not in line for value in signed)
         assert "signature=" not in line.lower()
+
+
+@pytest.mark.anyio
+async def test_requests_beyond_the_pool_wait_for_a_slot_and_a_stream_gives_its_back(
+    tmp_path: Path,
+) -> None:
+    async with emulated_diffio(generation_seconds=0.05) as env:
+        transport = env.client._transport
+        transport._shared.slots = _RequestSlots(2)  # as if the pool had two connections
+        send = transport._shared.http.send
+        inside, most = 0, 0
+
+        async def counting_send(*args: Any, **kwargs: Any) -> httpx.Response:
+            nonlocal inside, most
+            inside += 1
+            most = max(most, inside)
+            try:
+                return await send(*args, **kwargs)
+            finally:
+                inside -= 1
+
+        transport._shared.http.send = counting_send  # type: ignore[method-assign]
+        env.emulator.add_fault(path="/v1/list_projects", delay=0.05, count=None)
+        async with anyio.create_task_group() as group:
+            for _ in range(8):
+                group.start_soon(env.client.projects.list)
+        assert most == 2
+        # A streamed download holds its slot until it is closed, then gives it back: with one
+        # slot, everything after it still goes through.
+        transport._shared.slots = _RequestSlots(1)
+        result = await env.client.restore(
+            b"RIFF" + bytes(3000),
+            output=tmp_path / "o.mp3",
+            options=RestoreOptions(poll=PollPolicy(initial=0.02, maximum=0.1)),
+        )
+        with anyio.fail_after(5):
+            await env.client.projects.list()
+        assert result.output.read_bytes() == b"RIFF" + bytes(3000)
