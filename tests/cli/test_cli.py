@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
 
 KEY = "diffio_live_cli_test_key"
+PROGRESS = "/v1/get_generation_progress"
 SECRET = "SECRET_sentinel"
 """Part of every odd test key: it must never appear in anything the CLI prints."""
 
@@ -699,3 +701,37 @@ def test_a_bad_webhook_secret_is_one_line_that_never_shows_it(
     err = capsys.readouterr().err
     _one_error_line(err, "secret")
     assert "SECRETISH" not in err
+
+
+def test_restore_with_a_webhook_listener_is_woken_by_the_deliveries(
+    served: tuple[Emulator, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator, url = served
+    with socket.socket() as probe:  # a free port for the command's listener
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def configure() -> None:
+        async with AsyncDiffio(KEY, url) as client:
+            await client.webhooks.configure(url=f"http://127.0.0.1:{port}/")
+
+    anyio.run(configure)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for index in range(4):
+        (inputs / f"take{index}.wav").write_bytes(b"RIFF" + bytes([index]) * 3000)
+    argv = ["restore", str(inputs), "-o", str(tmp_path / "out"), "--api-key", KEY]
+    argv += ["--base-url", url, "--json", "--webhook-listen", f"127.0.0.1:{port}"]
+    argv += ["--webhook-secret", emulator.webhook_secret]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert f"listening for webhooks on http://127.0.0.1:{port}/" in captured.err
+    assert emulator.webhook_secret not in captured.err + captured.out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        f"take{index}.mp3" for index in range(4)
+    ]
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    # Woken by a delivery: the safety net's first poll would only have come at 10 s.
+    assert all(line["ok"] and line["timings"]["wait"] < 10 for line in lines), lines
+    polls = [e.json["generationId"] for e in emulator.requests.find(path=PROGRESS)]
+    assert all(polls.count(g) <= 4 for g in emulator.generation_ids)
