@@ -11,7 +11,8 @@ generation. Put it behind your TLS proxy and point the Diffio webhook endpoint a
             ...
 
 It speaks just enough HTTP/1.1 for webhook deliveries: one request per connection, a
-``Content-Length`` body of at most 1 MiB, headers of at most 32 KiB, 10 s to send them.
+``Content-Length`` body of at most 1 MiB, headers of at most 32 KiB, 10 s to send them, 64
+connections answered at once. Nothing a client does ends the listener (or the block).
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ import anyio.abc
 from .errors import ConfigurationError
 from .webhooks import WebhookRouter, WebhookVerificationError
 
-__all__ = ["MAX_BODY_BYTES", "listen_for_webhooks"]
+__all__ = ["MAX_BODY_BYTES", "MAX_CONNECTIONS", "listen_for_webhooks"]
 
 logger = logging.getLogger("diffio_async")
 
 MAX_BODY_BYTES = 1024 * 1024
 """The largest delivery accepted (Diffio's events are a few hundred bytes)."""
+MAX_CONNECTIONS = 64
+"""Deliveries answered at once; more connections wait to be accepted."""
+_ACCEPT_BACKOFF = 0.1
 _MAX_HEAD_BYTES = 32 * 1024
 _READ_SECONDS = 10.0
 
@@ -60,12 +64,47 @@ async def listen_for_webhooks(
     listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
     async with listener, anyio.create_task_group() as group:
         bound = listener.extra(anyio.abc.SocketAttribute.local_port)
-        group.start_soon(listener.serve, lambda stream: _answer(router, stream), group)
+        slots = anyio.Semaphore(MAX_CONNECTIONS)
+        for one in listener.listeners:  # one per address family the host resolves to
+            assert isinstance(one, anyio.abc.SocketListener)
+            group.start_soon(_accept_forever, one, router, slots, group)
         shown = f"[{host}]" if ":" in host else host
         try:
             yield f"http://{shown}:{bound}/"
         finally:
             group.cancel_scope.cancel()
+
+
+async def _accept_forever(
+    listener: anyio.abc.SocketListener,
+    router: WebhookRouter,
+    slots: anyio.Semaphore,
+    group: anyio.abc.TaskGroup,
+) -> None:
+    """Accept connections, at most ``MAX_CONNECTIONS`` at once, until cancelled. Nothing a
+    client does (a flood, running the process out of file descriptors) ends this loop, so it
+    can never cancel the caller's work in the ``listen_for_webhooks`` block."""
+    while True:
+        await slots.acquire()
+        try:
+            stream = await listener.accept()
+        except (OSError, anyio.BrokenResourceError) as exc:
+            slots.release()
+            logger.warning("the webhook listener could not accept a connection: %s", exc)
+            await anyio.sleep(_ACCEPT_BACKOFF)
+            continue
+        group.start_soon(_answer_and_free, router, stream, slots)
+
+
+async def _answer_and_free(
+    router: WebhookRouter, stream: anyio.abc.SocketStream, slots: anyio.Semaphore
+) -> None:
+    try:
+        await _answer(router, stream)
+    except Exception:  # one bad connection must never end the listener (or the batch)
+        logger.exception("the webhook listener failed to answer a delivery")
+    finally:
+        slots.release()
 
 
 async def _answer(router: WebhookRouter, stream: anyio.abc.SocketStream) -> None:

@@ -46,6 +46,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
 import anyio
+import anyio.lowlevel
 
 from ._convert import structure
 from .errors import APIResponseValidationError, ConfigurationError, WebhookVerificationError
@@ -418,6 +419,7 @@ class WebhookRouter:
         self._remember = remember
         self._seen: dict[str, None] = {}
         self._waiters: dict[str, list[anyio.Event]] = {}
+        self._unclaimed: dict[str, None] = {}  # generations with news nobody has waited for
 
     def __repr__(self) -> str:
         return f"<WebhookRouter waiting on {len(self._waiters)} generation(s)>"
@@ -436,12 +438,23 @@ class WebhookRouter:
         self._seen[message_id] = None
         if len(self._seen) > self._remember:
             del self._seen[next(iter(self._seen))]
-        for waiter in self._waiters.pop(event.generation_id, []):
+        waiters = self._waiters.pop(event.generation_id, [])
+        for waiter in waiters:
             waiter.set()
+        if not waiters:
+            # Nobody waits on it right now (a wait may be mid-poll): the next wait_for on this
+            # generation returns at once instead of missing the news.
+            self._unclaimed[event.generation_id] = None
+            if len(self._unclaimed) > self._remember:
+                del self._unclaimed[next(iter(self._unclaimed))]
         return event
 
     async def wait_for(self, generation_id: str) -> None:
-        """Return when the next event about ``generation_id`` has been handled."""
+        """Return when the next event about ``generation_id`` has been handled (at once when
+        one arrived since the last ``wait_for`` on it returned, while nobody was waiting)."""
+        if self._unclaimed.pop(generation_id, False) is None:
+            await anyio.lowlevel.checkpoint()
+            return
         waiter = anyio.Event()
         self._waiters.setdefault(generation_id, []).append(waiter)
         try:

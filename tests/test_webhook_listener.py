@@ -4,6 +4,8 @@ and wakes the waits on its generation; anything else gets the right 4xx and wake
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
 import anyio
@@ -99,3 +101,43 @@ async def test_bad_arguments_are_refused_before_listening(
     with pytest.raises(ConfigurationError, match=message):
         async with listen_for_webhooks(**values):  # type: ignore[arg-type]
             pass
+
+
+_FLOODED = r"""
+import resource, subprocess, sys
+import anyio
+from diffio_async.webhook_listener import listen_for_webhooks
+from diffio_async.webhooks import WebhookRouter
+
+FLOOD = '''
+import socket, sys, time
+held = []
+for _ in range(150):
+    try:
+        held.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1))
+    except OSError:
+        pass
+time.sleep(2)
+'''
+
+async def main() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (80, 80))  # cheap to run out of descriptors
+    router = WebhookRouter("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    async with listen_for_webhooks(router) as url:
+        port = url.rsplit(":", 1)[1].strip("/")
+        flood = await anyio.open_process([sys.executable, "-c", FLOOD, port])
+        await anyio.sleep(2.5)  # the caller's own work, which the flood must not cancel
+        await flood.wait()
+    print("the block finished")
+
+anyio.run(main, backend=sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_connection_flood_never_cancels_the_callers_block(backend: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _FLOODED, backend], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "the block finished" in done.stdout

@@ -772,3 +772,16 @@ async def test_router_verifies_deduplicates_and_wakes() -> None:
     with pytest.raises(WebhookVerificationError):
         WebhookRouter("whsec_not base64!")
     assert SECRET not in repr(router)
+
+
+@pytest.mark.anyio
+async def test_news_that_arrives_while_nobody_waits_is_kept_for_the_next_wait() -> None:
+    # A wait that is mid-poll when its webhook arrives must not miss it (and sleep until the
+    # safety net's next poll): the next wait_for on that generation returns at once, once.
+    router = WebhookRouter(SECRET, tolerance=math.inf)
+    await router.handle(DIFFIO_BODY, svix_headers(DIFFIO_ID, DIFFIO_TS, DIFFIO_SIG))
+    with anyio.fail_after(1):
+        await router.wait_for("gen_123")
+    with anyio.move_on_after(0.05) as scope:
+        await router.wait_for("gen_123")
+    assert scope.cancelled_caught

@@ -211,7 +211,12 @@ class PollBudget:
 
     def __init__(self, per_second: float) -> None:
         number = isinstance(per_second, numbers.Real) and not isinstance(per_second, bool)
-        if not number or not math.isfinite(per_second) or per_second <= 0:
+        if (
+            not number
+            or not math.isfinite(per_second)
+            or per_second <= 0
+            or not math.isfinite(1 / per_second)  # a subnormal rate would never poll
+        ):
             shown = repr(per_second) if number else type(per_second).__name__
             raise ConfigurationError(
                 f"PollBudget per_second must be a finite number > 0, not {shown}"

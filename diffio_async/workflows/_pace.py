@@ -16,6 +16,10 @@ __all__ = ["Pace"]
 _KEPT = 64
 """How many recent items per model the estimate is made from."""
 _MIB = 1024 * 1024
+_MIN_SPREAD_MIB = 0.5
+"""Sizes must differ by this much before a line is fitted (a few bytes say nothing per MiB)."""
+_MAX_MEDIANS = 4
+"""An estimate never exceeds this many times the median duration seen."""
 
 
 class Pace:
@@ -37,7 +41,8 @@ class Pace:
             return None
         sizes = [size for size, _ in seen]
         durations = [seconds for _, seconds in seen]
-        if len(seen) >= 2 and max(sizes) > min(sizes):
+        median = statistics.median(durations)
+        if len(seen) >= 2 and max(sizes) - min(sizes) >= _MIN_SPREAD_MIB:
             mean_size, mean_seconds = statistics.fmean(sizes), statistics.fmean(durations)
             spread = sum((size - mean_size) ** 2 for size in sizes)
             slope = (
@@ -46,8 +51,9 @@ class Pace:
             )
             fixed = mean_seconds - slope * mean_size
             if slope >= 0 and fixed >= 0:
-                return fixed + slope * size_bytes / _MIB
-        return statistics.median(durations)
+                # A line is only trusted near what it was fitted on: never past a few medians.
+                return min(fixed + slope * size_bytes / _MIB, _MAX_MEDIANS * median)
+        return median
 
     def typical(self) -> float | None:
         """How long an item of any model has typically taken lately (``None``: no data)."""

@@ -361,7 +361,9 @@ async def _process(job: Job, settings: _Settings) -> ItemResult:
         return skipped
     attempts = 0
     budget = settings.retry_for if settings.retry_for is not None else math.inf
-    give_up_at = anyio.current_time() + budget
+    # The retry window opens at a transient failure and opens again whenever a later try got
+    # further (finished a step): waiting in the limiter or for a long generation uses none of it.
+    window: tuple[float, int] | None = None  # (when it opened, the stage it opened at)
     async with settings.adaptive.limiter:
         while True:
             attempts += 1
@@ -370,8 +372,11 @@ async def _process(job: Job, settings: _Settings) -> ItemResult:
                     await settings.ledger.mark_attempt(item.key)
                 await item.run()
             except _TRANSIENT as exc:
+                now, step = anyio.current_time(), _STAGE_ORDER.get(item.stage, 0)
+                if window is None or step > window[1]:
+                    window = (now, step)
                 pause = _retry_pause(attempts, exc)
-                if _is_fatal(exc) or anyio.current_time() + pause > give_up_at:
+                if _is_fatal(exc) or now + pause > window[0] + budget:
                     await item._record(state="failed", error=str(exc), error_stage=item.stage)
                     return item.result(ok=False, error=exc, attempts=attempts)
                 await anyio.sleep(pause)
@@ -390,6 +395,7 @@ async def _process(job: Job, settings: _Settings) -> ItemResult:
             return item.result(ok=True, error=None, attempts=attempts)
 
 
+_STAGE_ORDER = {"hash": 0, "upload": 1, "generation": 2, "wait": 3, "download": 4}
 _RETRY_BASE = 0.5
 _RETRY_CAP = 30.0
 

@@ -613,7 +613,7 @@ async def test_a_budget_holds_2000_waits_to_its_polls_per_second() -> None:
     assert times[-1] - times[0] <= 6000 / 50 + 5  # and it does not starve: evenly spaced
 
 
-@pytest.mark.parametrize("bad", [0, -1, math.nan, math.inf, "5", True])
+@pytest.mark.parametrize("bad", [0, -1, math.nan, math.inf, 1e-320, "5", True])
 def test_a_budget_must_be_a_positive_finite_rate(bad: Any) -> None:
     with pytest.raises(ConfigurationError, match="per_second"):
         PollBudget(bad)

@@ -268,3 +268,19 @@ async def test_a_permanent_error_fails_the_file_at_once(
     (result,) = await collect(env, [path], tmp_path / "out")
     assert not result.ok and result.stage == "upload" and result.attempts == 1
     assert len(env.emulator.requests.find(path="/v1/create_project")) == 1
+
+
+async def test_the_retry_window_opens_at_a_failure_not_when_the_file_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The generation alone takes longer than retry_for: a failure after it still gets its try.
+    monkeypatch.setattr(bulk, "_RETRY_BASE", 0.001)
+    monkeypatch.setattr(bulk, "_RETRY_CAP", 0.005)
+    async with emulated_diffio(
+        generation_seconds=1.0, client_options={"max_retries": RetryPolicy(max_retries=0)}
+    ) as env:
+        (path,) = _make_files(tmp_path / "in", 1)
+        env.emulator.add_fault(path="/_storage/*", method="GET", status=503, count=1)
+        (result,) = await collect(env, [path], tmp_path / "out", retry_for=0.5)
+        assert result.ok, result.error
+        assert result.attempts == 2

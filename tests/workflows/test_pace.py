@@ -28,8 +28,17 @@ def test_several_sizes_give_a_fixed_part_plus_seconds_per_mib() -> None:
     pace = Pace()
     for mib in (1, 2, 4, 8):
         pace.learn("m", mib * MIB, 3 + 2 * mib)  # 3 s + 2 s per MiB
-    assert pace.expect("m", 16 * MIB) == pytest.approx(35)
+    assert pace.expect("m", 6 * MIB) == pytest.approx(15)
     assert pace.expect("m", MIB // 2) == pytest.approx(4)
+    # Far past what it was fitted on, the line is capped at 4 medians (4 x 9 s).
+    assert pace.expect("m", 100 * MIB) == pytest.approx(36)
+
+
+def test_sizes_a_few_bytes_apart_fit_no_line() -> None:
+    pace = Pace()
+    pace.learn("m", 1, 10)
+    pace.learn("m", 2, 20)  # "10 s per byte" would expect 10^9 s of a 100 MiB file
+    assert pace.expect("m", 100 * MIB) == pytest.approx(15)
 
 
 def test_a_fit_that_makes_no_sense_falls_back_to_the_median() -> None:
