@@ -9,6 +9,7 @@ is sent, and one object can be reused for any number of calls.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -109,10 +110,11 @@ def _retry_for(value: float | None) -> float | None:
 
 
 def _polls_per_second(value: float) -> float:
-    seconds = optional_seconds("polls_per_second", value, allow_zero=False)
-    if seconds is None:
-        raise InvalidRequestError("polls_per_second must be a number > 0, not None")
-    return seconds
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value <= 0 or not math.isfinite(1 / value):
+        shown = repr(value) if number else type(value).__name__
+        raise InvalidRequestError(f"polls_per_second must be a finite number > 0, not {shown}")
+    return float(value)
 
 
 def _on_collision(_: object, __: attrs.Attribute[Any], value: Collision) -> None:

@@ -63,6 +63,8 @@ class Job:
     key: str
     output: Path
     refused: InvalidRequestError | None = None
+    size: int = 0
+    """Bytes, as the walk saw them (0 for a refused source)."""
 
 
 @attrs.frozen
@@ -71,14 +73,15 @@ class _Entry:
     kind: Literal["dir", "file", "other"]
     file_id: _FileId | None
     problem: str | None = None
+    size: int = 0
 
 
 def _file_id(result: os.stat_result) -> _FileId:
     return (result.st_dev, result.st_ino)
 
 
-_Kind = tuple[Literal["dir", "file", "other"], _FileId | None, str | None]
-"""What a path is (see :func:`_kind`)."""
+_Kind = tuple[Literal["dir", "file", "other"], _FileId | None, str | None, int]
+"""What a path is (see :func:`_kind`): kind, identity, why it is refused, size in bytes."""
 
 _STAT_BATCH = 256
 """How many listed sources one worker-thread call looks at."""
@@ -102,16 +105,16 @@ def _kind(path: str) -> _Kind:
     try:
         result = os.stat(path)
     except FileNotFoundError:
-        return "other", None, "no such file (or a broken link)"
+        return "other", None, "no such file (or a broken link)", 0
     except OSError as exc:
-        return "other", None, f"cannot be read ({exc.strerror or exc})"
+        return "other", None, f"cannot be read ({exc.strerror or exc})", 0
     if stat.S_ISDIR(result.st_mode):
-        return "dir", _file_id(result), None
+        return "dir", _file_id(result), None, 0
     if stat.S_ISREG(result.st_mode):
         if result.st_size == 0:
-            return "other", _file_id(result), "is empty; nothing to restore"
-        return "file", _file_id(result), None
-    return "other", _file_id(result), "is not a regular file (a FIFO, device or socket)"
+            return "other", _file_id(result), "is empty; nothing to restore", 0
+        return "file", _file_id(result), None, result.st_size
+    return "other", _file_id(result), "is not a regular file (a FIFO, device or socket)", 0
 
 
 def _scan(folder: str) -> list[_Entry] | str:
@@ -123,8 +126,7 @@ def _scan(folder: str) -> list[_Entry] | str:
         return f"cannot be listed ({exc.strerror or exc})"
     entries = []
     for name in names:
-        kind, file_id, problem = _kind(os.path.join(folder, name))
-        entries.append(_Entry(name, kind, file_id, problem))
+        entries.append(_Entry(name, *_kind(os.path.join(folder, name))))
     return entries
 
 
@@ -187,7 +189,7 @@ class Walker:
             return
         if known is None:
             known = await anyio.to_thread.run_sync(_kind, raw)
-        kind, file_id, problem = known
+        kind, file_id, problem, size = known
         if kind == "dir":
             assert file_id is not None
             if file_id == self._output_id:
@@ -200,7 +202,7 @@ class Walker:
                     yield job
         elif kind == "file":
             assert file_id is not None
-            single = self._file(raw, Path(Path(raw).name), file_id)
+            single = self._file(raw, Path(Path(raw).name), file_id, size)
             if single is not None:
                 yield single
         else:
@@ -225,13 +227,13 @@ class Walker:
                     pending.append(path)
                 elif entry.kind == "file":
                     assert entry.file_id is not None
-                    job = self._file(str(path), path.relative_to(root), entry.file_id)
+                    job = self._file(str(path), path.relative_to(root), entry.file_id, entry.size)
                     if job is not None:
                         yield job
                 else:
                     yield self._refused(str(path), f"{path} {entry.problem}")
 
-    def _file(self, source: str, relative: Path, file_id: _FileId) -> Job | None:
+    def _file(self, source: str, relative: Path, file_id: _FileId, size: int) -> Job | None:
         if file_id in self._files:
             return None  # the same file again (given twice, or through a link): one item
         self._files.add(file_id)
@@ -259,7 +261,7 @@ class Walker:
         if os.path.realpath(output) == key:
             return self._refused(source, f"the output of {source} would overwrite the source")
         self._claim(output, source)
-        return Job(source=source, key=key, output=output)
+        return Job(source=source, key=key, output=output, size=size)
 
     def _claimant(self, output: Path) -> str | None:
         """Which source already takes ``output``: as its output, as a folder of its output,

@@ -40,7 +40,6 @@ import errno
 import inspect
 import math
 import os
-import random
 import sys
 from collections.abc import (
     AsyncGenerator,
@@ -61,6 +60,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._catalog import DEFAULT_MODEL_BY_ERA
 from .._checks import path_like
+from .._http.retry import RetryPolicy, delays, hinted_delay
 from .._media.download import temp_prefix
 from ..errors import (
     APIConnectionError,
@@ -277,7 +277,7 @@ class _Item:
             started = anyio.current_time()
             options, pace = self.settings.options, self.settings.pace
             model = self.generation.model_key or options.model or "auto"
-            size = await anyio.to_thread.run_sync(_size_of, self.key)
+            size = self.job.size
             router = self.settings.router
             await self.generation.wait(
                 timeout=options.timeout,
@@ -364,6 +364,7 @@ async def _process(job: Job, settings: _Settings) -> ItemResult:
     # The retry window opens at a transient failure and opens again whenever a later try got
     # further (finished a step): waiting in the limiter or for a long generation uses none of it.
     window: tuple[float, int] | None = None  # (when it opened, the stage it opened at)
+    pauses = delays(_ITEM_BACKOFF)
     async with settings.adaptive.limiter:
         while True:
             attempts += 1
@@ -375,7 +376,11 @@ async def _process(job: Job, settings: _Settings) -> ItemResult:
                 now, step = anyio.current_time(), _STAGE_ORDER.get(item.stage, 0)
                 if window is None or step > window[1]:
                     window = (now, step)
-                pause = _retry_pause(attempts, exc)
+                hint = getattr(exc, "retry_after", None)
+                if hint is not None:
+                    pause = hinted_delay(min(hint, _ITEM_BACKOFF.max_delay))
+                else:
+                    pause = next(pauses)
                 if _is_fatal(exc) or now + pause > window[0] + budget:
                     await item._record(state="failed", error=str(exc), error_stage=item.stage)
                     return item.result(ok=False, error=exc, attempts=attempts)
@@ -396,24 +401,9 @@ async def _process(job: Job, settings: _Settings) -> ItemResult:
 
 
 _STAGE_ORDER = {"hash": 0, "upload": 1, "generation": 2, "wait": 3, "download": 4}
-_RETRY_BASE = 0.5
-_RETRY_CAP = 30.0
-
-
-def _retry_pause(attempts: int, error: BaseException) -> float:
-    """How long an item waits before its next try: full jitter over 0.5 s x 2^n, capped at
-    30 s, and never less than a ``Retry-After`` the server sent."""
-    ceiling = min(_RETRY_CAP, _RETRY_BASE * 2 ** min(attempts - 1, 16))
-    hint = getattr(error, "retry_after", None) or 0.0
-    return max(random.uniform(0, ceiling), min(hint, _RETRY_CAP))
-
-
-def _size_of(path: str) -> int:
-    """The file's size in bytes (0 when it cannot be read: the pace then learns nothing)."""
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
+_ITEM_BACKOFF = RetryPolicy(initial_delay=0.5, max_delay=30.0)
+"""The pause between tries of one item: the transport's backoff (doubling from 0.5 s, capped
+at 30 s, jittered); a server hint is waited out instead, up to the same cap."""
 
 
 def _prepare_output(output: Path, sweep: bool) -> None:

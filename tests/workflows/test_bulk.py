@@ -244,8 +244,7 @@ async def test_a_file_outlasts_a_long_run_of_transient_failures(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The item-level backoff shrunk to milliseconds: the rule (time, not a count) is the same.
-    monkeypatch.setattr(bulk, "_RETRY_BASE", 0.001)
-    monkeypatch.setattr(bulk, "_RETRY_CAP", 0.005)
+    monkeypatch.setattr(bulk, "_ITEM_BACKOFF", RetryPolicy(initial_delay=0.001, max_delay=0.005))
     no_retries = RetryPolicy(max_retries=0)
     async with emulated_diffio(
         generation_seconds=0.05, client_options={"max_retries": no_retries}
@@ -274,8 +273,7 @@ async def test_the_retry_window_opens_at_a_failure_not_when_the_file_started(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The generation alone takes longer than retry_for: a failure after it still gets its try.
-    monkeypatch.setattr(bulk, "_RETRY_BASE", 0.001)
-    monkeypatch.setattr(bulk, "_RETRY_CAP", 0.005)
+    monkeypatch.setattr(bulk, "_ITEM_BACKOFF", RetryPolicy(initial_delay=0.001, max_delay=0.005))
     async with emulated_diffio(
         generation_seconds=1.0, client_options={"max_retries": RetryPolicy(max_retries=0)}
     ) as env:
