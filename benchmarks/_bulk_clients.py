@@ -4,7 +4,7 @@
 
 * ``sdk``: diffio-async's ``restore_many`` with ``BatchOptions(concurrency=C)`` and every other
   option at its default (polling, retries, transfer slots): what a user gets.
-* ``raw``: the floor. A minimal script on httpx + anyio that does the same work per file
+* ``raw``: the floor. A minimal script on httpx2 + anyio that does the same work per file
   (create the project, upload in the era's protocol, create the generation, poll its progress
   every 0.5 s, fetch the download URL, download) with no retries and no checks.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 from _common import API_KEY, MODELS, child_report, one_line, output_for, work_usage
 
 POLL_SECONDS = 0.5
@@ -46,7 +46,7 @@ async def run_sdk(spec: dict[str, Any], sources: list[Path], out: Path) -> dict[
     return {"ok": ok, "errors": errors}
 
 
-async def _api(http: httpx.AsyncClient, base: str, endpoint: str, body: dict[str, Any]) -> Any:
+async def _api(http: httpx2.AsyncClient, base: str, endpoint: str, body: dict[str, Any]) -> Any:
     answer = await http.post(
         f"{base}/v1/{endpoint}", json=body, headers={"Authorization": f"Bearer {API_KEY}"}
     )
@@ -54,7 +54,9 @@ async def _api(http: httpx.AsyncClient, base: str, endpoint: str, body: dict[str
     return answer.json()
 
 
-async def _upload(http: httpx.AsyncClient, base: str, project: dict[str, Any], data: bytes) -> None:
+async def _upload(
+    http: httpx2.AsyncClient, base: str, project: dict[str, Any], data: bytes
+) -> None:
     upload = project.get("upload")
     if upload is None:  # era A: one signed PUT
         method = project.get("uploadMethod") or "PUT"
@@ -87,7 +89,7 @@ async def _upload(http: httpx.AsyncClient, base: str, project: dict[str, Any], d
 
 
 async def _restore_raw(
-    http: httpx.AsyncClient, base: str, model: str, source: Path, target: Path
+    http: httpx2.AsyncClient, base: str, model: str, source: Path, target: Path
 ) -> None:
     data = source.read_bytes()  # noqa: ASYNC240 - 64 KiB; the floor does the least
     project = await _api(
@@ -120,9 +122,9 @@ async def run_raw(spec: dict[str, Any], sources: list[Path], out: Path) -> dict[
     pending = list(reversed(sources))
     ok = 0
     errors: list[str] = []
-    limits = httpx.Limits(max_connections=spec["concurrency"], max_keepalive_connections=None)
+    limits = httpx2.Limits(max_connections=spec["concurrency"], max_keepalive_connections=None)
 
-    async def worker(http: httpx.AsyncClient) -> None:
+    async def worker(http: httpx2.AsyncClient) -> None:
         nonlocal ok
         while pending:
             source = pending.pop()
@@ -134,7 +136,7 @@ async def run_raw(spec: dict[str, Any], sources: list[Path], out: Path) -> dict[
                     errors.append(one_line(f"{type(error).__name__}: {error}"))
 
     async with (
-        httpx.AsyncClient(timeout=60, limits=limits) as http,
+        httpx2.AsyncClient(timeout=60, limits=limits) as http,
         anyio.create_task_group() as group,
     ):
         for _ in range(min(spec["concurrency"], len(sources))):

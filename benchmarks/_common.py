@@ -333,7 +333,7 @@ def official_python(era: str) -> str | None:
 
 
 CLIENTS = ("asyncio", "trio", "official", "raw")
-"""The bulk clients: diffio-async on each backend, the official SDK, the raw httpx floor."""
+"""The bulk clients: diffio-async on each backend, the official SDK, the raw httpx2 floor."""
 
 
 def client_command(client: str, spec: dict[str, Any]) -> list[str] | str:
@@ -429,7 +429,7 @@ def print_table(columns: Sequence[tuple[str, str, str]], rows: Sequence[dict[str
 def environment() -> dict[str, Any]:
     """Where the numbers come from: versions, machine, time."""
     versions: dict[str, str] = {}
-    for name in ("diffio-async", "httpx", "anyio", "trio", "uvicorn"):
+    for name in ("diffio-async", "httpx2", "anyio", "trio", "uvicorn"):
         with contextlib.suppress(Exception):
             import importlib.metadata
 

@@ -7,7 +7,7 @@ emulator process (``--clock wall``, ``--generation-seconds G``):
   on that backend, every other option at its default;
 * ``official``: the official ``diffio`` SDK on a pool of C threads (0.1.114 against an era A
   emulator, 0.3.10 against era B; ``nox -s bench`` installs both in their own virtualenvs);
-* ``raw``: the floor, a minimal httpx + anyio script with fixed 0.5 s polls and no retries.
+* ``raw``: the floor, a minimal httpx2 + anyio script with fixed 0.5 s polls and no retries.
 
 Reported per client: wall / ideal, where ideal = ceil(N / C) x (G + seconds-per-MiB x file
 MiB) (the generation time the emulator imposes, nothing else); requests and progress polls

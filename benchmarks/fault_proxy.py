@@ -48,7 +48,7 @@ from functools import partial
 
 import anyio
 import h11
-import httpx
+import httpx2
 from anyio.abc import SocketAttribute, SocketStream
 
 MIX = (("503", 0.05), ("429", 0.04), ("drop", 0.03), ("drop-after", 0.03), ("truncate", 0.03))
@@ -107,7 +107,7 @@ class FaultPlan:
 class Proxy:
     """One listening proxy: the plan, the upstream client and the counts."""
 
-    def __init__(self, upstream: httpx.AsyncClient, base: str, plan: FaultPlan) -> None:
+    def __init__(self, upstream: httpx2.AsyncClient, base: str, plan: FaultPlan) -> None:
         """Forward to ``base`` (scheme, host and port of the upstream server)."""
         self.upstream = upstream
         self.base = base.rstrip("/")
@@ -123,7 +123,7 @@ class Proxy:
             pass
         except h11.ProtocolError:
             self.stats["protocol-errors"] += 1
-        except httpx.HTTPError:  # the upstream failed: close, as a dead server would
+        except httpx2.HTTPError:  # the upstream failed: close, as a dead server would
             self.stats["upstream-errors"] += 1
         except Exception as error:  # one bad connection must not stop the proxy
             self.stats[f"handler-errors {type(error).__name__}"] += 1
@@ -244,8 +244,8 @@ async def _answer(
 
 async def serve(upstream_url: str, port: int, rate: float, seed: int) -> None:
     """Listen on 127.0.0.1:``port`` (0: a free one) and proxy to ``upstream_url`` forever."""
-    limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as upstream:
+    limits = httpx2.Limits(max_connections=512, max_keepalive_connections=512)
+    async with httpx2.AsyncClient(timeout=120, limits=limits) as upstream:
         proxy = Proxy(upstream, upstream_url, FaultPlan(rate, seed))
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=port)
         real_port = listener.extra(SocketAttribute.local_port)

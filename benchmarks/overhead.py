@@ -1,8 +1,8 @@
-"""overhead: many small API calls through the SDK against raw httpx.AsyncClient.
+"""overhead: many small API calls through the SDK against raw httpx2.AsyncClient.
 
 The call is ``get_generation_progress`` of one running generation: through diffio-async
 (``client.generations.get_progress(id, project_id=...)``: body model, retry wrapper, error
-mapping, response parsing into a frozen model) and through a bare ``httpx.AsyncClient`` that
+mapping, response parsing into a frozen model) and through a bare ``httpx2.AsyncClient`` that
 POSTs the same JSON with the same headers (identity headers, ``Authorization``,
 ``Content-Type``) and calls ``response.json()``. Each (client, backend, concurrency) runs in
 its own process after a warm-up, against one emulator process; ``concurrency`` tasks share
@@ -113,12 +113,12 @@ async def child_sdk(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 async def child_raw(spec: dict[str, Any]) -> dict[str, Any]:
-    import httpx
+    import httpx2
 
     url = f"{spec['url'].rstrip('/')}/v1/get_generation_progress"
     body = {"generationId": spec["generation_id"], "apiProjectId": spec["project_id"]}
     headers = raw_headers()
-    async with httpx.AsyncClient(timeout=60) as http:
+    async with httpx2.AsyncClient(timeout=60) as http:
 
         async def call() -> None:
             answer = await http.post(url, json=body, headers=headers)
@@ -213,7 +213,7 @@ def chart(rows: list[dict[str, Any]], args: Any) -> Any:
             labels,
             {
                 "diffio-async": [r["sdk_calls_per_s"] for r in rows],
-                "raw httpx": [r["raw_calls_per_s"] for r in rows],
+                "raw httpx2": [r["raw_calls_per_s"] for r in rows],
             },
             title="calls per second (higher is better)",
             ylabel="calls/s",
@@ -223,7 +223,7 @@ def chart(rows: list[dict[str, Any]], args: Any) -> Any:
             labels,
             {
                 "diffio-async": [r["sdk_cpu_us"] for r in rows],
-                "raw httpx": [r["raw_cpu_us"] for r in rows],
+                "raw httpx2": [r["raw_cpu_us"] for r in rows],
             },
             title="client CPU per call (lower is better)",
             ylabel="µs (user + sys)",

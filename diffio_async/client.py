@@ -9,7 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any
 
-import httpx
+import httpx2
 
 from ._http.retry import RetryPolicy
 from ._http.transport import (
@@ -54,7 +54,7 @@ class AsyncDiffio:
         *,
         timeout: float | Timeout = DEFAULT_TIMEOUT,
         max_retries: int | RetryPolicy = 2,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: httpx2.AsyncClient | None = None,
         auth_header: AuthHeader = "authorization",
         headers: Mapping[str, str] | None = None,
     ) -> None:

@@ -217,7 +217,7 @@ class APIStatusError(APIError):
 class RedirectError(APIStatusError):
     """3xx: the API answered a call with a redirect, which the SDK never follows.
 
-    Following it could carry the API key to another host (httpx strips only ``Authorization``
+    Following it could carry the API key to another host (httpx2 strips only ``Authorization``
     on a cross-origin redirect, not ``x-api-key``), so every request is sent with redirects off,
     whatever ``http_client`` is used. The message names the redirect's origin (scheme and host),
     never its path or query.

@@ -19,7 +19,7 @@ Two transports:
   cancellation tests need). Its clock follows real time, so generations take
   ``generation_seconds`` real seconds.
 * ``loopback=False``: the emulator runs in-process on the test's own event loop through
-  ``httpx.ASGITransport``; its clock follows ``anyio.current_time()``, so a trio
+  ``httpx2.ASGITransport``; its clock follows ``anyio.current_time()``, so a trio
   ``MockClock`` (or any virtual clock) drives generations without real waiting. The ASGI
   transport buffers whole responses and cannot drop connections, so use loopback for media.
 
@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import anyio
 import attrs
-import httpx
+import httpx2
 
 from ._http.transport import Timeout
 from .client import AsyncDiffio
@@ -92,7 +92,7 @@ async def emulated_diffio(
             client = AsyncDiffio(api_key, base_url, **options)
         else:
             base_url = "http://emulator.invalid"
-            http = httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator))
+            http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=emulator))
             stack.push_async_callback(http.aclose)
             client = AsyncDiffio(api_key, base_url, http_client=http, **options)
         stack.push_async_callback(client.aclose)

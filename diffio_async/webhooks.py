@@ -97,7 +97,7 @@ HeadersLike = (
 )
 """Request headers in any common shape.
 
-A mapping (``dict``, ``httpx.Headers``, Starlette/Django/aiohttp headers), an iterable of
+A mapping (``dict``, ``httpx2.Headers``, Starlette/Django/aiohttp headers), an iterable of
 ``(name, value)`` pairs (ASGI ``scope["headers"]`` with bytes works too), or anything with an
 ``items()`` method. Names are matched case-insensitively; a list value, or a name that occurs
 several times, is joined with ``,`` as the official SDK does.

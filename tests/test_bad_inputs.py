@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from shared import batch_arguments
 
@@ -112,7 +112,7 @@ CONSTRUCTORS: list[tuple[str, Callable[[], object], type[BaseException]]] = [
     ("http-client-str", lambda: AsyncDiffio(SECRET, URL, http_client="client"), ConfigurationError),  # type: ignore[arg-type]
     (
         "http-client-sync",
-        lambda: AsyncDiffio(SECRET, URL, http_client=httpx.Client()),
+        lambda: AsyncDiffio(SECRET, URL, http_client=httpx2.Client()),
         ConfigurationError,
     ),  # type: ignore[arg-type]
     ("timeout-total-negative", lambda: Timeout(total=-5), ConfigurationError),

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 import pytest
 
 from diffio_async import (
@@ -206,7 +206,10 @@ async def test_lifecycle_closed_client_and_with_options() -> None:
 
 
 async def test_caller_http_client_is_not_closed_and_keeps_base_url() -> None:
-    async with emulated_diffio() as env, httpx.AsyncClient(base_url="http://wrong.invalid") as http:
+    async with (
+        emulated_diffio() as env,
+        httpx2.AsyncClient(base_url="http://wrong.invalid") as http,
+    ):
         async with AsyncDiffio(TEST_API_KEY, env.base_url, http_client=http) as client:
             assert await client.projects.list() == ()
         assert not http.is_closed
@@ -333,7 +336,7 @@ async def test_bad_numbers_and_headers_are_refused_by_the_client_and_by_with_opt
     [
         ({"auth_header": 1}, "auth_header"),
         ({"base_url": 1}, "base_url"),
-        ({"http_client": httpx.Client()}, "http_client"),
+        ({"http_client": httpx2.Client()}, "http_client"),
     ],
 )
 async def test_settings_of_the_wrong_type_are_configuration_errors_naming_them(

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-import httpx
+import httpx2
 import pytest
 
 from diffio_async.emulator import Emulator, EmulatorClock, serve_in_thread
@@ -58,14 +58,14 @@ async def test_starlette_app_restores_and_takes_webhooks(monkeypatch: pytest.Mon
         app = example.app
         async with (
             app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://service"
+            httpx2.AsyncClient(
+                transport=httpx2.ASGITransport(app=app), base_url="http://service"
             ) as http,
         ):
             answer = await http.post("/restore?name=talk.wav", content=b"RIFF" + bytes(3000))
             assert answer.status_code == 200, answer.text
             assert answer.json()["status"] == "complete"
-            async with httpx.AsyncClient() as plain:  # the signed URL is the emulator's
+            async with httpx2.AsyncClient() as plain:  # the signed URL is the emulator's
                 media = await plain.get(answer.json()["downloadUrl"])
             assert media.content == b"RIFF" + bytes(3000)
             forged = await http.post("/diffio-webhook", content=b"{}", headers={"svix-id": "x"})

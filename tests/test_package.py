@@ -62,3 +62,51 @@ def test_every_public_module_declares_all_and_docstrings() -> None:
 
 def test_py_typed_is_shipped() -> None:
     assert (PACKAGE / "py.typed").exists()
+
+
+def _runtime_closure(name: str) -> set[str]:
+    """Every distribution that ``pip install name`` (no extras) brings, from installed metadata."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop().lower().replace("_", "-")
+        if current in seen:
+            continue
+        seen.add(current)
+        for text in metadata.requires(current) or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return seen
+
+
+def test_installing_the_package_brings_httpx2_and_neither_httpx_nor_httpcore() -> None:
+    closure = _runtime_closure("diffio-async")
+    assert {"httpx2", "httpcore2", "anyio", "attrs", "cattrs", "backoff"} <= closure
+    assert not closure & {"httpx", "httpcore"}, closure
+
+
+def test_importing_every_module_imports_neither_httpx_nor_httpcore() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import importlib, pkgutil, sys, diffio_async\n"
+        "for info in pkgutil.walk_packages(diffio_async.__path__, 'diffio_async.'):\n"
+        "    if not info.name.endswith('__main__'):\n"
+        "        importlib.import_module(info.name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'httpcore')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_no_module_installs_the_httpx_alias_hook() -> None:
+    for path in _modules():
+        assert "alias_httpx" not in path.read_text(), path

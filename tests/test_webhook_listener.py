@@ -9,7 +9,7 @@ import sys
 import time
 
 import anyio
-import httpx
+import httpx2
 import pytest
 
 from diffio_async import ConfigurationError
@@ -52,7 +52,7 @@ async def test_a_signed_delivery_wakes_the_wait_on_its_generation() -> None:
         await router.wait_for("gen_1")
         woken.append("gen_1")
 
-    async with listen_for_webhooks(router) as url, httpx.AsyncClient() as http:
+    async with listen_for_webhooks(router) as url, httpx2.AsyncClient() as http:
         async with anyio.create_task_group() as group:
             group.start_soon(wait)
             await anyio.wait_all_tasks_blocked()
@@ -63,7 +63,7 @@ async def test_a_signed_delivery_wakes_the_wait_on_its_generation() -> None:
 
 async def test_anything_but_a_signed_post_is_refused_and_wakes_nobody() -> None:
     router = WebhookRouter(SECRET)
-    async with listen_for_webhooks(router) as url, httpx.AsyncClient() as http:
+    async with listen_for_webhooks(router) as url, httpx2.AsyncClient() as http:
         with anyio.move_on_after(0.5) as scope:
             async with anyio.create_task_group() as group:
                 group.start_soon(router.wait_for, "gen_1")
@@ -80,7 +80,7 @@ async def test_anything_but_a_signed_post_is_refused_and_wakes_nobody() -> None:
 
 async def _raw(url: str, request: bytes) -> bytes:
     """Send ``request`` as it is (no client would) and return the start of the answer."""
-    async with await anyio.connect_tcp("127.0.0.1", httpx.URL(url).port or 0) as raw:
+    async with await anyio.connect_tcp("127.0.0.1", httpx2.URL(url).port or 0) as raw:
         await raw.send(request)
         return await raw.receive()
 

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -255,7 +255,7 @@ def test_asgi_raw_bytes_headers() -> None:
 
 
 def test_httpx_headers_with_repeated_values() -> None:
-    headers = httpx.Headers(
+    headers = httpx2.Headers(
         [
             ("Svix-Id", SVIX_ID),
             ("Svix-Timestamp", str(SVIX_TS)),
@@ -716,16 +716,16 @@ def test_any_flipped_body_byte_is_rejected(
 async def test_emulator_deliveries_verify_with_the_sdk() -> None:
     from diffio_async.testing import emulated_diffio
 
-    received: list[httpx.Request] = []
+    received: list[httpx2.Request] = []
 
-    def receiver(request: httpx.Request) -> httpx.Response:
+    def receiver(request: httpx2.Request) -> httpx2.Response:
         received.append(request)
-        return httpx.Response(204)
+        return httpx2.Response(204)
 
     async with emulated_diffio(
         loopback=False,
         generation_seconds=0.0,
-        webhook_transport=httpx.MockTransport(receiver),
+        webhook_transport=httpx2.MockTransport(receiver),
     ) as env:
         client = env.client
         await client.webhooks.configure(url="https://hooks.example/diffio", mode="test")

@@ -1,3 +1,3 @@
-"""The HTTP layer: the only code that talks to httpx (transport, retry policy)."""
+"""The HTTP layer: the only code that talks to httpx2 (transport, retry policy)."""
 
 __all__: list[str] = []

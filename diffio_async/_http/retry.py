@@ -35,7 +35,7 @@ from typing import TypeVar
 import anyio
 import attrs
 import backoff
-import httpx
+import httpx2
 
 from ..errors import ConfigurationError
 
@@ -159,10 +159,10 @@ def classify_status(status_code: int, *, has_hint: bool) -> FailureKind:
 
 
 def classify_exception(exc: BaseException) -> FailureKind:
-    """Classify an httpx exception raised while sending a request or reading its answer."""
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+    """Classify an httpx2 exception raised while sending a request or reading its answer."""
+    if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout):
         return FailureKind.NEVER_SENT
-    if isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError):
+    if isinstance(exc, httpx2.TimeoutException | httpx2.NetworkError | httpx2.RemoteProtocolError):
         return FailureKind.AMBIGUOUS
     return FailureKind.FINAL
 

@@ -1,7 +1,7 @@
-"""The HTTP transport: the only module (with ``_retry``) that talks to httpx.
+"""The HTTP transport: the only module (with ``_retry``) that talks to httpx2.
 
 It builds API URLs, adds authentication and identity headers, applies per-phase timeouts and
-an overall per-call deadline, runs the retry loop, and turns httpx exceptions and non-2xx
+an overall per-call deadline, runs the retry loop, and turns httpx2 exceptions and non-2xx
 answers into the SDK's exceptions. The API key is sent only to the API base URL: media and
 edge requests go through :meth:`Transport.send_media`, which never adds it.
 
@@ -11,7 +11,7 @@ Hardening rules kept here:
   parameter, never echoing a key or a header value);
 * every request goes out with ``follow_redirects=False``, whatever ``http_client`` is used: a
   3xx becomes :class:`~diffio_async.RedirectError` naming only the target's origin;
-* every message the transport builds from foreign text (httpx errors, server bodies, headers)
+* every message the transport builds from foreign text (httpx2 errors, server bodies, headers)
   goes through :func:`_redact`, which removes the API key, credential header values and URL
   query strings (signed URLs carry signatures there).
 """
@@ -33,7 +33,7 @@ from typing import Any, Literal
 import anyio
 import anyio.lowlevel
 import attrs
-import httpx
+import httpx2
 
 from .._version import __version__
 from ..errors import (
@@ -107,9 +107,11 @@ class Timeout:
     pool: float = attrs.field(default=10.0, validator=_positive_seconds)
     total: float | None = attrs.field(default=180.0, validator=_positive_seconds_or_none)
 
-    def to_httpx(self) -> httpx.Timeout:
-        """The per-phase part as an ``httpx.Timeout``."""
-        return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
+    def to_httpx(self) -> httpx2.Timeout:
+        """The per-phase part as an ``httpx2.Timeout``."""
+        return httpx2.Timeout(
+            connect=self.connect, read=self.read, write=self.write, pool=self.pool
+        )
 
 
 DEFAULT_TIMEOUT = Timeout()
@@ -180,7 +182,7 @@ def _header_name_problem(name: str) -> str | None:
 
 
 def _header_value_ok(value: str) -> bool:
-    """Printable ASCII, with spaces and tabs only inside (what h11 accepts and httpx encodes)."""
+    """Printable ASCII, with spaces and tabs only inside (what h11 accepts and httpx2 encodes)."""
     if value != value.strip(" \t"):
         return False
     return all(" " <= char <= "~" or char == "\t" for char in value)
@@ -230,8 +232,8 @@ def _check_base_url(value: object) -> str:
     if not isinstance(value, str):
         raise ConfigurationError(f"base_url must be a str, not a {type(value).__name__}")
     try:
-        url = httpx.URL(value)
-    except (httpx.InvalidURL, ValueError, TypeError):
+        url = httpx2.URL(value)
+    except (httpx2.InvalidURL, ValueError, TypeError):
         raise ConfigurationError("base_url is not a valid URL") from None
     if url.scheme not in ("http", "https") or not url.host:
         raise ConfigurationError(
@@ -244,12 +246,17 @@ def _check_base_url(value: object) -> str:
     return value.rstrip("/")
 
 
-def _check_http_client(value: object) -> httpx.AsyncClient | None:
-    if value is not None and not isinstance(value, httpx.AsyncClient):
+def _check_http_client(value: object) -> httpx2.AsyncClient | None:
+    if value is None or isinstance(value, httpx2.AsyncClient):
+        return value
+    kind = type(value)
+    if kind.__module__.split(".")[0] == "httpx":  # told apart without importing httpx
         raise ConfigurationError(
-            f"http_client must be an httpx.AsyncClient, not a {type(value).__name__}"
+            "http_client is an httpx.AsyncClient, but diffio-async runs on httpx2 (the "
+            "maintained continuation of httpx, same API): build it with `import httpx2; "
+            "httpx2.AsyncClient(...)` instead"
         )
-    return value
+    raise ConfigurationError(f"http_client must be an httpx2.AsyncClient, not a {kind.__name__}")
 
 
 def _validate_api_key(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -359,16 +366,16 @@ MAX_CONNECTIONS = 64
 """Connection pool size of the client the SDK builds (the bulk runner stays below it)."""
 
 
-def _default_http_client() -> httpx.AsyncClient:
+def _default_http_client() -> httpx2.AsyncClient:
     # Keep-alive long enough for polling gaps; the bulk runner keeps its own concurrency
-    # below max_connections so requests never queue inside httpcore (httpcore#1093).
-    limits = httpx.Limits(
+    # below max_connections so requests never queue inside httpcore2 (httpcore#1093).
+    limits = httpx2.Limits(
         max_connections=MAX_CONNECTIONS,
         max_keepalive_connections=MAX_CONNECTIONS,
         keepalive_expiry=30,
     )
-    return httpx.AsyncClient(
-        transport=httpx.AsyncHTTPTransport(limits=limits, socket_options=_SOCKET_OPTIONS),
+    return httpx2.AsyncClient(
+        transport=httpx2.AsyncHTTPTransport(limits=limits, socket_options=_SOCKET_OPTIONS),
         follow_redirects=False,
     )
 
@@ -409,7 +416,7 @@ def _redact(text: str, secrets: Iterable[str] = (), *, limit: int | None = None)
     return cap_message(text) if limit is None else cap_message(text, limit)
 
 
-def _request_secrets(request: httpx.Request) -> list[str]:
+def _request_secrets(request: httpx2.Request) -> list[str]:
     """What in ``request`` must never reach a message: credential header values (and the
     token after their scheme) and the URL's query (as a whole and its longer values)."""
     secrets: list[str] = []
@@ -434,13 +441,13 @@ def _safe_cause(exc: BaseException, secrets: Iterable[str]) -> BaseException | N
     return exc if _redact(text, secrets, limit=len(text) + 1) == text else None
 
 
-def _origin(base: httpx.URL, location: str | None) -> str:
+def _origin(base: httpx2.URL, location: str | None) -> str:
     """``scheme://host[:port]`` of a redirect target, never its path, query or user info."""
     if not location or not location.strip():
         return "a location it did not name"
     try:
         target = base.join(location.strip())
-    except (httpx.InvalidURL, ValueError, TypeError):
+    except (httpx2.InvalidURL, ValueError, TypeError):
         return "an unusable location"
     if not target.scheme or not target.host:
         return "an unusable location"
@@ -453,9 +460,9 @@ _CREDENTIAL_PARAMETER = re.compile(r"(?i)sig|token|credential|key|policy|auth")
 
 
 class _SignedUrlLogFilter(logging.Filter):
-    """Keeps signed URLs' queries out of httpx's and httpcore's own log lines.
+    """Keeps signed URLs' queries out of httpx2's and httpcore2's own log lines.
 
-    httpx logs every request at INFO (``HTTP Request: PUT <url> ...``) and httpcore traces
+    httpx2 logs every request at INFO (``HTTP Request: PUT <url> ...``) and httpcore2 traces
     response headers at DEBUG (a redirect's ``location``); a signed upload or download URL
     carries its signature in its query. This filter replaces the query of a logged URL when
     one of its parameter names looks like a credential (``X-Goog-Signature``, ``signature``,
@@ -465,7 +472,7 @@ class _SignedUrlLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and any(_signed(arg) for arg in record.args):
             record.args = tuple(_without_query(arg) for arg in record.args)
-        if isinstance(record.msg, str) and "?" in record.msg:  # httpcore's traces: headers
+        if isinstance(record.msg, str) and "?" in record.msg:  # httpcore2's traces: headers
             record.msg = _URL_QUERY.sub(_signed_query_redacted, record.msg)
         return True
 
@@ -474,20 +481,20 @@ def _signed_query_redacted(match: re.Match[str]) -> str:
     """A URL in free text, its query replaced when it looks signed (see ``_signed``)."""
     url = match.group(0)
     try:
-        signed = _signed(httpx.URL(url))
-    except (httpx.InvalidURL, ValueError, TypeError):
+        signed = _signed(httpx2.URL(url))
+    except (httpx2.InvalidURL, ValueError, TypeError):
         signed = True  # cannot tell: assume the worst
     return f"{match.group(1)}?{_REDACTED}" if signed else url
 
 
 def _without_query(value: object) -> object:
-    if isinstance(value, httpx.URL) and _signed(value):
+    if isinstance(value, httpx2.URL) and _signed(value):
         return f"{value.copy_with(query=None)}?{_REDACTED}"
     return value
 
 
 def _signed(value: object) -> bool:
-    if not isinstance(value, httpx.URL) or not value.query:
+    if not isinstance(value, httpx2.URL) or not value.query:
         return False
     names = (name for name, _ in value.params.multi_items())
     return any(_CREDENTIAL_PARAMETER.search(name) for name in names)
@@ -497,7 +504,7 @@ _SIGNED_URL_LOG_FILTER = _SignedUrlLogFilter()
 
 
 def _keep_signed_urls_out_of_httpx_logs() -> None:
-    for name in ("httpx", "httpcore.http11", "httpcore.http2"):
+    for name in ("httpx2", "httpcore2.http11", "httpcore2.http2"):
         library_logger = logging.getLogger(name)  # filters are per logger, not inherited
         if _SIGNED_URL_LOG_FILTER not in library_logger.filters:
             library_logger.addFilter(_SIGNED_URL_LOG_FILTER)
@@ -508,8 +515,8 @@ def _nothing() -> None:
 
 
 class _RequestSlots:
-    """At most ``size`` requests inside httpcore at once; the others wait here, first come
-    first served. httpcore's own queue costs every request a scan of every queued request and
+    """At most ``size`` requests inside httpcore2 at once; the others wait here, first come
+    first served. httpcore2's own queue costs every request a scan of every queued request and
     connection (httpcore#1093): at 128 files in flight on a 64-connection pool that scan was
     most of the client's CPU. One limiter per event loop (a client may serve one loop after
     another)."""
@@ -537,10 +544,10 @@ class _RequestSlots:
         return release
 
 
-class _ReleasingStream(httpx.AsyncByteStream):
+class _ReleasingStream(httpx2.AsyncByteStream):
     """A streamed response body that gives its request slot back when it is closed."""
 
-    def __init__(self, inner: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+    def __init__(self, inner: httpx2.AsyncByteStream, release: Callable[[], None]) -> None:
         self._inner = inner
         self._release = release
 
@@ -556,9 +563,9 @@ class _ReleasingStream(httpx.AsyncByteStream):
 
 @attrs.define(eq=False)
 class _Shared:
-    """What copies of a transport share: the httpx client and whether it is closed."""
+    """What copies of a transport share: the httpx2 client and whether it is closed."""
 
-    http: httpx.AsyncClient
+    http: httpx2.AsyncClient
     owns_http: bool
     closed: bool = False
     listeners: list[Callable[[BaseException], None]] = attrs.field(factory=list)
@@ -582,7 +589,7 @@ class Transport:
         timeout: float | Timeout = DEFAULT_TIMEOUT,
         max_retries: int | RetryPolicy = 2,
         headers: Mapping[str, str] | None = None,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: httpx2.AsyncClient | None = None,
         pool_of: Transport | None = None,
     ) -> None:
         """``pool_of``: share that transport's connection pool (and its closing), as
@@ -602,7 +609,7 @@ class Transport:
             self._shared = pool_of._shared
         else:
             # Our own pool's size is known: requests beyond it wait in _RequestSlots, not in
-            # httpcore. A caller's client keeps its own limits and queue.
+            # httpcore2. A caller's client keeps its own limits and queue.
             self._shared = _Shared(
                 http=http_client or _default_http_client(),
                 owns_http=http_client is None,
@@ -622,8 +629,8 @@ class Transport:
         return self._closed or self._shared.closed or self._shared.http.is_closed
 
     @property
-    def http(self) -> httpx.AsyncClient:
-        """The underlying httpx client (shared by copies)."""
+    def http(self) -> httpx2.AsyncClient:
+        """The underlying httpx2 client (shared by copies)."""
         self._check_open()
         return self._shared.http
 
@@ -659,7 +666,7 @@ class Transport:
         if self._closed or self._shared.closed:
             raise ClientClosedError("the AsyncDiffio client is closed")
         if self._shared.http.is_closed:
-            raise ClientClosedError("the httpx.AsyncClient given to AsyncDiffio is closed")
+            raise ClientClosedError("the httpx2.AsyncClient given to AsyncDiffio is closed")
 
     def add_failure_listener(self, listener: Callable[[BaseException], None]) -> None:
         """Call ``listener(error)`` for every failed attempt of any call (and its copies')."""
@@ -735,8 +742,8 @@ class Transport:
         )
 
     async def _send(
-        self, request: httpx.Request, *, endpoint: str, api_call: bool, stream: bool = False
-    ) -> httpx.Response:
+        self, request: httpx2.Request, *, endpoint: str, api_call: bool, stream: bool = False
+    ) -> httpx2.Response:
         """Send one attempt; raise :class:`RetryableFailure` for failures.
 
         Redirects are never followed (``follow_redirects=False`` overrides the client's own
@@ -756,7 +763,7 @@ class Transport:
         except BaseException:
             release()
             raise
-        if stream and isinstance(response.stream, httpx.AsyncByteStream):
+        if stream and isinstance(response.stream, httpx2.AsyncByteStream):
             # The slot is held until the caller closes the streamed answer.
             response.stream = _ReleasingStream(response.stream, release)
         else:
@@ -765,24 +772,24 @@ class Transport:
 
     async def _exchange(
         self,
-        request: httpx.Request,
+        request: httpx2.Request,
         *,
         endpoint: str,
         api_call: bool,
         secrets: list[str],
         stream: bool,
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         """One request and its answer: a success is returned, anything else raised."""
         try:
             response = await self._shared.http.send(request, stream=stream, follow_redirects=False)
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise _transport_failure(
                 exc, endpoint=endpoint, api_call=api_call, secrets=secrets
             ) from _safe_cause(exc, secrets)
         except RuntimeError as exc:
             if self._shared.http.is_closed:
                 raise ClientClosedError(
-                    "the httpx.AsyncClient given to AsyncDiffio is closed"
+                    "the httpx2.AsyncClient given to AsyncDiffio is closed"
                 ) from _safe_cause(exc, secrets)
             raise
         logger.debug("%s %s -> %d", request.method, endpoint, response.status_code)
@@ -791,7 +798,7 @@ class Transport:
         try:
             if stream:
                 await response.aread()
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise _transport_failure(
                 exc, endpoint=endpoint, api_call=api_call, secrets=secrets
             ) from _safe_cause(exc, secrets)
@@ -817,7 +824,7 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         content: Callable[[], Any] | None = None,
         stream_response: bool = False,
-    ) -> AsyncIterator[httpx.Response]:
+    ) -> AsyncIterator[httpx2.Response]:
         """Send a request to a signed URL or the edge host, retrying it under the policy.
 
         ``content`` is a factory called once per attempt (so each retry re-opens the source).
@@ -843,7 +850,7 @@ class Transport:
                 )
             base_headers[name] = value
 
-        async def attempt(number: int) -> httpx.Response:
+        async def attempt(number: int) -> httpx2.Response:
             body = content() if content is not None else None
             streamed = body is not None and not isinstance(body, bytes | str)
             request = self._shared.http.build_request(
@@ -872,8 +879,8 @@ class Transport:
                 await response.aclose()
 
 
-class _PassThrough(httpx.AsyncByteStream):
-    """Hands httpcore the body's own iterator: httpx's wrapper is an async generator that an
+class _PassThrough(httpx2.AsyncByteStream):
+    """Hands httpcore2 the body's own iterator: httpx2's wrapper is an async generator that an
     attempt failing mid-body abandons unclosed (trio warns when it is collected)."""
 
     def __init__(self, body: Any) -> None:
@@ -905,13 +912,13 @@ class _Once:
 
 
 async def iter_response_bytes(
-    response: httpx.Response, *, endpoint: str, chunk_size: int
+    response: httpx2.Response, *, endpoint: str, chunk_size: int
 ) -> AsyncIterator[bytes]:
-    """Stream a media response body, turning httpx errors into :class:`APIConnectionError`."""
+    """Stream a media response body, turning httpx2 errors into :class:`APIConnectionError`."""
     try:
         async for chunk in response.aiter_bytes(chunk_size):
             yield chunk
-    except httpx.HTTPError as exc:
+    except httpx2.HTTPError as exc:
         try:
             secrets = _request_secrets(response.request)
         except RuntimeError:  # a response built by hand has no request
@@ -922,17 +929,17 @@ async def iter_response_bytes(
 
 
 def _transport_failure(
-    exc: httpx.HTTPError, *, endpoint: str, api_call: bool, secrets: Iterable[str] = ()
+    exc: httpx2.HTTPError, *, endpoint: str, api_call: bool, secrets: Iterable[str] = ()
 ) -> Exception:
     kind = classify_exception(exc)
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+    if isinstance(exc, httpx2.UnsupportedProtocol | httpx2.InvalidURL):
         return ConfigurationError(f"{endpoint}: bad URL ({type(exc).__name__})")
     detail = f"{type(exc).__name__}"
     text = _redact(str(exc), secrets, limit=500)
     if text:
         detail += f": {text}"
     error: APIConnectionError
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, httpx2.TimeoutException):
         error = APITimeoutError(
             f"{endpoint} timed out ({detail})", endpoint=endpoint, api_call=api_call
         )
@@ -946,7 +953,7 @@ def _transport_failure(
 
 
 def _status_error(
-    response: httpx.Response,
+    response: httpx2.Response,
     *,
     endpoint: str,
     api_call: bool,
@@ -978,7 +985,7 @@ def _status_error(
 
 
 def _api_response(
-    response: httpx.Response, *, endpoint: str, attempts: int, secrets: Iterable[str] = ()
+    response: httpx2.Response, *, endpoint: str, attempts: int, secrets: Iterable[str] = ()
 ) -> ApiResponse:
     content_type = response.headers.get("content-type", "")
     text = response.text

@@ -252,7 +252,7 @@ async def _fetch(
 
 def _refuse_encoded(headers: Mapping[str, str], generation_id: str | None) -> None:
     """Raise :class:`DownloadError` unless the body is stored as sent (no or ``identity``
-    ``Content-Encoding``): httpx would inflate a compressed one without bound."""
+    ``Content-Encoding``): httpx2 would inflate a compressed one without bound."""
     encoding = headers.get("content-encoding", "")
     codings = [token.strip().lower() for token in encoding.split(",")]
     if all(coding in ("", "identity") for coding in codings):

@@ -362,10 +362,10 @@ class _Progress:
 
 
 class _Body:
-    """A request body that re-opens its source range each time httpx iterates it.
+    """A request body that re-opens its source range each time httpx2 iterates it.
 
     Each iteration is an :class:`_Attempt`, a plain async iterator (not an async generator,
-    which httpx would abandon half-way to the garbage collector when an attempt fails or is
+    which httpx2 would abandon half-way to the garbage collector when an attempt fails or is
     cancelled). The source reader an unfinished attempt left open (a file handle, the caller's
     stream) is closed by the next attempt or by :meth:`aclose`, which the sender calls when
     the request is over.
@@ -404,7 +404,7 @@ class _Body:
 
 
 class _Attempt:
-    """One pass over a :class:`_Body`: reads its source, counting each chunk once httpx comes
+    """One pass over a :class:`_Body`: reads its source, counting each chunk once httpx2 comes
     back for the next one (so progress follows what was sent, not what was read)."""
 
     def __init__(self, body: _Body) -> None:

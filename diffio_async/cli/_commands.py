@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
-import httpx
+import httpx2
 
 from ..client import AsyncDiffio
 from ..errors import ConfigurationError, DiffioError, InvalidRequestError
@@ -113,7 +113,7 @@ async def _client(args: argparse.Namespace) -> AsyncIterator[AsyncDiffio]:
         client = AsyncDiffio(args.resolved_key, args.base_url)
     except DiffioError as exc:
         raise UsageError(str(exc)) from None
-    except httpx.InvalidURL as exc:
+    except httpx2.InvalidURL as exc:
         raise UsageError(f"bad base URL: {exc}") from None
     async with client:
         yield client

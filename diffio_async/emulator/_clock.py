@@ -27,7 +27,7 @@ class EmulatorClock:
     * **follow a time source**: ``time_source`` is any ``Callable[[], float]`` in seconds, e.g.
       ``anyio.current_time``; the clock then reads ``start + (time_source() - first reading)``
       plus whatever :meth:`advance` added. Handing it ``anyio.current_time`` lets a trio
-      ``MockClock`` drive the emulator when the emulator runs in-process (``httpx.ASGITransport``)
+      ``MockClock`` drive the emulator when the emulator runs in-process (``httpx2.ASGITransport``)
       on the test's own event loop. The source is called lazily, from whichever thread asks.
 
     The clock is thread-safe: the server thread reads it while a test thread advances it.

@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 import attrs
-import httpx
+import httpx2
 from starlette.types import Receive, Scope, Send
 
 from ._asgi_app import build_app
@@ -48,7 +48,7 @@ class Emulator:
     """A local, in-memory Diffio API (an ASGI application).
 
     Serve it with :func:`serve_in_thread` (real loopback sockets) or call it in-process with
-    ``httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator))``. Use it as a context
+    ``httpx2.AsyncClient(transport=httpx2.ASGITransport(app=emulator))``. Use it as a context
     manager, or call :meth:`close`, to delete the temporary media directory.
 
     A served emulator (any ASGI server that runs the lifespan, as :func:`serve_in_thread` and
@@ -75,7 +75,7 @@ class Emulator:
         cents_per_second: usage price per billed second (default 1 cent).
         webhook_secret: the ``whsec_…`` signing secret (default: random).
         webhook_retry_delays: sleep before each delivery attempt (default 0, 0.1, 0.5 s).
-        webhook_transport: an httpx transport for deliveries (default: real network).
+        webhook_transport: an httpx2 transport for deliveries (default: real network).
         webhook_timestamps: ``svix-timestamp`` from the wall clock (default) or the emulator
             clock (``"emulator"``).
     """
@@ -97,7 +97,7 @@ class Emulator:
         cents_per_second: float = 1.0,
         webhook_secret: str | None = None,
         webhook_retry_delays: Sequence[float] = (0.0, 0.1, 0.5),
-        webhook_transport: httpx.AsyncBaseTransport | None = None,
+        webhook_transport: httpx2.AsyncBaseTransport | None = None,
         webhook_timestamps: Literal["wall", "emulator"] = "wall",
     ) -> None:
         """Create the emulator (see the class docstring for the arguments)."""
@@ -337,7 +337,7 @@ class Emulator:
         exits (runs a task on the current event loop).
 
         Servers start this through the ASGI lifespan; enter it yourself when you call the
-        emulator in-process (``httpx.ASGITransport`` runs no lifespan)::
+        emulator in-process (``httpx2.ASGITransport`` runs no lifespan)::
 
             async with emulator.background():
                 ...  # emulator.advance(7) delivers what became due, no poll needed

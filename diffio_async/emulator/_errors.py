@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
+import httpx2
 from starlette.responses import JSONResponse
 
 __all__ = ["ApiError", "ConnectionDropped", "EdgeError", "json_response"]
@@ -66,12 +66,12 @@ class EdgeError(Exception):
         return json_response({"error": {"code": self.code, "message": self.message}}, self.status)
 
 
-class ConnectionDropped(httpx.RemoteProtocolError):
+class ConnectionDropped(httpx2.RemoteProtocolError):
     """Raised by the emulator app when a fault drops or truncates a response in-process.
 
     Over a real socket (uvicorn) the emulator closes the TCP connection instead and the client
-    sees whatever its HTTP stack reports for that (httpx: ``RemoteProtocolError`` or
-    ``ReadError``). With no socket to close (``httpx.ASGITransport``) this exception is raised
-    out of the app; it subclasses ``httpx.RemoteProtocolError`` so client code that handles
+    sees whatever its HTTP stack reports for that (httpx2: ``RemoteProtocolError`` or
+    ``ReadError``). With no socket to close (``httpx2.ASGITransport``) this exception is raised
+    out of the app; it subclasses ``httpx2.RemoteProtocolError`` so client code that handles
     dropped connections handles it the same way.
     """

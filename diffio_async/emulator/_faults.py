@@ -41,7 +41,7 @@ class Fault:
          ``retry-after-ms: <retry_after_ms>`` and ``body`` (a mapping/list is sent as JSON, a
          ``str`` as text, ``bytes`` as is; default ``{"error": "Emulated HTTP <status>."}``);
        * ``drop``: read the request body, then close the connection without any response
-         (httpx raises ``RemoteProtocolError: Server disconnected without sending a
+         (httpx2 raises ``RemoteProtocolError: Server disconnected without sending a
          response``);
        * ``truncate``: run the real handler, send its status and headers (with the full
          ``Content-Length``) and only the first half of the body, then close the connection;

@@ -222,7 +222,7 @@ class EmulatorMiddleware:
         if fault.drop:
             if not fault.after:
                 # Read the request first: closing a socket with unread input sends a TCP reset
-                # (httpx ReadError) instead of a clean close (httpx RemoteProtocolError).
+                # (httpx2 ReadError) instead of a clean close (httpx2 RemoteProtocolError).
                 await _drain(receive)
             record()
             if not await drop_connection(raw_send):

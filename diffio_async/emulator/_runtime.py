@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import attrs
-import httpx
+import httpx2
 
 from ._clock import EmulatorClock
 from ._faults import FaultSet
@@ -113,7 +113,7 @@ class Runtime:
         clock: EmulatorClock,
         store: MediaStore,
         webhook_secret: str,
-        webhook_transport: httpx.AsyncBaseTransport | None,
+        webhook_transport: httpx2.AsyncBaseTransport | None,
     ) -> None:
         """Wire the pieces together."""
         self.config = config

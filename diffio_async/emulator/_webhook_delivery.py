@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 import attrs
-import httpx
+import httpx2
 
 from ._signing import svix_signature
 
@@ -66,7 +66,7 @@ class WebhookDispatcher:
         *,
         secret: str,
         retry_delays: Sequence[float],
-        transport: httpx.AsyncBaseTransport | None,
+        transport: httpx2.AsyncBaseTransport | None,
         timestamp: Callable[[], float] = time.time,
     ) -> None:
         """Deliver with ``len(retry_delays)`` attempts, sleeping ``retry_delays[i]`` first."""
@@ -98,11 +98,11 @@ class WebhookDispatcher:
         """Deliver every message (in order), retrying each on failure."""
         if not messages:
             return
-        async with httpx.AsyncClient(transport=self.transport, timeout=15.0) as client:
+        async with httpx2.AsyncClient(transport=self.transport, timeout=15.0) as client:
             for message in messages:
                 await self._deliver_one(client, message)
 
-    async def _deliver_one(self, client: httpx.AsyncClient, message: OutgoingMessage) -> None:
+    async def _deliver_one(self, client: httpx2.AsyncClient, message: OutgoingMessage) -> None:
         body = json.dumps(message.event, separators=(",", ":")).encode()
         for attempt, delay in enumerate(self.retry_delays, start=1):
             if delay:
@@ -113,7 +113,7 @@ class WebhookDispatcher:
             try:
                 response = await client.post(message.url, content=body, headers=headers)
                 status = response.status_code
-            except httpx.HTTPError as exc:
+            except httpx2.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"
             record = WebhookDelivery(
                 message_id=message.message_id,

@@ -1,10 +1,10 @@
-"""Shared helpers for the emulator tests (plain httpx, no SDK)."""
+"""Shared helpers for the emulator tests (plain httpx2, no SDK)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import httpx2
 
 from diffio_async.emulator import Emulator
 
@@ -17,21 +17,21 @@ def bearer(key: str = ADMIN) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def inproc(emulator: Emulator) -> httpx.AsyncClient:
-    """An httpx client talking to the emulator in-process."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator), base_url=BASE)
+def inproc(emulator: Emulator) -> httpx2.AsyncClient:
+    """An httpx2 client talking to the emulator in-process."""
+    return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=emulator), base_url=BASE)
 
 
 async def call(
-    client: httpx.AsyncClient, endpoint: str, body: Any = None, key: str | None = ADMIN
-) -> httpx.Response:
+    client: httpx2.AsyncClient, endpoint: str, body: Any = None, key: str | None = ADMIN
+) -> httpx2.Response:
     """POST ``/v1/<endpoint>`` with a JSON body and the key as a bearer token."""
     headers = bearer(key) if key is not None else {}
     return await client.post(f"/v1/{endpoint}", json={} if body is None else body, headers=headers)
 
 
 async def ok(
-    client: httpx.AsyncClient, endpoint: str, body: Any = None, key: str | None = ADMIN
+    client: httpx2.AsyncClient, endpoint: str, body: Any = None, key: str | None = ADMIN
 ) -> dict[str, Any]:
     """:func:`call` and insist on 200 with a JSON content type."""
     response = await call(client, endpoint, body, key)
@@ -43,7 +43,7 @@ async def ok(
 
 
 async def project_a(
-    client: httpx.AsyncClient,
+    client: httpx2.AsyncClient,
     data: bytes = b"RIFF-fake-wave-bytes",
     *,
     file_name: str = "talk.wav",
@@ -65,7 +65,7 @@ async def project_a(
 
 
 async def project_b(
-    client: httpx.AsyncClient,
+    client: httpx2.AsyncClient,
     data: bytes = b"RIFF-fake-wave-bytes",
     *,
     file_name: str = "talk.wav",
@@ -106,7 +106,7 @@ async def project_b(
 
 
 async def generation(
-    client: httpx.AsyncClient,
+    client: httpx2.AsyncClient,
     project_id: str,
     model: str = "diffio-2.0",
     key: str = ADMIN,
@@ -117,7 +117,7 @@ async def generation(
 
 
 async def progress(
-    client: httpx.AsyncClient, generation_id: str, key: str = ADMIN
+    client: httpx2.AsyncClient, generation_id: str, key: str = ADMIN
 ) -> dict[str, Any]:
     """``get_generation_progress``."""
     return await ok(client, "get_generation_progress", {"generationId": generation_id}, key)

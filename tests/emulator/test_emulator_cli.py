@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -79,7 +79,7 @@ def test_module_cli_serves_and_stops_cleanly(
     cli_process: tuple[subprocess.Popen[str], str],
 ) -> None:
     process, url = cli_process
-    with httpx.Client(base_url=url) as client:
+    with httpx2.Client(base_url=url) as client:
         info = client.get("/_emulator").json()
         assert info["era"] == "b"
         ok = client.post(
@@ -111,7 +111,7 @@ def test_cli_media_time_and_webhooks_when_the_clock_passes_the_change() -> None:
     with (
         serve_in_thread(receiver) as hook_url,
         cli(*argv, env_key="diffio_live_cli") as (process, url),
-        httpx.Client(base_url=url, headers=key) as client,
+        httpx2.Client(base_url=url, headers=key) as client,
     ):
         client.post(
             "/v1/webhooks/configure",
@@ -150,7 +150,10 @@ def test_cli_media_time_and_webhooks_when_the_clock_passes_the_change() -> None:
 
 
 def test_cli_without_a_key_accepts_any_key_and_cleans_up() -> None:
-    with cli("--api-key", "", env_key=None) as (process, url), httpx.Client(base_url=url) as client:
+    with (
+        cli("--api-key", "", env_key=None) as (process, url),
+        httpx2.Client(base_url=url) as client,
+    ):
         response = client.post(
             "/v1/account/settings/get", json={}, headers={"X-Api-Key": "whatever"}
         )

@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
-import httpx
+import httpx2
 import pytest
 from emulator_helpers import ADMIN, bearer, generation, ok, project_b
 from starlette.types import Receive, Scope, Send
@@ -88,7 +88,7 @@ class Served:
         """Wait until every request so far has finished; return how many have started."""
         return await self._until(lambda started, finished: started == finished)
 
-    async def settle(self, client: httpx.AsyncClient, started: int) -> None:
+    async def settle(self, client: httpx2.AsyncClient, started: int) -> None:
         """Wait until ``started`` requests have started and all have finished, then let the
         server loop move on.
 
@@ -128,7 +128,7 @@ def served_b() -> Iterator[Served]:
         yield served
 
 
-async def _download_url(served: Served, client: httpx.AsyncClient, size: int) -> str:
+async def _download_url(served: Served, client: httpx2.AsyncClient, size: int) -> str:
     created = await ok(client, "create_project", {"fileName": "a.wav", "contentType": "audio/wav"})
     put = await client.put(
         created["uploadUrl"], content=b"\x01" * size, headers={"Content-Type": "audio/wav"}
@@ -155,11 +155,11 @@ async def _stalled_body(first_sent: anyio.Event) -> AsyncIterator[bytes]:
 async def test_a_download_abandoned_mid_transfer_is_not_an_emulator_error(
     served_a: Served, how: str
 ) -> None:
-    async with httpx.AsyncClient(base_url=served_a.url, timeout=30) as client:
-        url = httpx.URL(await _download_url(served_a, client, 32 * MIB))
+    async with httpx2.AsyncClient(base_url=served_a.url, timeout=30) as client:
+        url = httpx2.URL(await _download_url(served_a, client, 32 * MIB))
         before = await served_a.idle()
         # A raw socket: the client reads a little of the body, then goes away (closing the
-        # connection, or cancelled while reading). httpx's own abandoned stream would leave
+        # connection, or cancelled while reading). httpx2's own abandoned stream would leave
         # its generators unfinished, which is a client matter, not what is tested here.
         assert url.host and url.port
         with anyio.CancelScope() as scope:
@@ -179,7 +179,7 @@ async def test_a_download_abandoned_mid_transfer_is_not_an_emulator_error(
 
 
 async def test_a_cancelled_era_a_upload_is_not_an_emulator_error(served_a: Served) -> None:
-    async with httpx.AsyncClient(base_url=served_a.url, timeout=30) as client:
+    async with httpx2.AsyncClient(base_url=served_a.url, timeout=30) as client:
         created = await ok(
             client, "create_project", {"fileName": "a.wav", "contentType": "audio/wav"}
         )
@@ -202,7 +202,7 @@ async def test_a_cancelled_era_a_upload_is_not_an_emulator_error(served_a: Serve
 
 
 async def test_a_cancelled_era_b_part_upload_is_not_an_emulator_error(served_b: Served) -> None:
-    async with httpx.AsyncClient(base_url=served_b.url, timeout=30) as client:
+    async with httpx2.AsyncClient(base_url=served_b.url, timeout=30) as client:
         created = await ok(
             client,
             "create_project",
@@ -248,7 +248,7 @@ async def _close_mid_body(url: str, path: str, headers: dict[str, str]) -> None:
 async def test_a_client_that_closes_mid_json_body_is_not_an_emulator_error(
     served_a: Served, path: str, headers: dict[str, str]
 ) -> None:
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx2.AsyncClient(timeout=30) as client:
         before = await served_a.idle()
         await _close_mid_body(served_a.url, path, headers)
         await served_a.settle(client, before + 1)
@@ -258,7 +258,7 @@ async def test_a_client_that_closes_mid_json_body_is_not_an_emulator_error(
 async def test_a_client_that_closes_mid_edge_json_body_is_not_an_emulator_error(
     served_b: Served,
 ) -> None:
-    async with httpx.AsyncClient(base_url=served_b.url, timeout=30) as client:
+    async with httpx2.AsyncClient(base_url=served_b.url, timeout=30) as client:
         created = await project_b(client)
         before = await served_b.idle()
         token = bearer(created["upload"]["uploadToken"])

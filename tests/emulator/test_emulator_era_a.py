@@ -424,9 +424,9 @@ async def test_transcript_download_and_errors(emulator: Emulator) -> None:
 async def test_upload_and_media_urls_follow_the_host_the_client_used(
     emulator: Emulator, served: str
 ) -> None:
-    import httpx
+    import httpx2
 
-    async with httpx.AsyncClient(base_url=served) as client:
+    async with httpx2.AsyncClient(base_url=served) as client:
         created = await project_a(client)
         assert created["uploadUrl"].startswith(served + "/_storage/")
         made = await generation(client, created["apiProjectId"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
+import httpx2
 import pytest
 from emulator_helpers import ADMIN, BASE, bearer, call, generation, inproc, ok, progress, project_b
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.anyio
 DATA = bytes(range(256)) * 10  # 2560 bytes: parts of 1024, 1024, 512
 
 
-async def _session(client: httpx.AsyncClient, size: int = len(DATA)) -> dict[str, Any]:
+async def _session(client: httpx2.AsyncClient, size: int = len(DATA)) -> dict[str, Any]:
     return await ok(
         client,
         "create_project",
@@ -24,7 +24,7 @@ async def _session(client: httpx.AsyncClient, size: int = len(DATA)) -> dict[str
     )
 
 
-async def _start(client: httpx.AsyncClient, upload: dict[str, Any]) -> str:
+async def _start(client: httpx2.AsyncClient, upload: dict[str, Any]) -> str:
     response = await client.post(
         f"{upload['edgeBaseUrl']}/v1/uploads/start", json={}, headers=bearer(upload["uploadToken"])
     )
@@ -35,8 +35,8 @@ async def _start(client: httpx.AsyncClient, upload: dict[str, Any]) -> str:
 
 
 async def _put(
-    client: httpx.AsyncClient, upload: dict[str, Any], upload_id: str, number: int, data: bytes
-) -> httpx.Response:
+    client: httpx2.AsyncClient, upload: dict[str, Any], upload_id: str, number: int, data: bytes
+) -> httpx2.Response:
     return await client.put(
         f"{upload['edgeBaseUrl']}/v1/uploads/parts/{number}",
         params={"uploadId": upload_id},

@@ -1,4 +1,4 @@
-"""Fault injection over real loopback sockets (uvicorn in a thread, httpx.AsyncClient)."""
+"""Fault injection over real loopback sockets (uvicorn in a thread, httpx2.AsyncClient)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 
-import httpx
+import httpx2
 import pytest
 from emulator_helpers import ADMIN, bearer, call, generation, inproc, ok, project_a
 
@@ -19,7 +19,7 @@ async def test_status_fault_with_retry_after(emulator: Emulator, served: str) ->
     emulator.add_fault(
         path="/v1/list_projects", status=429, retry_after="7", retry_after_ms=6500, count=2
     )
-    async with httpx.AsyncClient(base_url=served) as client:
+    async with httpx2.AsyncClient(base_url=served) as client:
         first = await call(client, "list_projects")
         second = await call(client, "list_projects")
         third = await call(client, "list_projects")
@@ -43,7 +43,7 @@ async def test_status_fault_custom_body_and_http_date(emulator: Emulator, served
             body={"error": "Overloaded", "code": "busy"},
         )
     )
-    async with httpx.AsyncClient(base_url=served) as client:
+    async with httpx2.AsyncClient(base_url=served) as client:
         pid = (await project_a(client))["apiProjectId"]
         busy = await call(client, "diffio-2.0-generation", {"apiProjectId": pid})
         listed = await ok(client, "list_project_generations", {"apiProjectId": pid})
@@ -55,8 +55,8 @@ async def test_status_fault_custom_body_and_http_date(emulator: Emulator, served
 
 async def test_drop_before_the_handler(emulator: Emulator, served: str) -> None:
     emulator.add_fault(path="/v1/create_project", drop=True)
-    async with httpx.AsyncClient(base_url=served) as client:
-        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+    async with httpx2.AsyncClient(base_url=served) as client:
+        with pytest.raises(httpx2.RemoteProtocolError, match="without sending a response"):
             await call(client, "create_project", {"fileName": "a.wav"})
         listed = await ok(client, "list_projects")
     assert listed["projects"] == []
@@ -67,11 +67,11 @@ async def test_drop_before_the_handler(emulator: Emulator, served: str) -> None:
 async def test_drop_after_the_handler_then_idempotent_retry(
     emulator: Emulator, served: str
 ) -> None:
-    async with httpx.AsyncClient(base_url=served) as client:
+    async with httpx2.AsyncClient(base_url=served) as client:
         pid = (await project_a(client))["apiProjectId"]
         emulator.add_fault(path="/v1/diffio-3.5-generation", drop=True, after=True)
         body = {"apiProjectId": pid, "idempotencyKey": "batch-7:file-1"}
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(httpx2.RemoteProtocolError):
             await call(client, "diffio-3.5-generation", body)
         listed = await ok(client, "list_project_generations", {"apiProjectId": pid})
         assert len(listed["generations"]) == 1  # the server did create it
@@ -84,7 +84,7 @@ async def test_drop_after_the_handler_then_idempotent_retry(
 
 async def test_status_after_the_handler(emulator: Emulator, served: str) -> None:
     emulator.add_fault(path="/v1/create_project", status=502, after=True)
-    async with httpx.AsyncClient(base_url=served) as client:
+    async with httpx2.AsyncClient(base_url=served) as client:
         response = await call(client, "create_project", {"fileName": "a.wav"})
         listed = await ok(client, "list_projects")
     assert response.status_code == 502
@@ -93,15 +93,15 @@ async def test_status_after_the_handler(emulator: Emulator, served: str) -> None
 
 async def test_truncated_json(emulator: Emulator, served: str) -> None:
     emulator.add_fault(path="/v1/list_projects", truncate=True)
-    async with httpx.AsyncClient(base_url=served) as client:
-        with pytest.raises(httpx.RemoteProtocolError, match="complete message body"):
+    async with httpx2.AsyncClient(base_url=served) as client:
+        with pytest.raises(httpx2.RemoteProtocolError, match="complete message body"):
             await call(client, "list_projects")
         assert (await call(client, "list_projects")).status_code == 200
 
 
 async def test_truncated_media_download(emulator: Emulator, served: str) -> None:
     data = bytes(range(256)) * 8192  # 2 MiB: more than one 1 MiB chunk
-    async with httpx.AsyncClient(base_url=served) as client:
+    async with httpx2.AsyncClient(base_url=served) as client:
         created = await project_a(client, data)
         made = await generation(client, created["apiProjectId"])
         emulator.advance(3)
@@ -112,7 +112,7 @@ async def test_truncated_media_download(emulator: Emulator, served: str) -> None
         )
         emulator.add_fault(path="/_storage/*", method="GET", truncate=True)
         received = bytearray()
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(httpx2.RemoteProtocolError):
             async with client.stream("GET", info["downloadUrl"]) as response:
                 assert response.status_code == 200
                 assert response.headers["content-length"] == str(len(data))
@@ -128,11 +128,11 @@ async def test_truncated_media_download(emulator: Emulator, served: str) -> None
 
 async def test_delay_then_answer(emulator: Emulator, served: str) -> None:
     emulator.add_fault(path=re.compile(r"/v1/list_.*"), delay=0.3)
-    async with httpx.AsyncClient(base_url=served) as client:
+    async with httpx2.AsyncClient(base_url=served) as client:
         started = time.monotonic()
         response = await call(client, "list_projects")
         elapsed = time.monotonic() - started
-        with pytest.raises(httpx.ReadTimeout):
+        with pytest.raises(httpx2.ReadTimeout):
             emulator.add_fault(path="/v1/list_projects", delay=1.0)
             await client.post("/v1/list_projects", json={}, headers=bearer(), timeout=0.2)
     assert response.status_code == 200
@@ -141,12 +141,12 @@ async def test_delay_then_answer(emulator: Emulator, served: str) -> None:
 
 async def test_drop_an_upload(emulator: Emulator, served: str) -> None:
     data = b"x" * (8 * 1024 * 1024)
-    async with httpx.AsyncClient(base_url=served) as client:
+    async with httpx2.AsyncClient(base_url=served) as client:
         created = await ok(
             client, "create_project", {"fileName": "a.wav", "contentType": "audio/wav"}
         )
         emulator.add_fault(path="/_storage/*", method="PUT", drop=True)
-        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        with pytest.raises((httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError)):
             await client.put(
                 created["uploadUrl"], content=data, headers={"Content-Type": "audio/wav"}
             )
@@ -158,7 +158,7 @@ async def test_drop_an_upload(emulator: Emulator, served: str) -> None:
 
 async def test_fault_count_none_is_permanent(emulator: Emulator, served: str) -> None:
     fault = emulator.add_fault(path="/v1/list_projects", status=500, count=None)
-    async with httpx.AsyncClient(base_url=served) as client:
+    async with httpx2.AsyncClient(base_url=served) as client:
         statuses = [(await call(client, "list_projects")).status_code for _ in range(3)]
         emulator.clear_faults()
         after = await call(client, "list_projects")
@@ -168,7 +168,7 @@ async def test_fault_count_none_is_permanent(emulator: Emulator, served: str) ->
 
 
 async def test_faults_over_http(emulator: Emulator, served: str) -> None:
-    async with httpx.AsyncClient(base_url=served) as client:
+    async with httpx2.AsyncClient(base_url=served) as client:
         added = await client.post(
             "/_emulator/faults",
             json={
@@ -185,7 +185,7 @@ async def test_faults_over_http(emulator: Emulator, served: str) -> None:
         await client.post(
             "/_emulator/faults", json={"path": "/v1/.*", "regex": True, "drop": True, "count": None}
         )
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(httpx2.RemoteProtocolError):
             await call(client, "list_projects")
         cleared = await client.delete("/_emulator/faults")
         assert cleared.status_code == 200
@@ -198,7 +198,7 @@ async def test_faults_over_http(emulator: Emulator, served: str) -> None:
 
 async def test_faults_never_touch_control_routes(emulator: Emulator, served: str) -> None:
     emulator.add_fault(path="*", status=500, count=None)
-    async with httpx.AsyncClient(base_url=served) as client:
+    async with httpx2.AsyncClient(base_url=served) as client:
         info = await client.get("/_emulator")
         assert (await call(client, "list_projects")).status_code == 500
     assert info.status_code == 200
@@ -209,9 +209,9 @@ async def test_in_process_drops_raise_connection_dropped(emulator: Emulator) -> 
         emulator.add_fault(path="/v1/list_projects", drop=True)
         with pytest.raises(ConnectionDropped) as dropped:
             await call(client, "list_projects")
-        assert isinstance(dropped.value, httpx.RemoteProtocolError)
+        assert isinstance(dropped.value, httpx2.RemoteProtocolError)
         emulator.add_fault(path="/v1/list_projects", truncate=True)
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(httpx2.RemoteProtocolError):
             await call(client, "list_projects")
         emulator.add_fault(path="/v1/create_project", drop=True, after=True)
         with pytest.raises(ConnectionDropped):
@@ -225,7 +225,7 @@ async def test_streamed_client_request_with_fault(emulator: Emulator, served: st
             yield b"z" * 1000
 
     emulator.add_fault(path="/_storage/*", method="PUT", status=503)
-    async with httpx.AsyncClient(base_url=served) as client:
+    async with httpx2.AsyncClient(base_url=served) as client:
         created = await ok(
             client, "create_project", {"fileName": "a.wav", "contentType": "audio/wav"}, key=ADMIN
         )

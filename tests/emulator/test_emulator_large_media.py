@@ -6,7 +6,7 @@ import hashlib
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
+import httpx2
 import pytest
 from emulator_helpers import ADMIN, bearer, generation, ok
 
@@ -44,7 +44,7 @@ def traced() -> Iterator[None]:
         tracemalloc.stop()
 
 
-async def _download_digest(client: httpx.AsyncClient, url: str) -> tuple[str, int]:
+async def _download_digest(client: httpx2.AsyncClient, url: str) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
     async with client.stream("GET", url) as response:
@@ -58,7 +58,7 @@ async def _download_digest(client: httpx.AsyncClient, url: str) -> tuple[str, in
 
 async def test_era_a_64_mib_round_trip(traced: None) -> None:
     with Emulator(api_key=ADMIN) as emulator, serve_in_thread(emulator) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        async with httpx2.AsyncClient(base_url=url, timeout=60) as client:
             created = await ok(
                 client,
                 "create_project",
@@ -88,7 +88,7 @@ async def test_era_a_64_mib_round_trip(traced: None) -> None:
 
 async def test_era_b_64_mib_round_trip(traced: None) -> None:
     with Emulator(era="b", api_key=ADMIN) as emulator, serve_in_thread(emulator) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        async with httpx2.AsyncClient(base_url=url, timeout=60) as client:
             created = await ok(
                 client,
                 "create_project",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
+import httpx2
 import pytest
 from emulator_helpers import ADMIN, call, generation, inproc, ok, progress, project_a
 
@@ -18,7 +18,7 @@ async def test_request_log_records_what_was_received(emulator: Emulator, served:
         yield b"a" * 700
         yield b"b" * 300
 
-    async with httpx.AsyncClient(base_url=served) as client:
+    async with httpx2.AsyncClient(base_url=served) as client:
         created = await ok(
             client, "create_project", {"fileName": "a.wav", "contentType": "audio/wav"}
         )
@@ -52,7 +52,7 @@ async def test_request_log_records_what_was_received(emulator: Emulator, served:
 
 
 async def test_request_log_over_http_and_clear(emulator: Emulator, served: str) -> None:
-    async with httpx.AsyncClient(base_url=served) as client:
+    async with httpx2.AsyncClient(base_url=served) as client:
         await call(client, "list_projects")
         log = (await client.get("/_emulator/requests")).json()["requests"]
         assert len(log) == 1
@@ -95,7 +95,7 @@ async def test_the_http_request_log_masks_credentials_but_the_python_log_keeps_t
 
 
 async def test_control_routes(emulator: Emulator, served: str) -> None:
-    async with httpx.AsyncClient(base_url=served) as client:
+    async with httpx2.AsyncClient(base_url=served) as client:
         info = (await client.get("/_emulator")).json()
         assert info["era"] == "a" and info["adminKeyId"] == "key_admin"
         assert "POST /_emulator/advance" in info["routes"]
@@ -143,7 +143,7 @@ async def test_control_routes(emulator: Emulator, served: str) -> None:
 
 
 async def test_unknown_paths_are_json_404(emulator: Emulator, served: str) -> None:
-    async with httpx.AsyncClient(base_url=served) as client:
+    async with httpx2.AsyncClient(base_url=served) as client:
         response = await client.get("/nothing/here")
     assert response.status_code == 404
     assert response.json() == {"error": "Not found."}

@@ -6,7 +6,7 @@ import os
 import socket
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from emulator_helpers import ADMIN, inproc, ok
 
@@ -31,11 +31,11 @@ async def test_port_zero_reports_the_real_port_and_servers_coexist() -> None:
     ):
         assert url_b == f"http://127.0.0.1:{port}"
         assert url_a.startswith("http://127.0.0.1:") and not url_a.endswith(":0")
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             assert (await client.get(f"{url_a}/_emulator")).json()["era"] == "a"
             assert (await client.get(f"{url_b}/_emulator")).json()["era"] == "b"
-    async with httpx.AsyncClient() as client:
-        with pytest.raises(httpx.ConnectError):
+    async with httpx2.AsyncClient() as client:
+        with pytest.raises(httpx2.ConnectError):
             await client.get(f"{url_b}/_emulator")
 
 

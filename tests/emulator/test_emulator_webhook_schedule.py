@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 import pytest
 from emulator_helpers import ADMIN, generation, inproc, ok, progress, project_a
 from starlette.applications import Starlette
@@ -45,23 +45,23 @@ def anyio_backend(request: pytest.FixtureRequest) -> Any:
 
 
 class Hooks:
-    """Received webhook events (from a loopback server or an httpx MockTransport)."""
+    """Received webhook events (from a loopback server or an httpx2 MockTransport)."""
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
         self.ids: list[str] = []
         self.app = Starlette(routes=[Route("/hook", self._hook, methods=["POST"])])
-        self.transport = httpx.MockTransport(self._record)
+        self.transport = httpx2.MockTransport(self._record)
 
     async def _hook(self, request: Request) -> Response:
         self.ids.append(request.headers["svix-id"])
         self.events.append(json.loads(await request.body()))
         return Response(status_code=204)
 
-    def _record(self, request: httpx.Request) -> httpx.Response:
+    def _record(self, request: httpx2.Request) -> httpx2.Response:
         self.ids.append(request.headers["svix-id"])
         self.events.append(json.loads(request.content))
-        return httpx.Response(204)
+        return httpx2.Response(204)
 
     def types(self) -> list[str]:
         return [str(event["eventType"]) for event in self.events]
@@ -78,7 +78,7 @@ class Hooks:
         assert len(self.events) == count, self.types()
 
 
-async def _configure(client: httpx.AsyncClient, url: str) -> None:
+async def _configure(client: httpx2.AsyncClient, url: str) -> None:
     await ok(client, "webhooks/configure", {"mode": "live", "url": url, "eventTypes": ALL_TYPES})
 
 
@@ -99,7 +99,7 @@ def _served(hooks: Hooks, **options: Any) -> Iterator[tuple[Emulator, str, str]]
 async def test_completed_arrives_when_the_clock_passes_the_end_with_no_poll() -> None:
     hooks = Hooks()
     with _served(hooks, generation_seconds=1, seconds_per_mib=2) as (emulator, url, hook_url):
-        async with httpx.AsyncClient(base_url=url) as client:
+        async with httpx2.AsyncClient(base_url=url) as client:
             await _configure(client, hook_url)
             pid = (await project_a(client, b"\0" * (3 * MIB)))["apiProjectId"]
             gid = (await generation(client, pid))["generationId"]
@@ -133,7 +133,7 @@ async def test_completed_arrives_when_the_clock_passes_the_end_with_no_poll() ->
 async def test_polls_racing_the_scheduler_send_each_change_once() -> None:
     hooks = Hooks()
     with _served(hooks, generation_seconds=3) as (emulator, url, hook_url):
-        async with httpx.AsyncClient(base_url=url) as client:
+        async with httpx2.AsyncClient(base_url=url) as client:
             await _configure(client, hook_url)
             pid = (await project_a(client))["apiProjectId"]
             gid = (await generation(client, pid))["generationId"]
@@ -151,7 +151,7 @@ async def test_polls_racing_the_scheduler_send_each_change_once() -> None:
 async def test_changes_of_several_generations_go_out_in_time_order() -> None:
     hooks = Hooks()
     with _served(hooks, generation_seconds=3) as (emulator, url, hook_url):
-        async with httpx.AsyncClient(base_url=url) as client:
+        async with httpx2.AsyncClient(base_url=url) as client:
             await _configure(client, hook_url)
             pid = (await project_a(client))["apiProjectId"]
             slow = (await generation(client, pid))["generationId"]
@@ -175,7 +175,7 @@ async def test_the_wall_clock_delivers_on_time_without_polls() -> None:
     hooks = Hooks()
     clock = EmulatorClock(time_source=time.time)  # what --clock wall uses
     with _served(hooks, clock=clock, generation_seconds=0.3) as (emulator, url, hook_url):
-        async with httpx.AsyncClient(base_url=url) as client:
+        async with httpx2.AsyncClient(base_url=url) as client:
             await _configure(client, hook_url)
             pid = (await project_a(client))["apiProjectId"]
             await generation(client, pid)
@@ -191,7 +191,7 @@ async def test_the_wall_clock_delivers_on_time_without_polls() -> None:
 async def test_the_control_route_advance_delivers() -> None:
     hooks = Hooks()
     with _served(hooks) as (_, url, hook_url):
-        async with httpx.AsyncClient(base_url=url) as client:
+        async with httpx2.AsyncClient(base_url=url) as client:
             await _configure(client, hook_url)
             pid = (await project_a(client))["apiProjectId"]
             await generation(client, pid)
@@ -207,7 +207,7 @@ async def test_the_control_route_advance_delivers() -> None:
 @asynccontextmanager
 async def _in_process(
     hooks: Hooks, **options: Any
-) -> AsyncIterator[tuple[Emulator, httpx.AsyncClient]]:
+) -> AsyncIterator[tuple[Emulator, httpx2.AsyncClient]]:
     with Emulator(api_key=ADMIN, webhook_transport=hooks.transport, **options) as emulator:
         async with inproc(emulator) as client:
             await _configure(client, "https://hooks.example.test/diffio")
@@ -251,12 +251,12 @@ async def test_deliver_due_webhooks_waits_for_what_is_pending() -> None:
     gate = anyio.Event()
     sent: list[str] = []
 
-    async def slow_receiver(request: httpx.Request) -> httpx.Response:
+    async def slow_receiver(request: httpx2.Request) -> httpx2.Response:
         await gate.wait()
         sent.append(json.loads(request.content)["eventType"])
-        return httpx.Response(204)
+        return httpx2.Response(204)
 
-    with Emulator(api_key=ADMIN, webhook_transport=httpx.MockTransport(slow_receiver)) as emu:
+    with Emulator(api_key=ADMIN, webhook_transport=httpx2.MockTransport(slow_receiver)) as emu:
         async with inproc(emu) as client, emu.background():
             await _configure(client, "https://hooks.example.test/diffio")
             pid = (await project_a(client))["apiProjectId"]

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 import pytest
 from emulator_helpers import ADMIN, call, generation, inproc, ok, project_a
 from starlette.applications import Starlette
@@ -27,22 +27,22 @@ HOOK = "https://hooks.example.test/diffio"
 
 
 class Receiver:
-    """An httpx MockTransport that records webhook requests and answers scripted statuses."""
+    """An httpx2 MockTransport that records webhook requests and answers scripted statuses."""
 
     def __init__(self, statuses: list[int] | None = None) -> None:
         self.statuses = list(statuses or [])
-        self.requests: list[httpx.Request] = []
-        self.transport = httpx.MockTransport(self.handle)
+        self.requests: list[httpx2.Request] = []
+        self.transport = httpx2.MockTransport(self.handle)
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
+    def handle(self, request: httpx2.Request) -> httpx2.Response:
         self.requests.append(request)
-        return httpx.Response(self.statuses.pop(0) if self.statuses else 204)
+        return httpx2.Response(self.statuses.pop(0) if self.statuses else 204)
 
     def events(self) -> list[dict[str, object]]:
         return [json.loads(request.content) for request in self.requests]
 
 
-def verify(secret: str, headers: httpx.Headers | dict[str, str], body: bytes) -> bool:
+def verify(secret: str, headers: httpx2.Headers | dict[str, str], body: bytes) -> bool:
     """Independent Standard Webhooks check (not the emulator's signer)."""
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{headers['svix-id']}.{headers['svix-timestamp']}.".encode() + body
@@ -67,7 +67,7 @@ def hooked(receiver: Receiver) -> Iterator[Emulator]:
 
 
 async def _configure(
-    client: httpx.AsyncClient, mode: str = "live", **extra: object
+    client: httpx2.AsyncClient, mode: str = "live", **extra: object
 ) -> dict[str, Any]:
     return await ok(
         client,
@@ -326,7 +326,7 @@ async def test_real_delivery_over_loopback() -> None:
         Emulator(api_key=ADMIN, webhook_timestamps="emulator") as emulator,
         serve_in_thread(emulator) as url,
     ):
-        async with httpx.AsyncClient(base_url=url) as client:
+        async with httpx2.AsyncClient(base_url=url) as client:
             await ok(
                 client,
                 "webhooks/configure",

@@ -1,7 +1,7 @@
 """Redirects are never followed, so no credential can reach another host.
 
-httpx drops ``Authorization`` on a cross-origin redirect but keeps ``x-api-key``, and a
-caller's ``httpx.AsyncClient(follow_redirects=True)`` would follow every 3xx. The transport
+httpx2 drops ``Authorization`` on a cross-origin redirect but keeps ``x-api-key``, and a
+caller's ``httpx2.AsyncClient(follow_redirects=True)`` would follow every 3xx. The transport
 sends every request with ``follow_redirects=False`` and turns a 3xx into a final
 ``RedirectError`` that names only the target's origin. Over loopback: the emulator answers
 with the redirect (a fault), and a tiny threaded TCP server plays the other host and records
@@ -15,7 +15,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 
-import httpx
+import httpx2
 import pytest
 from shared import FAST
 
@@ -79,7 +79,7 @@ async def environment(
         target, received = stack.enter_context(other_host())
         http = None
         if user_client:
-            http = await stack.enter_async_context(httpx.AsyncClient(follow_redirects=True))
+            http = await stack.enter_async_context(httpx2.AsyncClient(follow_redirects=True))
         options = {"auth_header": auth_header, "http_client": http, "max_retries": FAST}
         env = await stack.enter_async_context(emulated_diffio(client_options=options))
         yield env, target, received
@@ -164,7 +164,7 @@ async def test_a_redirect_without_a_location_still_raises_a_redirect_error() -> 
 async def test_a_redirect_location_with_a_signed_query_never_reaches_a_log_record(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level("DEBUG")  # httpcore traces the response headers, the location included
+    caplog.set_level("DEBUG")  # httpcore2 traces the response headers, the location included
     async with environment(auth_header="authorization", user_client=False) as (env, target, _):
         env.emulator.add_fault(
             path="/v1/list_projects",
@@ -174,5 +174,5 @@ async def test_a_redirect_location_with_a_signed_query_never_reaches_a_log_recor
         with pytest.raises(RedirectError):
             await env.client.projects.list()
     messages = [record.getMessage() for record in caplog.records]
-    assert any("location" in message for message in messages), "httpcore traced the headers"
+    assert any("location" in message for message in messages), "httpcore2 traced the headers"
     assert not [message for message in messages if SECRET_QUERY.split("=")[1] in message]

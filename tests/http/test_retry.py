@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 import pytest
 from shared import FAST
 from virtual_clock import VIRTUAL_BACKENDS, virtual_backend
@@ -120,16 +120,16 @@ def test_classify_status(status: int, has_hint: bool, kind: FailureKind) -> None
 @pytest.mark.parametrize(
     ("exc", "kind"),
     [
-        (httpx.ConnectError("refused"), FailureKind.NEVER_SENT),
-        (httpx.ConnectTimeout("slow"), FailureKind.NEVER_SENT),
-        (httpx.PoolTimeout("pool"), FailureKind.NEVER_SENT),
-        (httpx.ReadTimeout("slow"), FailureKind.AMBIGUOUS),
-        (httpx.WriteTimeout("slow"), FailureKind.AMBIGUOUS),
-        (httpx.ReadError("reset"), FailureKind.AMBIGUOUS),
-        (httpx.WriteError("reset"), FailureKind.AMBIGUOUS),
-        (httpx.RemoteProtocolError("dropped"), FailureKind.AMBIGUOUS),
-        (httpx.LocalProtocolError("bad"), FailureKind.FINAL),
-        (httpx.UnsupportedProtocol("ftp"), FailureKind.FINAL),
+        (httpx2.ConnectError("refused"), FailureKind.NEVER_SENT),
+        (httpx2.ConnectTimeout("slow"), FailureKind.NEVER_SENT),
+        (httpx2.PoolTimeout("pool"), FailureKind.NEVER_SENT),
+        (httpx2.ReadTimeout("slow"), FailureKind.AMBIGUOUS),
+        (httpx2.WriteTimeout("slow"), FailureKind.AMBIGUOUS),
+        (httpx2.ReadError("reset"), FailureKind.AMBIGUOUS),
+        (httpx2.WriteError("reset"), FailureKind.AMBIGUOUS),
+        (httpx2.RemoteProtocolError("dropped"), FailureKind.AMBIGUOUS),
+        (httpx2.LocalProtocolError("bad"), FailureKind.FINAL),
+        (httpx2.UnsupportedProtocol("ftp"), FailureKind.FINAL),
     ],
 )
 def test_classify_exception(exc: Exception, kind: FailureKind) -> None:

@@ -1,8 +1,8 @@
 """Transport details that need no server: URLs, headers, settings, error mapping, redaction.
 
 Retries, drops, redirects and streaming are tested against the emulator on loopback
-(test_client.py, test_retries.py, test_redirects.py); here an ``httpx.MockTransport`` records
-what would have been sent, or raises the httpx error a real connection could raise. The one
+(test_client.py, test_retries.py, test_redirects.py); here an ``httpx2.MockTransport`` records
+what would have been sent, or raises the httpx2 error a real connection could raise. The one
 real connection failure (to a closed loopback port) checks that a signed URL's query stays out
 of the error.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 import pytest
 
 from diffio_async import PollPolicy, RestoreOptions, errors
@@ -42,17 +42,17 @@ SIGNED_URL = f"http://storage.test/bucket/out.mp3?X-Goog-Expires=900&{SIGNATURE}
 
 
 def _recorder(
-    respond: Callable[[httpx.Request], httpx.Response] | None = None,
-) -> tuple[list[httpx.Request], httpx.AsyncClient]:
-    seen: list[httpx.Request] = []
+    respond: Callable[[httpx2.Request], httpx2.Response] | None = None,
+) -> tuple[list[httpx2.Request], httpx2.AsyncClient]:
+    seen: list[httpx2.Request] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         seen.append(request)
         if respond is not None:
             return respond(request)
-        return httpx.Response(200, json={"ok": True})
+        return httpx2.Response(200, json={"ok": True})
 
-    return seen, httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return seen, httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
 
 
 @pytest.mark.parametrize(
@@ -183,7 +183,9 @@ async def test_per_call_api_key_override() -> None:
 async def test_status_errors_are_typed(
     status: int, body: dict[str, object], cls: type[errors.APIStatusError], code: str | None
 ) -> None:
-    _, http = _recorder(lambda r: httpx.Response(status, json=body, headers={"x-request-id": "r1"}))
+    _, http = _recorder(
+        lambda r: httpx2.Response(status, json=body, headers={"x-request-id": "r1"})
+    )
     transport = Transport(api_key=KEY, base_url="http://api.test", http_client=http)
     with pytest.raises(cls) as info:
         await transport.call("create_project", {}, idempotent=True)
@@ -206,7 +208,7 @@ async def test_status_errors_are_typed(
 async def test_html_error_page_becomes_readable_error() -> None:
     page = "<html><body><h1>502 Bad Gateway</h1></body></html>"
     _, http = _recorder(
-        lambda r: httpx.Response(502, text=page, headers={"content-type": "text/html"})
+        lambda r: httpx2.Response(502, text=page, headers={"content-type": "text/html"})
     )
     transport = Transport(api_key=KEY, base_url="http://api.test", http_client=http, max_retries=0)
     with pytest.raises(errors.InternalServerError) as info:
@@ -219,14 +221,14 @@ async def test_html_error_page_becomes_readable_error() -> None:
 @pytest.mark.parametrize(
     "response",
     [
-        httpx.Response(200, text="not json", headers={"content-type": "application/json"}),
-        httpx.Response(200, text="<html>hi</html>", headers={"content-type": "text/html"}),
-        httpx.Response(200, json=[1, 2, 3]),
-        httpx.Response(200, content=b""),
+        httpx2.Response(200, text="not json", headers={"content-type": "application/json"}),
+        httpx2.Response(200, text="<html>hi</html>", headers={"content-type": "text/html"}),
+        httpx2.Response(200, json=[1, 2, 3]),
+        httpx2.Response(200, content=b""),
     ],
 )
 @pytest.mark.anyio
-async def test_malformed_success_body_is_a_validation_error(response: httpx.Response) -> None:
+async def test_malformed_success_body_is_a_validation_error(response: httpx2.Response) -> None:
     _, http = _recorder(lambda r: response)
     transport = Transport(api_key=KEY, base_url="http://api.test", http_client=http)
     with pytest.raises(errors.APIResponseValidationError) as info:
@@ -238,7 +240,7 @@ async def test_malformed_success_body_is_a_validation_error(response: httpx.Resp
 @pytest.mark.anyio
 async def test_key_never_in_logs_or_repr(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="diffio_async")
-    responses = iter([httpx.Response(503, json={"error": "busy"}), httpx.Response(200, json={})])
+    responses = iter([httpx2.Response(503, json={"error": "busy"}), httpx2.Response(200, json={})])
     _, http = _recorder(lambda r: next(responses))
     transport = Transport(
         api_key=KEY,
@@ -267,6 +269,16 @@ def test_bad_configuration() -> None:
         Transport(api_key=KEY, base_url="http://api.test", timeout=-1)
     with pytest.raises(errors.ConfigurationError):
         Transport(api_key=KEY, base_url="http://api.test", max_retries=-2)
+
+
+@pytest.mark.anyio
+async def test_a_plain_httpx_client_is_refused_with_what_to_do_instead() -> None:
+    httpx = pytest.importorskip("httpx")  # the dev extra installs it for this test only
+    async with httpx.AsyncClient() as old:
+        with pytest.raises(errors.ConfigurationError, match=r"httpx2\.AsyncClient\(") as caught:
+            Transport(api_key=KEY, base_url="http://api.test", http_client=old)
+    assert "runs on httpx2" in str(caught.value)
+    assert KEY not in str(caught.value)
 
 
 # -- settings are checked up front --------------------------------------------------------
@@ -470,7 +482,7 @@ def test_the_retry_ceiling_itself_is_accepted() -> None:
         ({"base_url": f"http://api.test/\r\n{KEY}"}, "base_url"),
         ({"base_url": "http://[::1"}, "base_url"),
         ({"http_client": object()}, "http_client"),
-        ({"http_client": httpx.Client()}, "http_client"),
+        ({"http_client": httpx2.Client()}, "http_client"),
         ({"headers": "X-A: 1"}, "headers"),
     ],
 )
@@ -498,11 +510,11 @@ def test_redact_removes_secrets_in_every_spelling_and_every_url_query() -> None:
     assert len(_redact("x" * 10_000)) < 1100
 
 
-def _raising(exc: Exception) -> httpx.AsyncClient:
-    def handler(request: httpx.Request) -> httpx.Response:
+def _raising(exc: Exception) -> httpx2.AsyncClient:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         raise exc
 
-    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
 
 
 def _printed(error: BaseException) -> str:
@@ -521,17 +533,17 @@ def _assert_clean(texts: list[str]) -> None:
 
 
 LEAKY_FAILURES = [
-    pytest.param(httpx.ConnectError, id="connect"),
-    pytest.param(httpx.ReadTimeout, id="read-timeout"),
-    pytest.param(httpx.RemoteProtocolError, id="dropped"),
-    pytest.param(httpx.LocalProtocolError, id="local-protocol"),
+    pytest.param(httpx2.ConnectError, id="connect"),
+    pytest.param(httpx2.ReadTimeout, id="read-timeout"),
+    pytest.param(httpx2.RemoteProtocolError, id="dropped"),
+    pytest.param(httpx2.LocalProtocolError, id="local-protocol"),
 ]
 
 
 @pytest.mark.parametrize("cls", LEAKY_FAILURES)
 @pytest.mark.anyio
 async def test_an_api_call_failure_whose_httpx_text_holds_the_key_or_a_url_query_is_redacted(
-    cls: type[httpx.HTTPError], caplog: pytest.LogCaptureFixture
+    cls: type[httpx2.HTTPError], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="diffio_async")
     http = _raising(cls(f"Illegal header value b'Bearer {KEY}' while fetching {SIGNED_URL}"))
@@ -547,7 +559,7 @@ async def test_an_api_call_failure_whose_httpx_text_holds_the_key_or_a_url_query
 @pytest.mark.parametrize("cls", LEAKY_FAILURES)
 @pytest.mark.anyio
 async def test_a_media_failure_never_shows_the_upload_token_or_the_signed_query(
-    cls: type[httpx.HTTPError], caplog: pytest.LogCaptureFixture
+    cls: type[httpx2.HTTPError], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="diffio_async")
     http = _raising(
@@ -566,16 +578,16 @@ async def test_a_media_failure_never_shows_the_upload_token_or_the_signed_query(
     await http.aclose()
 
 
-class _FailingStream(httpx.AsyncByteStream):
+class _FailingStream(httpx2.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         yield b"abc"
-        raise httpx.ReadError(f"connection to {SIGNED_URL} reset (Bearer {UPLOAD_TOKEN})")
+        raise httpx2.ReadError(f"connection to {SIGNED_URL} reset (Bearer {UPLOAD_TOKEN})")
 
 
 @pytest.mark.anyio
 async def test_a_download_that_breaks_mid_body_does_not_show_the_signed_query() -> None:
-    http = httpx.AsyncClient(
-        transport=httpx.MockTransport(lambda r: httpx.Response(200, stream=_FailingStream()))
+    http = httpx2.AsyncClient(
+        transport=httpx2.MockTransport(lambda r: httpx2.Response(200, stream=_FailingStream()))
     )
     transport = Transport(api_key=KEY, base_url="http://api.test", http_client=http)
     with pytest.raises(errors.APIConnectionError) as info:
@@ -588,7 +600,7 @@ async def test_a_download_that_breaks_mid_body_does_not_show_the_signed_query() 
         ) as response:
             async for _ in iter_response_bytes(response, endpoint="media", chunk_size=1024):
                 pass
-    assert info.value.__cause__ is None  # the httpx error held secrets: not chained
+    assert info.value.__cause__ is None  # the httpx2 error held secrets: not chained
     _assert_clean([_printed(info.value)])
     await http.aclose()
 
@@ -613,7 +625,7 @@ async def test_an_upload_token_that_cannot_go_in_a_header_is_refused_without_sho
 @pytest.mark.anyio
 async def test_a_server_error_that_echoes_the_key_has_it_removed_from_the_message() -> None:
     _, http = _recorder(
-        lambda r: httpx.Response(401, json={"error": f"Unknown key {KEY} (see {SIGNED_URL})"})
+        lambda r: httpx2.Response(401, json={"error": f"Unknown key {KEY} (see {SIGNED_URL})"})
     )
     transport = Transport(api_key=KEY, base_url="http://api.test", http_client=http)
     with pytest.raises(errors.AuthenticationError) as info:
@@ -627,7 +639,7 @@ async def test_a_server_error_that_echoes_the_key_has_it_removed_from_the_messag
 async def test_a_non_json_success_body_gives_a_short_redacted_message() -> None:
     page = f"<html>{KEY} " + "filler " * 100_000 + "</html>"
     _, http = _recorder(
-        lambda r: httpx.Response(200, text=page, headers={"content-type": "text/html"})
+        lambda r: httpx2.Response(200, text=page, headers={"content-type": "text/html"})
     )
     transport = Transport(api_key=KEY, base_url="http://api.test", http_client=http)
     with pytest.raises(errors.APIResponseValidationError) as info:
@@ -721,11 +733,11 @@ async def test_httpx_request_logs_never_show_a_signed_urls_query(
         info = await result.generation.download_info()
     signed = [
         value
-        for name, value in httpx.URL(info.download_url).params.multi_items()
+        for name, value in httpx2.URL(info.download_url).params.multi_items()
         if "sig" in name.lower()
     ]
     assert signed or era == "b", "era A media URLs are signed in their query"
-    httpx_lines = [r.getMessage() for r in caplog.records if r.name.startswith("httpx")]
+    httpx_lines = [r.getMessage() for r in caplog.records if r.name.startswith("httpx2")]
     assert any("HTTP Request: GET" in line for line in httpx_lines)
     assert any("HTTP Request: PUT" in line for line in httpx_lines)
     for line in httpx_lines:
@@ -743,7 +755,7 @@ async def test_requests_beyond_the_pool_wait_for_a_slot_and_a_stream_gives_its_b
         send = transport._shared.http.send
         inside, most = 0, 0
 
-        async def counting_send(*args: Any, **kwargs: Any) -> httpx.Response:
+        async def counting_send(*args: Any, **kwargs: Any) -> httpx2.Response:
             nonlocal inside, most
             inside += 1
             most = max(most, inside)

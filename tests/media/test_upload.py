@@ -58,7 +58,7 @@ def _media_puts(env: EmulatedDiffio) -> list[LoggedRequest]:
 
 
 def busy_connections(client: AsyncDiffio) -> list[Any]:
-    """Connections of the client's pool that are not idle, plus queued requests (httpcore)."""
+    """Connections of the client's pool that are not idle, plus queued requests (httpcore2)."""
     pool = client._transport.http._transport._pool  # type: ignore[attr-defined]
     return [c for c in pool.connections if not c.is_idle()] + list(pool._requests)
 

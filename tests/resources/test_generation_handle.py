@@ -50,7 +50,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> Any:
 
 
 def busy_connections(client: AsyncDiffio) -> list[Any]:
-    """Connections of the client's pool that are not idle, plus queued requests (httpcore)."""
+    """Connections of the client's pool that are not idle, plus queued requests (httpcore2)."""
     pool = client._transport.http._transport._pool  # type: ignore[attr-defined]
     return [c for c in pool.connections if not c.is_idle()] + list(pool._requests)
 
@@ -482,21 +482,21 @@ async def test_cancelling_a_wait_between_polls_leaves_no_open_connection(
 @VIRTUAL
 async def test_webhook_router_wakes_the_wait() -> None:
     """With a router, the wait polls as soon as the webhook arrives, not at its next poll."""
-    import httpx
+    import httpx2
 
     from diffio_async.webhooks import WebhookRouter
 
     router: WebhookRouter | None = None
 
-    async def receiver(request: httpx.Request) -> httpx.Response:
+    async def receiver(request: httpx2.Request) -> httpx2.Response:
         assert router is not None
         await router.handle(request.content, request.headers)
-        return httpx.Response(204)
+        return httpx2.Response(204)
 
     async with emulated_diffio(
         loopback=False,
         generation_seconds=30.0,
-        webhook_transport=httpx.MockTransport(receiver),
+        webhook_transport=httpx2.MockTransport(receiver),
         webhook_timestamps="emulator",
     ) as env:
         router = WebhookRouter(env.emulator.webhook_secret, tolerance=float("inf"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from shared import AUDIO, JOB_SECONDS, MODELS, SDK_HEADERS, sent
 
@@ -272,7 +272,7 @@ async def test_the_download_url_serves_the_result_without_the_api_key(
     info = await era_env.client.generations.get_download(
         generation.id, project_id=generation.project_id
     )
-    async with httpx.AsyncClient() as http:
+    async with httpx2.AsyncClient() as http:
         response = await http.get(info.download_url)
     assert response.status_code == 200 and response.content == AUDIO
     assert TEST_API_KEY not in info.download_url
