@@ -73,6 +73,7 @@ from .types import (
     WebhookEvent,
     WebhookTestEvent,
 )
+from .webhooks import WebhookRouter, verify_event
 from .workflows._options import MAX_CONCURRENCY, BatchOptions, RestoreOptions
 from .workflows.bulk import ItemResult
 from .workflows.restore import RestoreResult
@@ -145,7 +146,9 @@ __all__ = [
     "WaitTimeoutError",
     "WebhookEndpoint",
     "WebhookEvent",
+    "WebhookRouter",
     "WebhookTestEvent",
     "WebhookVerificationError",
     "__version__",
+    "verify_event",
 ]

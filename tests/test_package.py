@@ -110,3 +110,15 @@ def test_importing_every_module_imports_neither_httpx_nor_httpcore() -> None:
 def test_no_module_installs_the_httpx_alias_hook() -> None:
     for path in _modules():
         assert "alias_httpx" not in path.read_text(), path
+
+
+def test_the_webhook_helpers_are_exported_and_the_readme_imports_them_from_the_package() -> None:
+    from diffio_async import webhooks
+
+    assert diffio_async.WebhookRouter is webhooks.WebhookRouter
+    assert diffio_async.verify_event is webhooks.verify_event
+    assert {"WebhookRouter", "verify_event"} <= set(diffio_async.__all__)
+    readme = (PACKAGE.parent / "README.md").read_text()
+    assert "from diffio_async import WebhookRouter" in readme
+    assert "from diffio_async import verify_event" in readme
+    assert "from diffio_async.webhooks import" not in readme
