@@ -19,9 +19,8 @@ from ..webhook_listener import listen_for_webhooks
 from ..webhooks import WebhookRouter
 from ..workflows._options import BatchOptions, RestoreOptions
 from ._batch import run_batch
-from ._demo import demo
-from ._embedded import embedded_emulator
 from ._errors import UsageError, fail, keys_in, lone, one_line, os_message, scrub
+from ._extras import require_extra
 from ._parser import build_parser
 from ._paths import check_download_target, check_paths, count_files
 
@@ -39,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:  # argparse may echo a stray key ("unrecognized arguments: ...")
         return fail(scrub(str(exc), keys_in(argv)))
     if args.command == "emulator":
+        try:
+            require_extra("emulator", "diffio-async emulator")
+        except UsageError as exc:
+            return fail(str(exc))
         from ..emulator import run_cli
 
         return run_cli(list(args.rest), prog="diffio-async emulator")
@@ -61,8 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
+        require_extra("emulator", "diffio-async demo")
+        from ._demo import demo
+
         return await demo(args)
-    if not getattr(args, "emulator", False):
+    if getattr(args, "emulator", False):
+        require_extra("emulator", f"diffio-async {args.command} --emulator")
+    else:
         args.resolved_key = _api_key(args)  # before any work
     if args.command == "restore":
         return await _restore(args)
@@ -106,6 +114,8 @@ def _api_key(args: argparse.Namespace) -> str:
 @asynccontextmanager
 async def _client(args: argparse.Namespace) -> AsyncIterator[AsyncDiffio]:
     if getattr(args, "emulator", False):
+        from ._embedded import embedded_emulator  # the emulator extra, checked by _run
+
         async with embedded_emulator(era=args.era) as embedded:
             yield embedded.client
         return

@@ -13,6 +13,7 @@ import anyio
 
 from ..workflows.bulk import ItemResult
 from ._errors import hide
+from ._extras import install_hint
 
 __all__ = ["STAGES", "Display", "item_json"]
 
@@ -68,6 +69,12 @@ class Display:
             )
         except ImportError:  # the cli extra is not installed: plain lines
             self.console = None
+            if enabled:
+                print(
+                    f"diffio-async: plain progress lines ({install_hint('cli')} for the live "
+                    "display)",
+                    file=self.stream,
+                )
             return
         self.console = Console(file=self.stream)
         if enabled:

@@ -16,14 +16,23 @@ Needs the ``emulator`` extra (starlette, uvicorn).
 
 from __future__ import annotations
 
-from ._clock import EmulatorClock
-from ._emulator import Emulator, MintedKey
-from ._errors import ConnectionDropped
-from ._faults import Fault
-from ._lifecycle import GenerationScript
-from ._request_log import LoggedRequest, RequestLog
-from ._server import main, run_cli, serve_in_thread
-from ._webhook_delivery import WebhookDelivery
+try:
+    from ._clock import EmulatorClock
+    from ._emulator import Emulator, MintedKey
+    from ._errors import ConnectionDropped
+    from ._faults import Fault
+    from ._lifecycle import GenerationScript
+    from ._request_log import LoggedRequest, RequestLog
+    from ._server import main, run_cli, serve_in_thread
+    from ._webhook_delivery import WebhookDelivery
+except ModuleNotFoundError as _missing:  # the extra is not installed: say how to add it
+    if (_missing.name or "").partition(".")[0] not in ("starlette", "uvicorn"):
+        raise
+    raise ModuleNotFoundError(
+        f"the Diffio emulator needs the 'emulator' extra ({_missing.name} is not installed): "
+        "pip install 'diffio-async[emulator]'",
+        name=_missing.name,
+    ) from None
 
 __all__ = [
     "ConnectionDropped",
