@@ -10,7 +10,9 @@
             assert env.emulator.generation_ids == [result.generation_id]
 
 With pytest, add ``pytest_plugins = ["diffio_async.testing"]`` to your ``conftest.py`` and
-take the ``diffio_env`` fixture (an :class:`EmulatedDiffio`) in ``@pytest.mark.anyio`` tests.
+take the ``diffio_env`` fixture (an :class:`EmulatedDiffio`) in async tests run by anyio's
+plugin (``@pytest.mark.anyio``) or by pytest-asyncio (``@pytest.mark.asyncio`` in strict
+mode, any ``async def`` test in auto mode).
 
 Two transports:
 
@@ -99,14 +101,43 @@ async def emulated_diffio(
         yield EmulatedDiffio(client=client, emulator=emulator, base_url=base_url)
 
 
-try:  # the fixture is only defined when pytest is installed
+try:  # the fixtures are only defined when pytest is installed
     import pytest
 except ImportError:  # pragma: no cover
     pass
 else:
 
     @pytest.fixture
-    async def diffio_env() -> AsyncIterator[EmulatedDiffio]:
-        """An :class:`EmulatedDiffio` on loopback (era A) for ``@pytest.mark.anyio`` tests."""
+    def diffio_env(request: pytest.FixtureRequest) -> EmulatedDiffio:
+        """An :class:`EmulatedDiffio` on loopback (era A) for async tests run by anyio's
+        plugin (``@pytest.mark.anyio``: asyncio and trio) or by pytest-asyncio (strict mode's
+        ``@pytest.mark.asyncio``, or auto mode). It is started on the test's own event loop."""
+        if "anyio_backend" in request.fixturenames:
+            env: EmulatedDiffio = request.getfixturevalue("_diffio_env_on_anyio")
+        elif request.node.get_closest_marker("asyncio") is not None:
+            env = request.getfixturevalue("_diffio_env_on_pytest_asyncio")
+        else:
+            raise pytest.UsageError(
+                f"{request.node.nodeid}: diffio_env needs an async test run by anyio's plugin "
+                "(@pytest.mark.anyio) or by pytest-asyncio (@pytest.mark.asyncio, or "
+                "asyncio_mode = auto)"
+            )
+        return env
+
+    @pytest.fixture
+    async def _diffio_env_on_anyio() -> AsyncIterator[EmulatedDiffio]:
+        """``diffio_env`` for anyio's plugin (it runs async fixtures of anyio tests)."""
         async with emulated_diffio() as env:
             yield env
+
+    try:
+        import pytest_asyncio
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+
+        @pytest_asyncio.fixture
+        async def _diffio_env_on_pytest_asyncio() -> AsyncIterator[EmulatedDiffio]:
+            """``diffio_env`` for pytest-asyncio (marked for it, so strict mode runs it too)."""
+            async with emulated_diffio() as env:
+                yield env
