@@ -8,6 +8,7 @@ Start with :class:`AsyncDiffio`::
 
 from __future__ import annotations
 
+from . import _logging
 from ._catalog import DEFAULT_MODEL, KNOWN_MODELS, ModelSpec
 from ._http.retry import RetryPolicy
 from ._http.transport import RequestOptions, Timeout
@@ -77,6 +78,8 @@ from .webhooks import WebhookRouter, verify_event
 from .workflows._options import MAX_CONCURRENCY, BatchOptions, RestoreOptions
 from .workflows.bulk import ItemResult
 from .workflows.restore import RestoreResult
+
+_logging.setup_from_environment()  # redacted records; $DIFFIO_LOG prints them on stderr
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # bottom first: (what the layer is, the modules in it; a trailing "." means a package)
     ("wire models", ("_version", "types.")),
     ("errors and checks", ("errors", "_checks", "_catalog")),
-    ("http and the converter", ("_http.", "_convert")),
+    ("http and the converter", ("_http.", "_convert", "_logging")),
     ("media and webhooks", ("_media.", "webhooks", "webhook_listener")),
     ("resources", ("resources.",)),
     ("workflows", ("workflows.",)),
