@@ -14,10 +14,17 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TextIO
 
 from ._http.transport import _REDACTED, _redact
 
-__all__ = ["ENVIRONMENT_VARIABLE", "LEVELS", "LOGGER_NAME", "setup_from_environment"]
+__all__ = [
+    "ENVIRONMENT_VARIABLE",
+    "LEVELS",
+    "LOGGER_NAME",
+    "print_on_stderr",
+    "setup_from_environment",
+]
 
 LOGGER_NAME = "diffio_async"
 """The logger every module of the SDK logs to."""
@@ -67,7 +74,21 @@ _FILTER = _RedactingFilter()
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The handler ``$DIFFIO_LOG`` adds (one per process)."""
+    """The handler ``$DIFFIO_LOG`` adds (one per process). It writes to the current
+    ``sys.stderr``, so a live display that redirects stderr prints the lines above itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter(_FORMAT))
+        self.addFilter(_FILTER)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        """Ignored: the stream is always the current ``sys.stderr``."""
 
 
 def setup_from_environment() -> None:
@@ -77,10 +98,15 @@ def setup_from_environment() -> None:
     if _FILTER not in logger.filters:
         logger.addFilter(_FILTER)
     level = LEVELS.get(os.environ.get(ENVIRONMENT_VARIABLE, "").strip().lower())
-    if level is None or any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        return
-    handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter(_FORMAT))
-    handler.addFilter(_FILTER)
-    logger.addHandler(handler)
-    logger.setLevel(level)
+    if level is not None:
+        print_on_stderr(level)
+
+
+def print_on_stderr(level: int) -> None:
+    """Print the SDK's records from ``level`` up on stderr (the command's ``-v``); a second
+    call adds no handler and only ever lowers the level."""
+    logger = logging.getLogger(LOGGER_NAME)
+    if not any(isinstance(handler, _StderrHandler) for handler in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    if logger.level == logging.NOTSET or level < logger.level:
+        logger.setLevel(level)

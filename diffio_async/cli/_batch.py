@@ -31,12 +31,15 @@ async def run_batch(
     options: RestoreOptions,
     batch: BatchOptions,
     json_lines: bool,
+    quiet: bool = False,
     secret: str | None = None,
     router: WebhookRouter | None = None,
 ) -> int:
     """Restore ``paths`` with ``client``; return 0 when every file is done, else 1. A batch
-    that cannot start raises :class:`UsageError`."""
-    display = Display(total, enabled=not json_lines, secret=secret)
+    that cannot start raises :class:`UsageError`. ``quiet``: no live display and no table;
+    the count line only when a file failed or never finished."""
+    display = Display(total, enabled=not json_lines and not quiet, secret=secret)
+    table = not json_lines and not quiet
     results: list[ItemResult] = []
     started = False
     try:
@@ -58,19 +61,20 @@ async def run_batch(
                     if json_lines:
                         print(json.dumps(item_json(item, secret)), flush=True)
     except BatchAbortedError as exc:
-        display.summary(results)
+        display.summary(results, with_table=table)
         cause = one_line(hide(str(exc.cause), secret))
         print(f"diffio-async: batch stopped: {cause}", file=sys.stderr)
         return 1
     except DiffioError as exc:
         if not started:
             raise UsageError(_start_error(exc, output_dir, batch.ledger)) from None
-        display.summary(results)
+        display.summary(results, with_table=table)
         print(f"diffio-async: batch failed: {one_line(hide(str(exc), secret))}", file=sys.stderr)
         return 1
-    if not json_lines:
-        display.summary(results)
-    return 0 if all(item.ok for item in results) else 1
+    ok = all(item.ok for item in results)
+    if table or (quiet and not ok):
+        display.summary(results, with_table=table)
+    return 0 if ok else 1
 
 
 def _start_error(exc: DiffioError, output_dir: str, ledger: str | None) -> str:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import logging
 import os
+import shlex
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -13,12 +16,20 @@ from contextlib import asynccontextmanager
 import anyio
 import httpx2
 
+from .._logging import print_on_stderr
 from ..client import AsyncDiffio
-from ..errors import ConfigurationError, DiffioError, InvalidRequestError
+from ..errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ConfigurationError,
+    DiffioError,
+    InvalidRequestError,
+)
 from ..webhook_listener import listen_for_webhooks
 from ..webhooks import WebhookRouter
 from ..workflows._options import BatchOptions, RestoreOptions
 from ._batch import run_batch
+from ._display import model_json
 from ._errors import UsageError, fail, keys_in, lone, one_line, os_message, scrub
 from ._extras import require_extra
 from ._parser import build_parser
@@ -45,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..emulator import run_cli
 
         return run_cli(list(args.rest), prog="diffio-async emulator")
+    if args.verbose:
+        print_on_stderr(logging.DEBUG if args.verbose > 1 else logging.INFO)
     try:
         try:
             return anyio.run(_run, args)
@@ -58,8 +71,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # one of the user's paths (an unwritable output, a vanished folder)
         return fail(scrub(os_message(exc), keys_in(argv)))
     except KeyboardInterrupt:
-        print("diffio-async: interrupted", file=sys.stderr)
+        print(f"diffio-async: {_interrupted(args)}", file=sys.stderr)
         return 130
+
+
+def _interrupted(args: argparse.Namespace) -> str:
+    """What Ctrl-C left: for a batch, how to resume it (or that it cannot be)."""
+    if args.command != "restore":
+        return "interrupted"
+    if args.ledger is None:
+        return (
+            "interrupted; without --ledger a rerun starts the batch over "
+            "(pass --ledger FILE to make a batch resumable)"
+        )
+    return (
+        "interrupted; run the same command again with --ledger "
+        f"{shlex.quote(args.ledger)} to resume: finished files are skipped, uploaded "
+        "projects and created generations are reused"
+    )
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -83,6 +112,11 @@ async def _run(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         except DiffioError as exc:
             message = one_line(scrub(str(exc), [args.resolved_key]))
+            if isinstance(exc, APIConnectionError) and exc.api_call:
+                reach = (
+                    "no answer from" if isinstance(exc, APITimeoutError) else "cannot connect to"
+                )
+                message = f"{reach} {client.base_url}: {message}"
             print(f"diffio-async: {args.command} failed: {message}", file=sys.stderr)
             return 1
 
@@ -151,7 +185,8 @@ async def _restore(args: argparse.Namespace) -> int:
                 )
             except OSError as exc:
                 raise UsageError(f"cannot listen on {host}:{port}: {os_message(exc)}") from None
-            print(f"diffio-async: listening for webhooks on {url}", file=sys.stderr)
+            if not args.quiet:
+                print(f"diffio-async: listening for webhooks on {url}", file=sys.stderr)
         return await run_batch(
             client,
             args.paths,
@@ -160,6 +195,7 @@ async def _restore(args: argparse.Namespace) -> int:
             options=options,
             batch=batch,
             json_lines=args.json,
+            quiet=args.quiet,
             secret=getattr(args, "resolved_key", None),
             router=router,
         )
@@ -177,15 +213,25 @@ def _webhook_router(args: argparse.Namespace) -> WebhookRouter | None:
     return WebhookRouter(secret)
 
 
+def _print_json(value: object) -> None:
+    print(json.dumps(value), flush=True)
+
+
 async def _inspect(client: AsyncDiffio, args: argparse.Namespace) -> int:
     if args.command == "projects":
         for project in await client.projects.list():
+            if args.json:
+                _print_json(model_json(project))
+                continue
             print(
                 f"{project.api_project_id}  {project.status:10} "
                 f"{project.generation_count:3} gen  {project.original_file_name or ''}"
             )
     elif args.command == "generations":
         for generation in await client.projects.list_generations(args.project_id):
+            if args.json:
+                _print_json(model_json(generation))
+                continue
             percent = "" if generation.progress is None else f"{generation.progress}%"
             print(
                 f"{generation.generation_id}  {generation.status:10} "
@@ -195,6 +241,9 @@ async def _inspect(client: AsyncDiffio, args: argparse.Namespace) -> int:
         progress = await client.generations.get_progress(
             args.generation_id, project_id=args.project
         )
+        if args.json:
+            _print_json({**model_json(progress), "percent": progress.percent})
+            return 0
         print(f"{progress.generation_id}  {progress.status}  {progress.percent:.0f}%")
         for name, stage in progress.stages:
             print(f"  {name:14} {stage.status:9} {stage.progress:3}%  {stage.status_message or ''}")
@@ -203,5 +252,8 @@ async def _inspect(client: AsyncDiffio, args: argparse.Namespace) -> int:
     elif args.command == "download":
         handle = client.generations.get(args.generation_id, project_id=args.project)
         path = await handle.download(args.output, download_type=args.download_type)
-        print(path)
+        if args.json:
+            _print_json({"path": str(path)})
+        else:
+            print(path)
     return 0

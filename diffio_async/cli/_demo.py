@@ -61,11 +61,12 @@ async def demo(args: argparse.Namespace) -> int:
         inputs = Path(work, "recordings")
         await anyio.to_thread.run_sync(make_samples, inputs, args.files)
         output = Path(keep) if keep else Path(work, "restored")
-        print(
-            f"diffio-async demo: restoring {args.files} sample recordings through an "
-            f"in-process emulator (API era {args.era}, no key needed)",
-            file=sys.stderr,
-        )
+        if not args.quiet:
+            print(
+                f"diffio-async demo: restoring {args.files} sample recordings through an "
+                f"in-process emulator (API era {args.era}, no key needed)",
+                file=sys.stderr,
+            )
         async with embedded_emulator(era=args.era) as embedded:
             status = await run_batch(
                 embedded.client,
@@ -74,10 +75,13 @@ async def demo(args: argparse.Namespace) -> int:
                 total=args.files,
                 options=RestoreOptions(timeout=120),
                 batch=BatchOptions(concurrency=4),
-                json_lines=False,
+                json_lines=args.json,
+                quiet=args.quiet,
             )
             same = await anyio.to_thread.run_sync(outputs_match, inputs, output)
             requests = len(embedded.emulator.requests)
+        if args.quiet and same:
+            return status
         print(
             f"{requests} HTTP requests; outputs {'match' if same else 'DO NOT match'} the "
             f"inputs byte for byte (the emulator's 'restoration' passes audio through)"

@@ -6,16 +6,18 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
+import attrs
 
 from ..workflows.bulk import ItemResult
 from ._errors import hide
 from ._extras import install_hint
 
-__all__ = ["STAGES", "Display", "item_json"]
+__all__ = ["STAGES", "Display", "item_json", "model_json"]
 
 STAGES = ("hash", "upload", "generation", "wait", "download")
 """The stages the display counts, in the order a file goes through them."""
@@ -30,12 +32,22 @@ def item_json(item: ItemResult, secret: str | None = None) -> dict[str, Any]:
         "skipped": item.skipped,
         "stage": item.stage,
         "error": None if error is None else hide(error, secret),
-        "projectId": item.project_id,
-        "generationId": item.generation_id,
+        "project_id": item.project_id,
+        "generation_id": item.generation_id,
         "output": None if item.output is None else str(item.output),
         "attempts": item.attempts,
         "timings": dict(item.timings),
     }
+
+
+def model_json(model: Any) -> dict[str, Any]:
+    """An SDK model (attrs) as a ``--json`` object: its fields by their snake_case names,
+    nested models as objects, datetimes in ISO 8601."""
+    return attrs.asdict(model, value_serializer=_json_value)
+
+
+def _json_value(instance: object, field: object, value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 class Display:
@@ -138,12 +150,13 @@ class Display:
             self._task, completed=done, stages=stages, rate=f"{done / elapsed:.1f} files/s"
         )
 
-    def summary(self, results: Sequence[ItemResult]) -> None:
-        """The closing table (with rich) and the one-line count of outcomes."""
+    def summary(self, results: Sequence[ItemResult], *, with_table: bool = True) -> None:
+        """The closing table (with rich, when ``with_table``) and the one-line count of outcomes,
+        which counts the files a stopped batch never finished."""
         ok = sum(1 for r in results if r.ok and not r.skipped)
         skipped = sum(1 for r in results if r.skipped)
         failed = [r for r in results if not r.ok]
-        if self.console is not None:
+        if with_table and self.console is not None:
             from rich.table import Table
 
             table = Table(title="diffio-async restore")
@@ -170,7 +183,10 @@ class Display:
             if len(shown) > 20:
                 table.add_row(f"... {len(shown) - 20} more", "", "", "", "")
             self.console.print(table)
+        unfinished = max(0, self.total - len(results))
         print(
-            f"{len(results)} files: {ok} restored, {skipped} already done, {len(failed)} failed",
+            f"{len(results) + unfinished} files: {ok} restored, {skipped} already done, "
+            f"{len(failed)} failed"
+            + (f", {unfinished} never finished (the batch stopped first)" if unfinished else ""),
             file=self.stream,
         )

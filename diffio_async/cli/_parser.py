@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from .._catalog import KNOWN_MODELS
+from .._version import __version__
 from ..types import DownloadType
 from ..workflows._options import MAX_CONCURRENCY
 from ._errors import UsageError
@@ -20,6 +21,16 @@ __all__ = [
     "model_key",
     "positive_finite_float",
 ]
+
+_VERSION_HELP = "print the version and exit"
+_QUIET_HELP = (
+    "print only results and errors: no progress display, notes or summary table (a batch's "
+    "count line still shows when a file failed)"
+)
+_VERBOSE_HELP = (
+    "log the SDK's retries and re-polls on stderr (-vv: every request too), as "
+    "DIFFIO_LOG=info (debug) does"
+)
 
 DEMO_MAX_FILES = 1000
 """The most sample files ``demo --files`` makes (each is generated, uploaded and compared)."""
@@ -84,11 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="diffio-async", description="Restore speech recordings with the Diffio API."
     )
+    parser.add_argument(
+        "--version", action="version", version=f"diffio-async {__version__}", help=_VERSION_HELP
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def connection(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--api-key", help="API key (default: $DIFFIO_API_KEY)")
         sub.add_argument("--base-url", help="API base URL (default: $DIFFIO_API_BASE_URL)")
+
+    def output(sub: argparse.ArgumentParser, json_help: str) -> None:
+        sub.add_argument("--json", action="store_true", help=json_help)
+        loudness = sub.add_mutually_exclusive_group()
+        loudness.add_argument("-q", "--quiet", action="store_true", help=_QUIET_HELP)
+        loudness.add_argument("-v", "--verbose", action="count", default=0, help=_VERBOSE_HELP)
 
     restore = commands.add_parser("restore", help="restore files or folders")
     restore.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
@@ -110,10 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="when two sources would write one output: refuse the batch (error, the "
         "default) or give each a distinct name (rename)",
     )
-    restore.add_argument("--download-type", default="audio", choices=[*DownloadType.ALL, "mp3"])
+    restore.add_argument(
+        "--download-type",
+        default="audio",
+        choices=[*DownloadType.ALL, "mp3"],
+        help="what to download for each file (audio)",
+    )
     restore.add_argument("--emulator", action="store_true", help="use an in-process emulator")
     restore.add_argument("--era", choices=["a", "b"], default="a", help="emulator API era")
-    restore.add_argument("--json", action="store_true", help="one JSON line per file")
     restore.add_argument(
         "--webhook-listen",
         type=host_port,
@@ -131,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-file wait in seconds, above 0 (1800)",
     )
     connection(restore)
+    output(restore, "one JSON line per file on stdout instead of the live display")
 
     demo = commands.add_parser("demo", help="restore sample files through the emulator")
     demo.add_argument(
@@ -141,25 +166,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--era", choices=["a", "b"], default="a", help="emulator API era")
     demo.add_argument("-o", "--output-dir", help="keep the outputs here")
+    output(demo, "one JSON line per file on stdout instead of the live display")
 
     emulator = commands.add_parser(
         "emulator", help="serve a local Diffio API", add_help=False, prefix_chars="\0"
     )
-    emulator.add_argument("rest", nargs=argparse.REMAINDER)
+    emulator.add_argument(
+        "rest",
+        nargs=argparse.REMAINDER,
+        metavar="OPTION",
+        help="the emulator's own options (see 'diffio-async emulator --help')",
+    )
 
     projects = commands.add_parser("projects", help="list projects")
     connection(projects)
+    output(projects, "one JSON object per project on stdout")
     generations = commands.add_parser("generations", help="list a project's generations")
-    generations.add_argument("project_id")
+    generations.add_argument("project_id", help="the project whose generations to list")
     connection(generations)
+    output(generations, "one JSON object per generation on stdout")
     progress = commands.add_parser("progress", help="show a generation's progress")
-    progress.add_argument("generation_id")
+    progress.add_argument("generation_id", help="the generation to show")
     progress.add_argument("--project", help="its project id")
     connection(progress)
+    output(progress, "the progress as one JSON object on stdout")
     download = commands.add_parser("download", help="download a generation's result")
-    download.add_argument("generation_id")
+    download.add_argument("generation_id", help="the generation whose result to download")
     download.add_argument("--project", required=True, help="its project id")
     download.add_argument("-o", "--output", required=True, help="file or folder")
-    download.add_argument("--download-type", default="audio", choices=[*DownloadType.ALL, "mp3"])
+    download.add_argument(
+        "--download-type",
+        default="audio",
+        choices=[*DownloadType.ALL, "mp3"],
+        help="what to download (audio)",
+    )
     connection(download)
+    output(download, 'the written file as {"path": ...} on stdout')
     return parser

@@ -102,7 +102,7 @@ def test_restore_with_emulator_flag_and_json_lines(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert sorted(Path(line["source"]).name for line in lines) == ["a.wav", "b.wav"]
-    assert all(line["ok"] and line["generationId"] for line in lines)
+    assert all(line["ok"] and line["generation_id"] for line in lines)
 
 
 def test_the_file_count_follows_the_batch_runners_rules(
@@ -231,7 +231,7 @@ def test_inspection_commands(
     source.write_bytes(b"RIFF" + b"\x07" * 5000)
     assert main(["restore", str(source), "-o", str(tmp_path / "out"), "--json"]) == 0
     line = json.loads(capsys.readouterr().out.splitlines()[-1])
-    project, generation = line["projectId"], line["generationId"]
+    project, generation = line["project_id"], line["generation_id"]
 
     assert main(["projects"]) == 0
     assert project in capsys.readouterr().out
@@ -516,7 +516,7 @@ def test_a_download_the_server_fails_is_one_line_and_exit_1(
     line = json.loads(capsys.readouterr().out.splitlines()[-1])
     emulator.add_fault(path="/_storage/*", method="GET", status=410, count=None)
     target = tmp_path / "again.mp3"
-    argv = ["download", line["generationId"], "--project", line["projectId"], "-o", str(target)]
+    argv = ["download", line["generation_id"], "--project", line["project_id"], "-o", str(target)]
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith("diffio-async: download failed: ") and err.count("\n") == 1, err
@@ -657,7 +657,9 @@ def test_a_bug_still_propagates_and_ctrl_c_is_130(
             main(_restore_argv(tmp_path))
     else:
         assert main(_restore_argv(tmp_path)) == status
-        assert capsys.readouterr().err == "diffio-async: interrupted\n"
+        err = capsys.readouterr().err
+        assert err.startswith("diffio-async: interrupted; without --ledger a rerun starts")
+        assert err.count("\n") == 1
 
 
 @pytest.mark.parametrize("json_lines", [True, False], ids=["json", "table"])
