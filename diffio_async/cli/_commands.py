@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 import anyio
 import httpx2
 
+from .._http.transport import api_url
 from .._logging import print_on_stderr
 from ..client import AsyncDiffio
 from ..errors import (
@@ -116,7 +117,7 @@ async def _run(args: argparse.Namespace) -> int:
                 reach = (
                     "no answer from" if isinstance(exc, APITimeoutError) else "cannot connect to"
                 )
-                message = f"{reach} {client.base_url}: {message}"
+                message = f"{reach} {api_url(client.base_url, '').rstrip('/')}: {message}"
             print(f"diffio-async: {args.command} failed: {message}", file=sys.stderr)
             return 1
 

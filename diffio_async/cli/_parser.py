@@ -98,7 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=f"diffio-async {__version__}", help=_VERSION_HELP
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="what to do (COMMAND --help: its options)",
+    )
 
     def connection(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--api-key", help="API key (default: $DIFFIO_API_KEY)")
