@@ -22,6 +22,8 @@ from diffio_async.cli import main
 from diffio_async.cli._parser import build_parser
 from diffio_async.client import AsyncDiffio
 from diffio_async.emulator import Emulator, EmulatorClock, serve_in_thread
+from diffio_async.emulator._server import _build_parser
+from diffio_async.emulator._server import _Parser as _EmulatorParser
 from diffio_async.errors import AuthenticationError, BatchAbortedError
 from diffio_async.workflows.bulk import ItemResult
 
@@ -87,6 +89,8 @@ def _without_help(parser: argparse.ArgumentParser, prog: str = "") -> list[str]:
 
 def test_every_argument_and_command_has_help() -> None:
     assert _without_help(build_parser()) == []
+    emulator = _build_parser("diffio-async emulator", _EmulatorParser)  # its own options
+    assert _without_help(emulator) == []
 
 
 def test_the_help_walk_finds_an_argument_without_help() -> None:
