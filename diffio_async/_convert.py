@@ -2,7 +2,8 @@
 
 * Attribute ``api_project_id`` is wire ``apiProjectId`` (mechanical camelCase). A field can name
   a different wire key with ``attrs.field(metadata={"wire": "..."})``; none needs it today.
-* Structuring is lenient (see :mod:`.types._parsing`): unknown keys are ignored, ``null`` for a
+* Structuring is lenient (see :mod:`.types._parsing`): unknown keys are kept in the model's
+  ``extra`` mapping (an answer model; a request model has none and ignores them), ``null`` for a
   field with a non-``None`` default means "use the default", numbers may be numeric strings,
   timestamps are ISO-8601 (``Z`` or offset) and become aware UTC datetimes.
 * A field marked ``metadata={"normalize": "status"}`` (every status of :mod:`.types`) is
@@ -10,8 +11,9 @@
 * A field marked ``metadata={"normalize": "text"}`` (``error``, ``errorDetails``) accepts any
   JSON value: a string as is, ``null`` as ``None``, anything else (an object, a list, a number,
   a boolean) as its compact JSON text, e.g. ``{"code":"GPU_OOM","message":"out of memory"}``.
-* Unstructuring drops ``None`` fields (request bodies never send ``null``), turns tuples into
-  lists and datetimes into ``...Z`` strings.
+* Unstructuring (hooks of :mod:`.types._serialise`, shared with the models' ``to_wire()``)
+  drops ``None`` fields (request bodies never send ``null``), turns tuples into lists and
+  datetimes into ``...Z`` strings, and writes the ``extra`` keys back.
 
 Use :func:`structure` and :func:`unstructure`; they are what the resources call.
 """
@@ -28,11 +30,18 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 
 import attrs
 from cattrs import ClassValidationError, Converter, IterableValidationError
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.gen import make_dict_structure_fn, override
 from cattrs.v import format_exception
 
 from .errors import APIResponseValidationError
 from .types._parsing import _ShapeError
+from .types._serialise import (
+    format_datetime,
+    is_extra,
+    register_unstructure_hooks,
+    to_camel,
+    wire_name,
+)
 
 __all__ = [
     "converter",
@@ -49,23 +58,6 @@ __all__ = [
 T = TypeVar("T")
 
 _MAX_MESSAGES = 8
-
-
-# ---------------------------------------------------------------------------------------------
-# Names
-# ---------------------------------------------------------------------------------------------
-
-
-def to_camel(name: str) -> str:
-    """``api_project_id`` -> ``apiProjectId``."""
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def wire_name(field: attrs.Attribute[Any]) -> str:
-    """The JSON key of an attrs field: its ``metadata["wire"]`` or its camelCase name."""
-    special = field.metadata.get("wire")
-    return special if isinstance(special, str) else to_camel(field.name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,13 +111,6 @@ def parse_datetime(value: object) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
-
-
-def format_datetime(value: datetime) -> str:
-    """Format a datetime for the wire: UTC ISO-8601 ending in ``Z`` (naive means UTC)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,6 +248,11 @@ def _is_abc_mapping(tp: object) -> bool:
     return get_origin(tp) is Mapping or tp is Mapping
 
 
+_EXTRA_SLOT = "\x00extra"
+"""Where the structure function reads ``extra`` from: a key of the input the parser builds
+itself (``extra`` is never read from a wire key)."""
+
+
 # ---------------------------------------------------------------------------------------------
 # Converter construction
 # ---------------------------------------------------------------------------------------------
@@ -283,7 +273,7 @@ def make_converter(*, forbid_extra_keys: bool = False, omit_none: bool = True) -
     conv.register_structure_hook(bool, _structure_bool)
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_structure_hook_func(_is_optional_datetime, _structure_optional_datetime)
-    conv.register_unstructure_hook(datetime, format_datetime)
+    register_unstructure_hooks(conv, omit_none=omit_none)
 
     def structure_tuple(value: object, tp: Any) -> tuple[Any, ...]:
         if not isinstance(value, (list, tuple)):
@@ -299,18 +289,8 @@ def make_converter(*, forbid_extra_keys: bool = False, omit_none: bool = True) -
             return dict(value)
         return conv.structure(dict(value), dict[args[0], args[1]])  # type: ignore[valid-type]
 
-    def unstructure_sequence(value: tuple[Any, ...]) -> list[Any]:
-        return [conv.unstructure(item) for item in value]
-
-    def unstructure_mapping(value: Mapping[Any, Any]) -> dict[Any, Any]:
-        return {key: conv.unstructure(item) for key, item in value.items()}
-
     conv.register_structure_hook_func(_is_homogeneous_tuple, structure_tuple)
     conv.register_structure_hook_func(_is_abc_mapping, structure_mapping)
-    conv.register_unstructure_hook_func(_is_homogeneous_tuple, unstructure_sequence)
-    conv.register_unstructure_hook(tuple, unstructure_sequence)
-    conv.register_unstructure_hook_func(_is_abc_mapping, unstructure_mapping)
-    conv.register_unstructure_hook(dict, unstructure_mapping)
 
     def field_hook(field: attrs.Attribute[Any]) -> Callable[[Any, Any], Any] | None:
         normalizer = _NORMALIZERS.get(field.metadata.get("normalize", ""))
@@ -320,38 +300,37 @@ def make_converter(*, forbid_extra_keys: bool = False, omit_none: bool = True) -
 
     def structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
         fields = attrs.fields(attrs.resolve_types(cls))
-        renames = {f.name: override(rename=wire_name(f), struct_hook=field_hook(f)) for f in fields}
+        renames = {
+            f.name: override(rename=_EXTRA_SLOT)
+            if is_extra(f)
+            else override(rename=wire_name(f), struct_hook=field_hook(f))
+            for f in fields
+        }
         generated = make_dict_structure_fn(cls, conv, **renames)  # type: ignore[arg-type]
         # a null for a field that has a non-None default means "missing"
         null_is_missing = frozenset(
             wire_name(f)
             for f in fields
-            if f.default is not attrs.NOTHING and not _admits_none(f.type)
+            if f.default is not attrs.NOTHING and not _admits_none(f.type) and not is_extra(f)
         )
+        # the wire keys the model knows; with forbid_extra_keys the others are errors instead
+        known = frozenset(wire_name(f) for f in fields if not is_extra(f))
+        keeps_extra = not forbid_extra_keys and any(is_extra(f) for f in fields)
 
         def structure_class(value: object, tp: Any) -> Any:
             if not isinstance(value, Mapping):
                 raise _ShapeError(f"expected an object, got {_json_type(value)}")
             if any(k in value and value[k] is None for k in null_is_missing):
                 value = {k: v for k, v in value.items() if not (v is None and k in null_is_missing)}
+            if keeps_extra and not known.issuperset(value):
+                extra = {k: v for k, v in value.items() if k not in known}
+                value = {k: v for k, v in value.items() if k in known}
+                value[_EXTRA_SLOT] = extra
             return generated(value, tp)
 
         return structure_class
 
-    def unstructure_factory(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
-        fields = attrs.fields(attrs.resolve_types(cls))
-        renames = {f.name: override(rename=wire_name(f)) for f in fields}
-        generated = make_dict_unstructure_fn(cls, conv, **renames)  # type: ignore[arg-type]
-        if not omit_none:
-            return generated
-
-        def unstructure_class(value: Any) -> dict[str, Any]:
-            return {k: v for k, v in generated(value).items() if v is not None}
-
-        return unstructure_class
-
     conv.register_structure_hook_factory(attrs.has, structure_factory)
-    conv.register_unstructure_hook_factory(attrs.has, unstructure_factory)
     return conv
 
 

@@ -171,10 +171,35 @@ def test_unparseable_optional_timestamp_becomes_none() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_unknown_fields_are_ignored() -> None:
-    data = {**MINIMAL_PROGRESS, "brandNewField": {"x": 1}, "inference": {"novel": True}}
+def test_unknown_fields_are_kept_in_extra() -> None:
+    data = {
+        **MINIMAL_PROGRESS,
+        "brandNewField": {"x": 1},
+        "extra": "a wire key named extra is just another unknown key",
+        "inference": {"novel": True, "progress": 40},
+    }
     p = structure(data, m.GenerationProgress, endpoint="get_generation_progress")
-    assert p.inference == m.Stage()
+    assert p.inference == m.Stage(progress=40, extra={"novel": True})
+    assert p.inference != m.Stage(progress=40)  # an unknown field counts for equality
+    assert hash(p.inference) == hash(m.Stage(progress=40))  # ... but not for the hash
+    assert p.extra == {"brandNewField": {"x": 1}, "extra": data["extra"]}
+    assert p.pre_processing.extra == {}
+    assert "novel" in repr(p.inference) and "True" not in repr(p.inference)  # keys only
+    # written back on the wire, so a round trip keeps them
+    assert unstructure(p) == {
+        **data,
+        "hasVideo": False,
+        "preProcessing": {"status": "pending", "progress": 0},
+        "inference": {"novel": True, "status": "pending", "progress": 40},
+    }
+    assert structure(unstructure(p), m.GenerationProgress, endpoint="x") == p
+
+
+def test_a_request_model_has_no_extra_and_ignores_unknown_keys() -> None:
+    wire = {"apiProjectId": "p", "novel": 1}
+    request = structure(wire, m.ListProjectGenerationsRequest, endpoint="x")
+    assert request == m.ListProjectGenerationsRequest(api_project_id="p")
+    assert not hasattr(request, "extra")
 
 
 def test_strict_converter_rejects_unknown_fields_with_wire_paths() -> None:

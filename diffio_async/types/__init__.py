@@ -5,7 +5,10 @@ camelCase and the mapping is done by the one converter in :mod:`diffio_async._co
 one module per API group: ``projects`` (and uploads), ``generations``, ``webhooks``,
 ``api_keys``, ``usage``, ``account``. The known values of status and type fields are in
 ``_vocabularies``, the lenient parsing rules in ``_parsing``, the secret-free reprs in
-``_reprs``. Import the models from here.
+``_reprs``. Every model can be handed on (``_model``): ``to_dict()`` and ``to_json()``
+(snake_case, JSON-safe, secrets hidden as in the repr unless ``include_secrets=True``) and
+``to_wire()`` (the camelCase API shape, by the hooks of ``_serialise``); every answer model
+keeps the fields the SDK does not know in ``extra``. Import the models from here.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Parsing (by the one converter, :mod:`diffio_async._convert`) is lenient, like the official
 SDKs' parsers:
 
-* unknown fields are ignored, and a ``null`` for a field that has a non-``None`` default counts as
+* unknown fields are kept, not dropped: every answer model has an ``extra`` mapping (see
+  :func:`_extra_field`) holding the wire keys it does not know, with their JSON values as sent;
+  a ``null`` for a field that has a non-``None`` default counts as
   missing (stage ``status`` -> ``"pending"``, ``progress`` -> ``0``, ...);
 * status fields (marked :data:`_STATUS`) are plain ``str``, stripped and lower-cased by the
   converter (``" FAILED"`` is ``"failed"``); values this SDK does not know are kept (normalised
@@ -25,7 +27,12 @@ raises :class:`~diffio_async.errors.APIResponseValidationError` from the convert
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+
+from ._reprs import _keys_repr
 
 __all__: list[str] = []
 
@@ -34,6 +41,22 @@ _STATUS: Final = {"normalize": "status"}
 """Field metadata: the converter strips and lower-cases it (``" FAILED"`` -> ``"failed"``)."""
 _TEXT: Final = {"normalize": "text"}
 """Field metadata: the converter turns any JSON value into text (non-strings as compact JSON)."""
+
+
+_EXTRA: Final = {"extra": True}
+"""Field metadata: the field collects the wire keys the model does not know (never a wire key
+itself); see :func:`_extra_field`."""
+
+
+def _extra_field() -> Mapping[str, Any]:
+    """The ``extra`` field of an answer model: the unknown wire keys, as sent (camelCase).
+
+    The converter fills it when parsing and writes its keys back on the wire (``to_wire()``),
+    so a round trip keeps them. It counts for ``==`` (two answers that differ in a field the
+    SDK does not know are different answers) but not for ``hash``, and its repr shows the keys
+    only.
+    """
+    return attrs.field(factory=dict, hash=False, repr=_keys_repr, metadata=_EXTRA)
 
 
 class _ShapeError(ValueError):

@@ -3,29 +3,39 @@
 :attr:`~diffio_async.types.ApiKey.key` and :attr:`~diffio_async.types.UploadSession.upload_token`
 are shown as ``'***'``, and URLs (signed upload and download URLs, portal and webhook URLs) are
 shown without their query, fragment or user info and with an era-B media token masked:
-``'https://edge.example/m/***/generations/g/out.mp3?…'``.
+``'https://edge.example/m/***/generations/g/out.mp3?…'``. ``to_dict()`` hides the same fields
+the same way (:data:`_SAFE_FORMS`) unless asked to include secrets. The ``extra`` fields (what
+the server sent that the SDK does not know) show only their keys.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
+from typing import Final
 
 __all__: list[str] = []
 
+_MASK: Final = "***"
+
 
 def _mask(value: object) -> str:
-    return "None" if value is None else "'***'"
+    return "None" if value is None else repr(_MASK)
+
+
+def _masked(value: object) -> str:
+    return _MASK
 
 
 _AUTHORITY = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<authority>[^/?#]*)")
 _MEDIA_TOKEN = re.compile(r"(/m/)[^/?#]+")
 
 
-def _url_repr(value: object) -> str:
-    """A URL's repr without what makes it a credential (query, fragment, user info, the era-B
-    ``/m/<media token>/`` segment): ``'https://host/path?…'``."""
+def _url_shown(value: object) -> object:
+    """A URL without what makes it a credential (query, fragment, user info, the era-B
+    ``/m/<media token>/`` segment): ``https://host/path?…``; a non-string is returned as is."""
     if not isinstance(value, str):
-        return repr(value)
+        return value
     cuts = [i for i in (value.find("?"), value.find("#")) if i >= 0]
     cut = min(cuts, default=len(value))
     head, tail = value[:cut], value[cut:]
@@ -39,4 +49,23 @@ def _url_repr(value: object) -> str:
     shown = prefix + _MEDIA_TOKEN.sub(r"\1***", head)
     if tail:
         shown += tail[0] + "\u2026"
-    return repr(shown)
+    return shown
+
+
+def _url_repr(value: object) -> str:
+    """A URL's repr without its credentials (see :func:`_url_shown`): ``'https://host/p?…'``."""
+    return repr(_url_shown(value))
+
+
+def _keys_repr(value: object) -> str:
+    """A mapping's repr with its keys only: ``{'newField': …}`` (unknown values may be secret)."""
+    if not isinstance(value, Mapping):
+        return repr(value)
+    return "{" + ", ".join(f"{key!r}: \u2026" for key in value) + "}"
+
+
+#: What ``to_dict()`` shows instead of a field whose ``repr=`` is a key: the same hiding.
+_SAFE_FORMS: Final[Mapping[Callable[[object], str], Callable[[object], object]]] = {
+    _mask: _masked,
+    _url_repr: _url_shown,
+}

@@ -8,7 +8,8 @@ from typing import Any
 
 import attrs
 
-from ._parsing import _STATUS
+from ._model import _Model
+from ._parsing import _STATUS, _extra_field
 from ._reprs import _mask
 from ._vocabularies import ApiKeyStatus
 
@@ -23,7 +24,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class CreateApiKeyRequest:
+class CreateApiKeyRequest(_Model):
     """Body of ``POST /v1/api_keys/create`` (``resourceBounds`` is always sent, default ``{}``)."""
 
     label: str
@@ -32,29 +33,30 @@ class CreateApiKeyRequest:
 
 
 @attrs.frozen(kw_only=True)
-class RotateApiKeyRequest:
+class RotateApiKeyRequest(_Model):
     """Body of ``POST /v1/api_keys/rotate``."""
 
     key_id: str
 
 
 @attrs.frozen(kw_only=True)
-class RevokeApiKeyRequest:
+class RevokeApiKeyRequest(_Model):
     """Body of ``POST /v1/api_keys/revoke``."""
 
     key_id: str
 
 
 @attrs.frozen(kw_only=True)
-class ApiKeyPermissions:
+class ApiKeyPermissions(_Model):
     """Legacy read/write permissions implied by a key's scopes."""
 
     read: bool = False
     write: bool = False
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class ApiKey:
+class ApiKey(_Model):
     """An API key; ``key`` (the plaintext secret) is set only by create and rotate."""
 
     key_id: str
@@ -70,10 +72,12 @@ class ApiKey:
     created_at: datetime | None = None
     rotated_at: datetime | None = None
     revoked_at: datetime | None = None
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class ApiKeyList:
+class ApiKeyList(_Model):
     """Answer of ``api_keys/list``."""
 
     keys: tuple[ApiKey, ...] = ()
+    extra: Mapping[str, Any] = _extra_field()

@@ -8,7 +8,8 @@ from typing import Any
 
 import attrs
 
-from ._parsing import _STATUS, _TEXT
+from ._model import _Model
+from ._parsing import _STATUS, _TEXT, _extra_field
 from ._reprs import _url_repr
 from ._vocabularies import GenerationStatus, StageStatus, TranscriptionStatus
 
@@ -27,7 +28,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class CreateGenerationRequest:
+class CreateGenerationRequest(_Model):
     """Body of ``POST /v1/<model-endpoint>`` (the idempotency key is sent untrimmed)."""
 
     api_project_id: str
@@ -37,7 +38,7 @@ class CreateGenerationRequest:
 
 
 @attrs.frozen(kw_only=True)
-class CreatedGeneration:
+class CreatedGeneration(_Model):
     """Answer of a generation create call."""
 
     generation_id: str
@@ -45,10 +46,11 @@ class CreatedGeneration:
     model_key: str
     status: str = attrs.field(metadata=_STATUS)
     idempotent_replay: bool = False
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class GenerationProgressRequest:
+class GenerationProgressRequest(_Model):
     """Body of ``POST /v1/get_generation_progress``."""
 
     generation_id: str
@@ -56,7 +58,7 @@ class GenerationProgressRequest:
 
 
 @attrs.frozen(kw_only=True)
-class Stage:
+class Stage(_Model):
     """One processing stage of a progress answer (``preProcessing``, ``inference``, ...)."""
 
     job_id: str | None = None
@@ -66,17 +68,19 @@ class Stage:
     status_message: str | None = None
     error: str | None = attrs.field(default=None, metadata=_TEXT)
     error_details: str | None = attrs.field(default=None, metadata=_TEXT)
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class Transcription:
+class Transcription(_Model):
     """Transcript state of a generation (``pending``, ``available``, ``unavailable``)."""
 
     status: str = attrs.field(default=TranscriptionStatus.PENDING, metadata=_STATUS)
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class StageProgress:
+class StageProgress(_Model):
     """Era-B fine-grained progress (``stageProgress``); every field is optional."""
 
     overall_percent: float | None = None
@@ -85,10 +89,11 @@ class StageProgress:
     bytes_total: int | None = None
     available_through_seconds: float | None = None
     duration_seconds: float | None = None
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class QueueInfo:
+class QueueInfo(_Model):
     """Era-B worker queue information (``queue``) while a generation waits for a worker."""
 
     position: int | None = None
@@ -97,10 +102,11 @@ class QueueInfo:
     busy_workers: int | None = None
     wait_reason: str | None = None
     message: str | None = None
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class GenerationProgress:
+class GenerationProgress(_Model):
     """Answer of ``get_generation_progress``."""
 
     generation_id: str
@@ -117,6 +123,7 @@ class GenerationProgress:
     stage: str | None = attrs.field(default=None, metadata=_STATUS)
     stage_progress: StageProgress | None = None
     queue: QueueInfo | None = None
+    extra: Mapping[str, Any] = _extra_field()
 
     @property
     def is_terminal(self) -> bool:
@@ -165,7 +172,7 @@ class GenerationProgress:
 
 
 @attrs.frozen(kw_only=True)
-class GenerationDownloadRequest:
+class GenerationDownloadRequest(_Model):
     """Body of ``POST /v1/get_generation_download``."""
 
     generation_id: str
@@ -174,7 +181,7 @@ class GenerationDownloadRequest:
 
 
 @attrs.frozen(kw_only=True)
-class DownloadInfo:
+class DownloadInfo(_Model):
     """Answer of ``get_generation_download``: a signed (era A) or edge (era B) media URL."""
 
     generation_id: str
@@ -185,3 +192,4 @@ class DownloadInfo:
     storage_path: str | None = None
     bucket: str | None = None  # era A only
     mime_type: str | None = None
+    extra: Mapping[str, Any] = _extra_field()

@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 import attrs
 
-from ._parsing import _STATUS, _ShapeError
+from ._model import _Model
+from ._parsing import _STATUS, _extra_field, _ShapeError
 from ._reprs import _mask, _url_repr
 from ._vocabularies import GenerationStatus, ProjectStatus
 
@@ -34,7 +35,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class CreateProjectRequest:
+class CreateProjectRequest(_Model):
     """Body of ``POST /v1/create_project``."""
 
     file_name: str
@@ -45,7 +46,7 @@ class CreateProjectRequest:
 
 
 @attrs.frozen(kw_only=True)
-class UploadSession:
+class UploadSession(_Model):
     """Era-B edge upload session returned by ``create_project`` (``upload``)."""
 
     edge_base_url: str = attrs.field(repr=_url_repr)
@@ -55,10 +56,11 @@ class UploadSession:
     part_size_bytes: int | None = None
     max_bytes: int | None = None
     expires_at: datetime | None = None
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class CreateProjectResponse:
+class CreateProjectResponse(_Model):
     """Answer of ``create_project``: a signed ``upload_url`` (era A) or an ``upload`` (era B)."""
 
     api_project_id: str
@@ -71,6 +73,7 @@ class CreateProjectResponse:
     # both
     object_path: str | None = None
     expires_at: datetime | None = None
+    extra: Mapping[str, Any] = _extra_field()
 
     def __attrs_post_init__(self) -> None:
         if self.upload_url is None and self.upload is None:
@@ -90,24 +93,26 @@ class CreateProjectResponse:
 
 
 @attrs.frozen(kw_only=True)
-class EdgeUploadStart:
+class EdgeUploadStart(_Model):
     """Answer of the edge ``POST /v1/uploads/start`` (sizes fall back to the session's)."""
 
     upload_id: str
     part_size_bytes: int | None = None
     max_bytes: int | None = None
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class EdgePartReceipt:
+class EdgePartReceipt(_Model):
     """Answer of the edge ``PUT /v1/uploads/parts/{n}``; also an item of the complete request."""
 
     part_number: int
     etag: str
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class EdgeCompleteRequest:
+class EdgeCompleteRequest(_Model):
     """Body of the edge ``POST /v1/uploads/complete`` (parts sorted by number)."""
 
     upload_id: str
@@ -115,39 +120,41 @@ class EdgeCompleteRequest:
 
 
 @attrs.frozen(kw_only=True)
-class EdgeAbortRequest:
+class EdgeAbortRequest(_Model):
     """Body of the edge ``POST /v1/uploads/abort``."""
 
     upload_id: str
 
 
 @attrs.frozen(kw_only=True)
-class EdgeUploadComplete:
+class EdgeUploadComplete(_Model):
     """Answer of the edge ``POST /v1/uploads/complete``."""
 
     object_key: str
     size_bytes: int | None = None
     etag: str | None = None
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class CompleteProjectUploadRequest:
+class CompleteProjectUploadRequest(_Model):
     """Body of ``POST /v1/complete_project_upload`` (era B)."""
 
     api_project_id: str
 
 
 @attrs.frozen(kw_only=True)
-class CompleteProjectUploadResponse:
+class CompleteProjectUploadResponse(_Model):
     """Answer of ``complete_project_upload`` (era B)."""
 
     api_project_id: str
     status: str = attrs.field(default=ProjectStatus.UPLOADED, metadata=_STATUS)
     size_bytes: int | None = None
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class Project:
+class Project(_Model):
     """One project of ``list_projects``."""
 
     api_project_id: str
@@ -158,24 +165,26 @@ class Project:
     generation_count: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class ProjectList:
+class ProjectList(_Model):
     """Answer of ``list_projects``."""
 
     projects: tuple[Project, ...] = ()
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class ListProjectGenerationsRequest:
+class ListProjectGenerationsRequest(_Model):
     """Body of ``POST /v1/list_project_generations``."""
 
     api_project_id: str
 
 
 @attrs.frozen(kw_only=True)
-class GenerationSummary:
+class GenerationSummary(_Model):
     """One generation of ``list_project_generations``."""
 
     generation_id: str
@@ -184,6 +193,7 @@ class GenerationSummary:
     progress: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    extra: Mapping[str, Any] = _extra_field()
 
     @property
     def is_terminal(self) -> bool:
@@ -192,8 +202,9 @@ class GenerationSummary:
 
 
 @attrs.frozen(kw_only=True)
-class ProjectGenerations:
+class ProjectGenerations(_Model):
     """Answer of ``list_project_generations``."""
 
     api_project_id: str
     generations: tuple[GenerationSummary, ...] = ()
+    extra: Mapping[str, Any] = _extra_field()

@@ -9,7 +9,8 @@ from typing import Any
 
 import attrs
 
-from ._parsing import _STATUS, _TEXT
+from ._model import _Model
+from ._parsing import _STATUS, _TEXT, _extra_field
 from ._reprs import _url_repr
 from ._vocabularies import GenerationStatus
 from .generations import Transcription
@@ -27,7 +28,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class SendTestEventRequest:
+class SendTestEventRequest(_Model):
     """Body of ``POST /v1/webhooks/send_test_event``."""
 
     event_type: str
@@ -37,7 +38,7 @@ class SendTestEventRequest:
 
 
 @attrs.frozen(kw_only=True)
-class WebhookTestEvent:
+class WebhookTestEvent(_Model):
     """Answer of ``webhooks/send_test_event``."""
 
     svix_message_id: str
@@ -45,10 +46,11 @@ class WebhookTestEvent:
     event_type: str
     api_key_id: str | None = None
     mode: str | None = None
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class ConfigureWebhookRequest:
+class ConfigureWebhookRequest(_Model):
     """Body of ``POST /v1/webhooks/configure``."""
 
     mode: str
@@ -58,7 +60,7 @@ class ConfigureWebhookRequest:
 
 
 @attrs.frozen(kw_only=True)
-class WebhookEndpoint:
+class WebhookEndpoint(_Model):
     """A webhook endpoint as described by ``webhooks/configure`` (``webhook``)."""
 
     api_key_id: str | None = None
@@ -69,17 +71,19 @@ class WebhookEndpoint:
     url: str | None = attrs.field(default=None, repr=_url_repr)
     signing: str | None = None
     updated_by_key_id: str | None = None
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class WebhookConfigureResponse:
+class WebhookConfigureResponse(_Model):
     """Answer of ``webhooks/configure``."""
 
     webhook: WebhookEndpoint
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class AppPortalAccessRequest:
+class AppPortalAccessRequest(_Model):
     """Body of the legacy ``POST /v1/webhooks/app_portal_access``."""
 
     mode: str
@@ -87,16 +91,17 @@ class AppPortalAccessRequest:
 
 
 @attrs.frozen(kw_only=True)
-class AppPortalAccess:
+class AppPortalAccess(_Model):
     """Answer of the legacy ``webhooks/app_portal_access`` (a Svix App Portal URL)."""
 
     portal_url: str = attrs.field(repr=_url_repr)
     mode: str | None = None
     api_key_id: str | None = None
+    extra: Mapping[str, Any] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)
-class WebhookEvent:
+class WebhookEvent(_Model):
     """A webhook delivery payload (flat JSON object, §6.2)."""
 
     event_type: str
@@ -111,6 +116,7 @@ class WebhookEvent:
     error: str | None = attrs.field(default=None, metadata=_TEXT)
     error_details: str | None = attrs.field(default=None, metadata=_TEXT)
     transcription: Transcription | None = None
+    extra: Mapping[str, Any] = _extra_field()
 
     @property
     def is_terminal(self) -> bool:

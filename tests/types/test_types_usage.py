@@ -38,6 +38,7 @@ def test_usage_summary() -> None:
         billing_policy=m.BillingPolicy(type="customerStripe"),
         lifetime_list_price_cents=1200,
         lifetime_billable_cents=1100,
+        extra={"someNewCounter": 5},  # a counter this SDK does not know is kept
     )
     assert unstructure(m.UsageSummaryRequest()) == {}
     assert unstructure(m.UsageSummaryRequest(api_key_id="key_123")) == {"apiKeyId": "key_123"}
