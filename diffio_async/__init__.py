@@ -56,6 +56,7 @@ from .errors import (
     WebhookVerificationError,
 )
 from .resources._polling import PollBudget, PollPolicy
+from .resources._raw_response import RawResponse, with_raw_response
 from .resources.generation_handle import Generation
 from .types import (
     AccountSettings,
@@ -132,6 +133,7 @@ __all__ = [
     "PollPolicy",
     "Project",
     "RateLimitError",
+    "RawResponse",
     "RedirectError",
     "RequestOptions",
     "RestoreError",
@@ -154,4 +156,5 @@ __all__ = [
     "WebhookVerificationError",
     "__version__",
     "verify_event",
+    "with_raw_response",
 ]

@@ -306,12 +306,14 @@ class RequestOptions:
 
 @attrs.frozen(kw_only=True)
 class ApiResponse:
-    """A successful API answer: the parsed JSON ``data``, ``attempts`` made and the request id."""
+    """A successful API answer: the parsed JSON ``data``, ``attempts`` made, the request id, the
+    status and the response headers (a value holding the API key is redacted)."""
 
     data: Any
     attempts: int
     request_id: str | None
     status_code: int
+    headers: httpx2.Headers = attrs.field(repr=False)
 
 
 _ATTEMPTS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
@@ -1002,9 +1004,14 @@ def _api_response(
             endpoint=endpoint,
             attempts=attempts,
         )
+    secrets = [secret for secret in secrets if secret]
+    headers = response.headers
+    if any(secret in value for value in headers.values() for secret in secrets):
+        headers = httpx2.Headers([(k, _redact(v, secrets)) for k, v in headers.multi_items()])
     return ApiResponse(
         data=data,
         attempts=attempts,
-        request_id=response.headers.get("x-request-id"),
+        request_id=headers.get("x-request-id"),
         status_code=response.status_code,
+        headers=headers,
     )

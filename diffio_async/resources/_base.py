@@ -8,6 +8,7 @@ from typing import TypeVar
 from .._convert import structure, unstructure
 from .._http.transport import ApiResponse, RequestOptions, Transport
 from ..errors import InvalidRequestError
+from ._raw_response import record_response
 
 __all__ = ["Resource", "optional_id", "require_id"]
 
@@ -30,7 +31,9 @@ class Resource:
         options: RequestOptions | None,
     ) -> ApiResponse:
         payload = body if isinstance(body, Mapping) else unstructure(body)
-        return await self._http.call(endpoint, payload, idempotent=idempotent, options=options)
+        response = await self._http.call(endpoint, payload, idempotent=idempotent, options=options)
+        record_response(endpoint, response)
+        return response
 
     async def _post_as(
         self,
