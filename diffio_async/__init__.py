@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import _logging
 from ._catalog import DEFAULT_MODEL, KNOWN_MODELS, ModelSpec
+from ._convert import from_wire
 from ._http.retry import RetryPolicy
 from ._http.transport import RequestOptions, Timeout
 from ._media.upload import MediaSource
@@ -156,5 +157,6 @@ __all__ = [
     "WebhookVerificationError",
     "__version__",
     "verify_event",
+    "from_wire",
     "with_raw_response",
 ]

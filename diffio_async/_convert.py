@@ -46,6 +46,7 @@ from .types._serialise import (
 __all__ = [
     "converter",
     "format_datetime",
+    "from_wire",
     "make_converter",
     "parse_datetime",
     "structure",
@@ -415,3 +416,15 @@ def unstructure(obj: object) -> dict[str, Any]:
     if not isinstance(result, dict):
         raise TypeError(f"{type(obj).__name__} does not unstructure to a JSON object")
     return result
+
+
+def from_wire(cls: type[T], data: object) -> T:
+    """Build a model from its wire shape: an API answer, or what ``model.to_wire()`` returned
+    (``from_wire(Project, project.to_wire()) == project``).
+
+    Parsing is as lenient as for the API's answers (unknown keys go to ``extra``).
+
+    :raises APIResponseValidationError: ``data`` is not that model's shape; the message lists
+        each problem with its wire path.
+    """
+    return structure(data, cls, endpoint=cls.__name__)

@@ -12,6 +12,7 @@ import attrs
 import pytest
 from types_helpers import ERA_B_CREATE, public_model_classes
 
+from diffio_async import APIResponseValidationError, from_wire
 from diffio_async import types as m
 from diffio_async._convert import structure
 
@@ -59,7 +60,7 @@ def test_every_model_round_trips_through_to_wire(cls: type[Any]) -> None:
     model = example(cls)
     wire = model.to_wire()
     assert json.loads(json.dumps(wire)) == wire  # plain JSON
-    assert structure(wire, cls, endpoint="x") == model
+    assert from_wire(cls, wire) == model
     if not _is_request(cls):
         assert wire["brandNewField"] == {"nested": [1, "two"]}  # unknown keys written back
 
@@ -82,6 +83,15 @@ def test_every_model_has_a_json_safe_snake_case_dict(cls: type[Any]) -> None:
 def test_answer_models_have_extra_and_request_models_do_not(cls: type[Any]) -> None:
     names = attrs.fields_dict(cls)
     assert ("extra" in names) is not _is_request(cls)
+
+
+def test_from_wire_refuses_a_wrong_shape_with_wire_paths() -> None:
+    with pytest.raises(
+        APIResponseValidationError, match=r"required field missing @ \$\.apiProjectId"
+    ):
+        from_wire(m.Project, {"status": "uploaded"})
+    with pytest.raises(APIResponseValidationError, match="Unexpected Project response"):
+        from_wire(m.Project, ["not", "an", "object"])
 
 
 def test_to_dict_of_a_parsed_progress() -> None:
