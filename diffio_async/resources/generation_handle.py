@@ -144,6 +144,15 @@ class Generation:
         """The model key the server reported (empty when rebuilt from ids alone)."""
         return self.created.model_key
 
+    def to_dict(self, *, include_secrets: bool = False) -> dict[str, Any]:
+        """The handle as JSON-safe data (what a ``RestoreResult.to_dict()`` shows of it): the
+        create answer, the idempotency key and ``finished_after``."""
+        return {
+            "created": self.created.to_dict(include_secrets=include_secrets),
+            "idempotency_key": self.idempotency_key,
+            "finished_after": self.finished_after,
+        }
+
     def __repr__(self) -> str:
         return (
             f"<Generation id={self.id!r} project_id={self.project_id!r} "

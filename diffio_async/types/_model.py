@@ -1,4 +1,5 @@
-"""The base of every wire model: ``to_dict()``, ``to_json()`` and ``to_wire()``."""
+"""The bases that let models be handed on: ``to_dict()`` and ``to_json()`` for every model and
+result, ``to_wire()`` for the wire models."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from ._serialise import PYTHON, PYTHON_WITH_SECRETS, WIRE
 __all__: list[str] = []
 
 
-class _Model:
-    """What every model of :mod:`diffio_async.types` can do to be handed on."""
+class _HandedOn:
+    """What every model of :mod:`diffio_async.types` and every workflow result can do."""
 
     __slots__ = ()
 
@@ -19,10 +20,10 @@ class _Model:
         """The model as JSON-safe Python data with its attribute (snake_case) names.
 
         Every field is present (``None`` as ``None``); datetimes are ISO-8601 ``...Z`` strings,
-        tuples are lists, nested models are dicts and mappings are copies. ``extra`` holds the
-        unknown wire keys as the server sent them. Secrets are hidden as in the repr (an API
-        key or upload token as ``"***"``, signed URLs without their query) unless
-        ``include_secrets=True``.
+        tuples are lists, nested models are dicts and mappings are copies (paths are strings,
+        an exception is its ``type`` and ``message``). ``extra`` holds the unknown wire keys as
+        the server sent them. Secrets are hidden as in the repr (an API key or upload token as
+        ``"***"``, signed URLs without their query) unless ``include_secrets=True``.
         """
         converter = PYTHON_WITH_SECRETS if include_secrets else PYTHON
         result: dict[str, Any] = converter.unstructure(self)
@@ -35,6 +36,12 @@ class _Model:
             separators=(",", ":"),
             ensure_ascii=False,
         )
+
+
+class _Model(_HandedOn):
+    """The base of every wire model: :meth:`to_dict`, :meth:`to_json` and :meth:`to_wire`."""
+
+    __slots__ = ()
 
     def to_wire(self) -> dict[str, Any]:
         """The model in the API's own shape: camelCase keys, ``None`` fields left out, the

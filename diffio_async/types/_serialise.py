@@ -12,13 +12,16 @@ the models can use it).
 * The Python shape (``names="python"``): the attribute names, every field (``None`` as
   ``None``), the same JSON-safe values, ``extra`` as a nested mapping under ``"extra"`` with
   its wire keys as sent. Fields whose repr hides a secret are hidden the same way unless
-  ``include_secrets`` (see :data:`._reprs._SAFE_FORMS`).
+  ``include_secrets`` (see :data:`._reprs._SAFE_FORMS`). The workflow results hold more than
+  wire data: a path is its text, an exception ``{"type", "message"}`` and any other object
+  with a ``to_dict(include_secrets=...)`` method (a ``Generation`` handle) what that returns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from pathlib import PurePath
 from typing import Any, Literal, get_args, get_origin
 
 import attrs
@@ -63,6 +66,19 @@ def _is_abc_mapping(tp: object) -> bool:
     return get_origin(tp) is Mapping or tp is Mapping
 
 
+def _is_subclass(tp: object, base: type[Any]) -> bool:
+    return isinstance(tp, type) and issubclass(tp, base)
+
+
+def _hands_itself_on(tp: object) -> bool:
+    """A class that is no attrs class but has its own ``to_dict`` (a ``Generation``)."""
+    return isinstance(tp, type) and not attrs.has(tp) and callable(getattr(tp, "to_dict", None))
+
+
+def _exception(value: BaseException) -> dict[str, str]:
+    return {"type": type(value).__name__, "message": str(value)}
+
+
 def _hidden(field: attrs.Attribute[Any]) -> Callable[[Any], Any] | None:
     """How ``to_dict()`` shows a secret field (as its repr does), or ``None`` for others."""
     safe_form = _SAFE_FORMS.get(field.repr) if callable(field.repr) else None
@@ -91,6 +107,13 @@ def register_unstructure_hooks(
     conv.register_unstructure_hook(tuple, unstructure_sequence)
     conv.register_unstructure_hook_func(_is_abc_mapping, unstructure_mapping)
     conv.register_unstructure_hook(dict, unstructure_mapping)
+
+    if names == "python":
+        conv.register_unstructure_hook_func(lambda tp: _is_subclass(tp, PurePath), str)
+        conv.register_unstructure_hook_func(lambda tp: _is_subclass(tp, BaseException), _exception)
+        conv.register_unstructure_hook_func(
+            _hands_itself_on, lambda value: value.to_dict(include_secrets=include_secrets)
+        )
 
     def field_override(field: attrs.Attribute[Any]) -> Any:
         if names == "wire":

@@ -82,6 +82,7 @@ from ..errors import (
 from ..resources._polling import PollBudget, PollPolicy
 from ..resources.generation_handle import Generation
 from ..resources.generations import new_idempotency_key
+from ..types._model import _HandedOn
 from ..webhooks import WebhookRouter
 from ._adaptive import AdaptiveLimit
 from ._options import BatchOptions, RestoreOptions, checked_options
@@ -106,7 +107,7 @@ wake each wait at once, and these slow polls only catch a delivery that never ca
 
 
 @attrs.frozen(kw_only=True)
-class ItemResult:
+class ItemResult(_HandedOn):
     """The outcome of one source.
 
     ``ok`` is true when the output is in place (``skipped`` when a ledger said it already

@@ -20,6 +20,7 @@ from .._media.upload import MediaSource, ProgressCallback, as_media_source
 from ..errors import DiffioError, RestoreError
 from ..resources.generation_handle import Generation
 from ..types import CreateProjectResponse, GenerationProgress
+from ..types._model import _HandedOn
 from ._options import RestoreOptions, checked_options
 from ._services import Services
 
@@ -27,7 +28,7 @@ __all__ = ["RestoreResult", "restore"]
 
 
 @attrs.frozen(kw_only=True)
-class RestoreResult:
+class RestoreResult(_HandedOn):
     """What ``client.restore()`` did: the ids, the final progress and where the output went.
 
     ``timings`` maps each stage (``upload``, ``generation``, ``wait``, ``download``) to the
