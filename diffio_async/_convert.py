@@ -37,7 +37,9 @@ from .errors import APIResponseValidationError
 from .types._parsing import _ShapeError
 from .types._serialise import (
     format_datetime,
+    is_abc_mapping,
     is_extra,
+    is_homogeneous_tuple,
     register_unstructure_hooks,
     to_camel,
     wire_name,
@@ -240,15 +242,6 @@ def _is_optional_datetime(tp: object) -> bool:
     return _is_union(tp) and set(get_args(tp)) == {datetime, type(None)}
 
 
-def _is_homogeneous_tuple(tp: object) -> bool:
-    args = get_args(tp)
-    return get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis
-
-
-def _is_abc_mapping(tp: object) -> bool:
-    return get_origin(tp) is Mapping or tp is Mapping
-
-
 _EXTRA_SLOT = "\x00extra"
 """Where the structure function reads ``extra`` from: a key of the input the parser builds
 itself (``extra`` is never read from a wire key)."""
@@ -290,8 +283,8 @@ def make_converter(*, forbid_extra_keys: bool = False, omit_none: bool = True) -
             return dict(value)
         return conv.structure(dict(value), dict[args[0], args[1]])  # type: ignore[valid-type]
 
-    conv.register_structure_hook_func(_is_homogeneous_tuple, structure_tuple)
-    conv.register_structure_hook_func(_is_abc_mapping, structure_mapping)
+    conv.register_structure_hook_func(is_homogeneous_tuple, structure_tuple)
+    conv.register_structure_hook_func(is_abc_mapping, structure_mapping)
 
     def field_hook(field: attrs.Attribute[Any]) -> Callable[[Any, Any], Any] | None:
         normalizer = _NORMALIZERS.get(field.metadata.get("normalize", ""))

@@ -57,12 +57,14 @@ def format_datetime(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _is_homogeneous_tuple(tp: object) -> bool:
+def is_homogeneous_tuple(tp: object) -> bool:
+    """``tuple[X, ...]``: a JSON array of one item type."""
     args = get_args(tp)
     return get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
-def _is_abc_mapping(tp: object) -> bool:
+def is_abc_mapping(tp: object) -> bool:
+    """``Mapping[K, V]`` (or a bare ``Mapping``): a JSON object."""
     return get_origin(tp) is Mapping or tp is Mapping
 
 
@@ -103,9 +105,9 @@ def register_unstructure_hooks(
     def unstructure_mapping(value: Mapping[Any, Any]) -> dict[Any, Any]:
         return {key: conv.unstructure(item) for key, item in value.items()}
 
-    conv.register_unstructure_hook_func(_is_homogeneous_tuple, unstructure_sequence)
+    conv.register_unstructure_hook_func(is_homogeneous_tuple, unstructure_sequence)
     conv.register_unstructure_hook(tuple, unstructure_sequence)
-    conv.register_unstructure_hook_func(_is_abc_mapping, unstructure_mapping)
+    conv.register_unstructure_hook_func(is_abc_mapping, unstructure_mapping)
     conv.register_unstructure_hook(dict, unstructure_mapping)
 
     if names == "python":
