@@ -4,6 +4,11 @@ Start with :class:`AsyncDiffio`::
 
     async with AsyncDiffio() as client:
         result = await client.restore("talk.wav", output="out/")
+
+or, from blocking code, :class:`Diffio`::
+
+    with Diffio() as client:
+        result = client.restore("talk.wav", output="out/")
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from ._convert import from_wire
 from ._http.retry import RetryPolicy
 from ._http.transport import RequestOptions, Timeout
 from ._media.upload import MediaSource
+from ._sync.generation import SyncGeneration
 from ._version import __version__
 from .client import AsyncDiffio
 from .errors import (
@@ -30,6 +36,7 @@ from .errors import (
     ConflictError,
     DiffioError,
     DownloadError,
+    EventLoopMismatchError,
     GenerationFailedError,
     IdempotencyConflictError,
     InternalServerError,
@@ -59,6 +66,7 @@ from .errors import (
 from .resources._polling import PollBudget, PollPolicy
 from .resources._raw_response import RawResponse, with_raw_response
 from .resources.generation_handle import Generation
+from .sync_client import Diffio
 from .types import (
     AccountSettings,
     ApiKey,
@@ -105,9 +113,11 @@ __all__ = [
     "ConflictError",
     "CreateProjectResponse",
     "CreatedGeneration",
+    "Diffio",
     "DiffioError",
     "DownloadError",
     "DownloadInfo",
+    "EventLoopMismatchError",
     "Generation",
     "GenerationFailedError",
     "GenerationProgress",
@@ -143,6 +153,7 @@ __all__ = [
     "RetryPolicy",
     "SpendLimitExceededError",
     "Stage",
+    "SyncGeneration",
     "Timeout",
     "TranscriptPendingError",
     "TranscriptUnavailableError",

@@ -5,6 +5,7 @@ Every exception the SDK raises on purpose derives from :class:`DiffioError`::
     DiffioError
     ├── ClientClosedError                 the client was used after aclose()
     ├── ConfigurationError                no API key, bad base URL, bad option
+    │   └── EventLoopMismatchError        an AsyncDiffio used on a second event loop
     ├── InvalidRequestError               a call's arguments were rejected before sending
     │   └── OutputCollisionError          two sources of a batch would write one output file
     ├── APIError                          something went wrong talking to Diffio
@@ -69,6 +70,7 @@ __all__ = [
     "ConflictError",
     "DiffioError",
     "DownloadError",
+    "EventLoopMismatchError",
     "GenerationFailedError",
     "IdempotencyConflictError",
     "InvalidRequestError",
@@ -138,6 +140,15 @@ class ClientClosedError(DiffioError, RuntimeError):
 
 class ConfigurationError(DiffioError, ValueError):
     """The client or a call was configured wrongly (no API key, bad URL, bad option)."""
+
+
+class EventLoopMismatchError(ConfigurationError):
+    """An :class:`~diffio_async.AsyncDiffio` was used on an event loop other than the one it
+    first sent a request on (its pooled connections belong to that loop).
+
+    Create one client per event loop (inside the function given to ``anyio.run`` or
+    ``asyncio.run``), or use the blocking :class:`~diffio_async.Diffio` from synchronous code.
+    """
 
 
 class InvalidRequestError(DiffioError, ValueError):

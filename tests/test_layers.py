@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("media and webhooks", ("_media.", "webhooks", "webhook_listener")),
     ("resources", ("resources.",)),
     ("workflows", ("workflows.",)),
-    ("client", ("client",)),
+    ("client", ("client", "sync_client", "_sync.")),
     ("entry points", ("testing", "cli", "cli.", "__init__", "__main__")),
 ]
 

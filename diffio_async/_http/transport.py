@@ -43,6 +43,7 @@ from ..errors import (
     APITimeoutError,
     ClientClosedError,
     ConfigurationError,
+    EventLoopMismatchError,
     InvalidRequestError,
     cap_message,
     status_error_from_response,
@@ -520,19 +521,17 @@ class _RequestSlots:
     """At most ``size`` requests inside httpcore2 at once; the others wait here, first come
     first served. httpcore2's own queue costs every request a scan of every queued request and
     connection (httpcore#1093): at 128 files in flight on a 64-connection pool that scan was
-    most of the client's CPU. One limiter per event loop (a client may serve one loop after
-    another)."""
+    most of the client's CPU. The limiter is made on the first request, on the one event loop
+    the pool serves (see :meth:`_Shared.check_loop`)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._loop: object = None
         self._limiter: anyio.CapacityLimiter | None = None
 
     async def acquire(self) -> Callable[[], None]:
         """Wait for a slot; return the function that gives it back (safe to call twice)."""
-        loop = anyio.lowlevel.current_token()
-        if loop != self._loop or self._limiter is None:
-            self._loop, self._limiter = loop, anyio.CapacityLimiter(self.size)
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.size)
         limiter, owner = self._limiter, object()
         await limiter.acquire_on_behalf_of(owner)
         released = False
@@ -563,6 +562,14 @@ class _ReleasingStream(httpx2.AsyncByteStream):
             self._release()
 
 
+_OTHER_LOOP = (
+    "this AsyncDiffio sent its first request on another event loop, which owns its "
+    "connections (no other loop can use them, even after that one ended): create one client "
+    "per event loop (inside the function you pass to anyio.run or asyncio.run), or use the "
+    "blocking diffio_async.Diffio from synchronous code"
+)
+
+
 @attrs.define(eq=False)
 class _Shared:
     """What copies of a transport share: the httpx2 client and whether it is closed."""
@@ -572,6 +579,21 @@ class _Shared:
     closed: bool = False
     listeners: list[Callable[[BaseException], None]] = attrs.field(factory=list)
     slots: _RequestSlots | None = None
+    loop: anyio.lowlevel.EventLoopToken | None = None
+    """The event loop of the first request: the pool's connections belong to it."""
+
+    def on_other_loop(self) -> bool:
+        """Whether the running event loop is not the one of the first request (which this
+        call makes it, when there was none)."""
+        loop = anyio.lowlevel.current_token()
+        if self.loop is None:
+            self.loop = loop
+        return loop != self.loop
+
+    def check_loop(self) -> None:
+        """:class:`EventLoopMismatchError` unless running on the pool's event loop."""
+        if self.on_other_loop():
+            raise EventLoopMismatchError(_OTHER_LOOP)
 
     def notify(self, error: BaseException) -> None:
         """Tell every listener about a failed attempt."""
@@ -662,6 +684,9 @@ class Transport:
             return
         self._shared.closed = True
         if self._shared.owns_http:
+            # The connections of another loop cannot be closed from this one: say so (the
+            # pool stays marked closed, so a second aclose() is quiet).
+            self._shared.check_loop()
             await self._shared.http.aclose()
 
     def _check_open(self) -> None:
@@ -752,6 +777,7 @@ class Transport:
         setting): a 3xx is a final :class:`~diffio_async.RedirectError`.
         """
         self._check_open()
+        self._shared.check_loop()
         counter = _ATTEMPTS.get()
         if counter is not None:
             counter[0] += 1

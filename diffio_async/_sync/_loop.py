@@ -1,0 +1,166 @@
+"""One event loop in a daemon thread, and blocking calls into it through anyio's portal.
+
+The loop runs ``anyio.run`` with a :class:`anyio.from_thread.BlockingPortal` in its main task
+and owns an async context manager (the ``AsyncDiffio``) for as long as it runs: the client is
+entered when the loop starts and exited after the portal stopped, so no call outlives the
+connection pool. Any number of threads may call at once (each call is a task on the loop).
+
+The thread is a daemon and nothing here runs at garbage collection: a client its program
+forgot to close never blocks the interpreter's exit (anyio's ``start_blocking_portal`` joins
+its thread from a generator's ``finally``, which hangs when the generator is collected at
+exit, after daemon threads stopped running).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import inspect
+import queue
+import sys
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import Literal, ParamSpec, TypeVar
+
+import anyio
+import anyio.from_thread
+
+from ..errors import ClientClosedError, ConfigurationError, DiffioError, InvalidRequestError
+
+__all__ = ["Backend", "LoopThread", "checked_backend", "in_worker_thread"]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+Backend = Literal["asyncio", "trio"]
+
+
+def checked_backend(value: object) -> Backend:
+    """``value`` if it names a backend anyio runs, else :class:`ConfigurationError`."""
+    if value == "asyncio":
+        return "asyncio"
+    if value == "trio":
+        return "trio"
+    raise ConfigurationError('backend must be "asyncio" or "trio"')
+
+
+class LoopThread:
+    """An event loop in its own thread that serves blocking calls until :meth:`close`."""
+
+    def __init__(self, owned: AbstractAsyncContextManager[object], *, backend: Backend) -> None:
+        """Start the loop and enter ``owned`` in it (raises what entering raises)."""
+        checked_backend(backend)
+        self._lock = threading.Lock()
+        self._closed = False
+        started: queue.SimpleQueue[anyio.from_thread.BlockingPortal | BaseException] = (
+            queue.SimpleQueue()
+        )
+
+        async def serve() -> None:
+            async with owned, anyio.from_thread.BlockingPortal() as portal:
+                started.put(portal)
+                await portal.sleep_until_stopped()
+
+        def run() -> None:
+            try:
+                anyio.run(serve, backend=backend)
+            except BaseException as exc:  # a start failure goes to the starter
+                started.put(exc)
+
+        self._thread = threading.Thread(target=run, name=f"diffio-{backend}-loop", daemon=True)
+        self._thread.start()
+        first = started.get()
+        if isinstance(first, BaseException):
+            self._thread.join()
+            raise first
+        self._portal = first
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
+    def thread(self) -> threading.Thread:
+        """The thread the loop runs in."""
+        return self._thread
+
+    def call(self, function: Callable[[], Awaitable[T]]) -> T:
+        """Run ``function()`` on the loop and wait for its result (or exception)."""
+        self._check_open()
+        try:
+            return self._portal.call(function)
+        except concurrent.futures.CancelledError:
+            raise ClientClosedError("the Diffio client was closed while this call ran") from None
+        except RuntimeError as exc:
+            if self._closed and not isinstance(exc, DiffioError):
+                raise ClientClosedError("the Diffio client is closed") from exc
+            raise
+
+    def enter(self, manager: AbstractAsyncContextManager[T]) -> AbstractContextManager[T]:
+        """``manager`` as a blocking context manager; both its halves run in one task."""
+        self._check_open()
+        return self._portal.wrap_async_context_manager(manager)
+
+    def iterate(self, iterator: AsyncIterator[T]) -> Iterator[T]:
+        """Step ``iterator`` on the loop, one blocking call per item."""
+        while True:
+            try:
+                item = self.call(iterator.__anext__)
+            except StopAsyncIteration:
+                return
+            yield item
+
+    def close(self) -> None:
+        """Cancel the calls still running, exit the owned manager, stop the loop and join
+        its thread. Safe to call twice and from several threads."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._portal.call(self._portal.stop, True)  # cancels the calls still running
+        if not getattr(_callbacks, "running", False):
+            # From a callback the loop still waits for that callback: it ends once it returns.
+            self._thread.join()
+
+    def _check_open(self) -> None:
+        if self._closed or sys.is_finalizing():
+            raise ClientClosedError("the Diffio client is closed")
+
+
+_callbacks = threading.local()
+"""``running`` is true in a worker thread while it runs a blocking caller's callback."""
+
+
+def in_worker_thread(
+    name: str, function: Callable[P, object] | None
+) -> Callable[P, Awaitable[None]] | None:
+    """A plain callback of a blocking caller, as an async one that runs it in a worker thread.
+
+    In a worker thread it may block, and may call the client, without stalling the loop that
+    serves every thread's calls; the async code awaits each call before going on, so one
+    operation's callbacks still run one at a time and in order. An ``async def`` function is
+    refused: the blocking client has no loop of the caller's to run it on.
+    """
+    if function is None:
+        return None
+    if not callable(function):
+        raise InvalidRequestError(f"{name} must be callable or None, not {type(function).__name__}")
+    if inspect.iscoroutinefunction(function):
+        raise InvalidRequestError(
+            f"{name} must be a plain function for the blocking client (it runs in a worker "
+            "thread), not an async one; use AsyncDiffio for async callbacks"
+        )
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        _callbacks.running = True
+        try:
+            function(*args, **kwargs)
+        finally:
+            _callbacks.running = False
+
+    async def call(*args: P.args, **kwargs: P.kwargs) -> None:
+        await anyio.to_thread.run_sync(functools.partial(run, *args, **kwargs))
+
+    return call
