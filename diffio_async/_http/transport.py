@@ -679,14 +679,15 @@ class Transport:
 
         A copy only marks itself closed: the pool belongs to the transport it came from.
         """
+        if not (self._is_copy or self._shared.closed) and self._shared.owns_http:
+            # The connections of another loop cannot be closed from this one: refuse, and
+            # stay open for an aclose() on the pool's own loop.
+            self._shared.check_loop()
         self._closed = True
         if self._is_copy or self._shared.closed:
             return
         self._shared.closed = True
         if self._shared.owns_http:
-            # The connections of another loop cannot be closed from this one: say so (the
-            # pool stays marked closed, so a second aclose() is quiet).
-            self._shared.check_loop()
             await self._shared.http.aclose()
 
     def _check_open(self) -> None:

@@ -20,11 +20,12 @@ import queue
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import Literal, ParamSpec, TypeVar
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 
 from ..errors import ClientClosedError, ConfigurationError, DiffioError, InvalidRequestError
 
@@ -90,7 +91,7 @@ class LoopThread:
         """Run ``function()`` on the loop and wait for its result (or exception)."""
         self._check_open()
         try:
-            return self._portal.call(function)
+            return _outside_event_loops(lambda: self._portal.call(function))
         except concurrent.futures.CancelledError:
             raise ClientClosedError("the Diffio client was closed while this call ran") from None
         except RuntimeError as exc:
@@ -98,10 +99,20 @@ class LoopThread:
                 raise ClientClosedError("the Diffio client is closed") from exc
             raise
 
-    def enter(self, manager: AbstractAsyncContextManager[T]) -> AbstractContextManager[T]:
+    @contextmanager
+    def enter(self, manager: AbstractAsyncContextManager[T]) -> Iterator[T]:
         """``manager`` as a blocking context manager; both its halves run in one task."""
         self._check_open()
-        return self._portal.wrap_async_context_manager(manager)
+        blocking = self._portal.wrap_async_context_manager(manager)
+        value = _outside_event_loops(blocking.__enter__)
+        try:
+            yield value
+        except BaseException as exc:
+            leave = functools.partial(blocking.__exit__, type(exc), exc, exc.__traceback__)
+            if not _outside_event_loops(leave):
+                raise
+        else:
+            _outside_event_loops(lambda: blocking.__exit__(None, None, None))
 
     def iterate(self, iterator: AsyncIterator[T]) -> Iterator[T]:
         """Step ``iterator`` on the loop, one blocking call per item."""
@@ -119,7 +130,8 @@ class LoopThread:
             if self._closed:
                 return
             self._closed = True
-        self._portal.call(self._portal.stop, True)  # cancels the calls still running
+        # Cancels the calls still running.
+        _outside_event_loops(lambda: self._portal.call(self._portal.stop, True))
         if not getattr(_callbacks, "running", False):
             # From a callback the loop still waits for that callback: it ends once it returns.
             self._thread.join()
@@ -127,6 +139,27 @@ class LoopThread:
     def _check_open(self) -> None:
         if self._closed or sys.is_finalizing():
             raise ClientClosedError("the Diffio client is closed")
+
+
+def _outside_event_loops(call: Callable[[], T]) -> T:
+    """``call()``, from a helper thread when this thread runs an event loop (a notebook
+    cell's coroutine): trio refuses calls into any trio loop from a thread running one."""
+    try:
+        anyio.lowlevel.current_token()
+    except RuntimeError:  # no event loop runs here: call from this thread
+        return call()
+    outcome: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            outcome.set_result(call())
+        except BaseException as exc:  # handed back to the calling thread
+            outcome.set_exception(exc)
+
+    helper = threading.Thread(target=run, name="diffio-call", daemon=True)
+    helper.start()
+    helper.join()
+    return outcome.result()
 
 
 _callbacks = threading.local()

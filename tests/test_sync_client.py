@@ -1,0 +1,353 @@
+"""The blocking client ``Diffio`` against the emulator on loopback: a script, a Flask app, 32
+threads at once, calls from inside a running event loop, callbacks, and its lifecycle. Also
+``EventLoopMismatchError``: an ``AsyncDiffio`` taken to a second event loop."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import httpx2
+import pytest
+from shared import AUDIO, MODELS
+
+from diffio_async import (
+    AsyncDiffio,
+    BatchOptions,
+    ClientClosedError,
+    ConfigurationError,
+    Diffio,
+    EventLoopMismatchError,
+    GenerationProgress,
+    InvalidRequestError,
+    ItemResult,
+    PollPolicy,
+    SyncGeneration,
+)
+from diffio_async.emulator import Emulator, serve_in_thread
+from diffio_async.testing import TEST_API_KEY
+
+BACKENDS = ["asyncio", "trio"]
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    """An emulator whose generations are complete at once (no test waits on a clock)."""
+    with Emulator(api_key=TEST_API_KEY, generation_seconds=0) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def url(emulator: Emulator) -> Iterator[str]:
+    with serve_in_thread(emulator) as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The event loop the blocking client runs in its thread."""
+    return str(request.param)
+
+
+def _loop_threads(backend: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == f"diffio-{backend}-loop"]
+
+
+def _recording(number: int) -> bytes:
+    return b"RIFF" + number.to_bytes(4, "big") + bytes(range(256)) * 16
+
+
+def test_a_script_creates_restores_lists_and_restores_a_folder(
+    emulator: Emulator, url: str, backend: str, tmp_path: Path
+) -> None:
+    uploaded: list[tuple[int, int]] = []
+    snapshots: list[GenerationProgress] = []
+    stages: list[tuple[str, str]] = []
+    folder = tmp_path / "interviews"
+    folder.mkdir()
+    for number in range(3):
+        (folder / f"{number}.wav").write_bytes(_recording(number))
+    with Diffio(TEST_API_KEY, url, backend=backend) as client:
+        project = client.projects.create(
+            AUDIO, file_name="talk.wav", on_progress=lambda *sent: uploaded.append(sent)
+        )
+        generation = client.generations.create(project, model=MODELS["a"])
+        assert isinstance(generation, SyncGeneration)
+        final = generation.wait(on_progress=snapshots.append)
+        assert list(generation.iter_progress()) == [final]
+        written = generation.download(tmp_path / "talk.mp3")
+        result = client.restore(_recording(9), output=tmp_path / "nine.mp3")
+        listed = client.projects.list()
+        with client.restore_many(
+            folder, output_dir=tmp_path / "out", on_stage=lambda *s: stages.append(s)
+        ) as results:
+            items = list(results)
+    assert uploaded[-1] == (len(AUDIO), len(AUDIO))
+    assert final.is_complete and snapshots[-1] == final
+    assert written.read_bytes() == AUDIO
+    assert result.output.read_bytes() == _recording(9)
+    assert {p.api_project_id for p in listed} == {project.api_project_id, result.project_id}
+    assert all(isinstance(item, ItemResult) and item.ok for item in items)
+    for number in range(3):
+        assert (tmp_path / "out" / f"{number}.mp3").read_bytes() == _recording(number)
+    assert {stage for _, stage in stages} == {"upload", "generation", "wait", "download", "done"}
+    assert len(emulator.generation_ids) == 1 + 1 + 3
+
+
+def test_leaving_restore_many_early_stops_the_batch(
+    emulator: Emulator, url: str, backend: str, tmp_path: Path
+) -> None:
+    sources = []
+    for number in range(6):
+        sources.append(tmp_path / f"{number}.wav")
+        sources[-1].write_bytes(_recording(number))
+    with Diffio(TEST_API_KEY, url, backend=backend) as client:
+        with client.restore_many(
+            sources, output_dir=tmp_path / "out", batch=BatchOptions(concurrency=1)
+        ) as results:
+            first = next(results)
+        assert client.projects.list()  # the client goes on after the batch stopped
+    assert first.ok and first.output is not None and first.output.is_file()
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    # One result taken, one buffered, one blocked on sending: the other three never ran.
+    assert len(written) <= 3 and all(name.endswith(".mp3") for name in written)
+
+
+FLASK_APP = """
+import uuid
+from pathlib import Path
+
+from flask import Flask, request
+
+from diffio_async import Diffio
+
+client = Diffio()  # one for the whole app: DIFFIO_API_KEY and DIFFIO_API_BASE_URL
+app = Flask(__name__)
+OUTPUT = Path(__file__).parent / "restored"
+
+
+@app.post("/restore")
+def restore():
+    result = client.restore(request.get_data(), output=OUTPUT / f"{uuid.uuid4().hex}.mp3")
+    return result.output.read_bytes(), 200, {"Content-Type": "audio/mpeg"}
+
+
+@app.get("/projects")
+def projects():
+    return {"projects": [p.api_project_id for p in client.projects.list()]}
+"""
+
+
+def _import_app(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location("restore_app", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_flask_view_restores_through_one_module_level_client(
+    emulator: Emulator, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIFFIO_API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("DIFFIO_API_BASE_URL", url)
+    (tmp_path / "app.py").write_text(FLASK_APP)
+    (tmp_path / "restored").mkdir()
+    module = _import_app(tmp_path / "app.py")
+    try:
+        web = module.app.test_client()
+        answers = [web.post("/restore", data=_recording(n)) for n in range(3)]
+        listed = web.get("/projects")
+    finally:
+        module.client.close()
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert [a.data for a in answers] == [_recording(n) for n in range(3)]
+    assert sorted(listed.json["projects"]) == sorted(emulator.project_ids)
+    assert len(emulator.generation_ids) == 3
+
+
+def test_32_threads_restore_in_parallel_through_one_client(
+    emulator: Emulator, url: str, backend: str, tmp_path: Path
+) -> None:
+    count = 32
+    start = threading.Barrier(count)
+    results: dict[int, Any] = {}
+
+    def restore(number: int) -> None:
+        start.wait()  # all 32 calls are made at once
+        try:
+            results[number] = client.restore(_recording(number), output=tmp_path / f"{number}.mp3")
+        except BaseException as exc:  # reported below, per thread
+            results[number] = exc
+
+    with Diffio(TEST_API_KEY, url, backend=backend) as client:
+        threads = [threading.Thread(target=restore, args=(n,)) for n in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    failed = {n: r for n, r in results.items() if isinstance(r, BaseException)}
+    assert failed == {}
+    for number in range(count):
+        assert results[number].output.read_bytes() == _recording(number)
+    assert len(set(emulator.generation_ids)) == count
+    assert {r.generation_id for r in results.values()} == set(emulator.generation_ids)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("client_backend", BACKENDS)
+async def test_blocking_calls_work_from_inside_a_running_event_loop(
+    emulator: Emulator, url: str, client_backend: str, tmp_path: Path
+) -> None:
+    """A notebook cell: the blocking client called from a coroutine (asyncio or trio) blocks
+    that loop for the call, while its own loop (either backend) serves it."""
+    snapshots: list[GenerationProgress] = []
+    with Diffio(TEST_API_KEY, url, backend=client_backend) as client:
+        assert client.projects.list() == ()
+        result = client.restore(AUDIO, output=tmp_path / "out.mp3", on_progress=snapshots.append)
+        with client.restore_many([tmp_path / "out.mp3"], output_dir=tmp_path / "again") as items:
+            (item,) = items
+        listed = client.projects.list()
+    assert result.output.read_bytes() == AUDIO and snapshots[-1].is_complete
+    assert item.ok and (tmp_path / "again" / "out.mp3").read_bytes() == AUDIO
+    assert {p.api_project_id for p in listed} == {result.project_id, item.project_id}
+    assert not _loop_threads(client_backend)
+
+
+def test_callbacks_are_plain_functions_run_in_a_worker_thread_that_may_call_the_client(
+    url: str, backend: str, tmp_path: Path
+) -> None:
+    seen: list[tuple[str, int]] = []
+    with Diffio(TEST_API_KEY, url, backend=backend) as client:
+        (loop_thread,) = _loop_threads(backend)
+
+        def on_progress(progress: GenerationProgress) -> None:
+            projects = client.projects.list()  # from a callback: not a deadlock
+            seen.append((threading.current_thread().name, len(projects)))
+
+        client.restore(AUDIO, output=tmp_path / "out.mp3", on_progress=on_progress)
+
+        async def async_callback(progress: GenerationProgress) -> None:
+            raise AssertionError("never called")
+
+        with pytest.raises(InvalidRequestError, match="plain function"):
+            client.restore(AUDIO, output=tmp_path / "x.mp3", on_progress=async_callback)
+    assert seen and seen[-1][1] == 1
+    assert {name for name, _ in seen}.isdisjoint({loop_thread.name, "MainThread"})
+
+
+def test_close_twice_and_use_after_close_raises_client_closed_error(
+    emulator: Emulator, url: str, backend: str, tmp_path: Path
+) -> None:
+    client = Diffio(TEST_API_KEY, url, backend=backend)
+    copy = client.with_options(max_retries=0)
+    project = client.projects.create(AUDIO, file_name="a.wav")
+    generation = client.generations.create(project, model=MODELS["a"])
+    copy.close()
+    assert copy.closed and not client.closed
+    with pytest.raises(ClientClosedError):
+        copy.projects.list()
+    assert client.projects.list()  # a copy's close leaves the pool open
+    assert len(_loop_threads(backend)) == 1
+    client.close()
+    client.close()
+    assert client.closed and not _loop_threads(backend)
+    requests = len(emulator.requests)
+    for call in (
+        client.projects.list,
+        lambda: client.restore(AUDIO, output=tmp_path / "out.mp3"),
+        lambda: generation.wait(),
+        lambda: client.restore_many([], output_dir=tmp_path).__enter__(),
+        client.__enter__,
+    ):
+        with pytest.raises(ClientClosedError):
+            call()
+    assert len(emulator.requests) == requests
+
+
+def test_close_cancels_a_call_waiting_in_another_thread(backend: str) -> None:
+    with (
+        Emulator(api_key=TEST_API_KEY, generation_seconds=3600) as slow,
+        serve_in_thread(slow) as url,
+    ):
+        client = Diffio(TEST_API_KEY, url, backend=backend)
+        project = client.projects.create(AUDIO, file_name="a.wav")
+        created = client.generations.create(project, model=MODELS["a"])
+        # Rebuilt from its ids, the handle polls at once, then sleeps an hour between polls.
+        generation = client.generations.get(created.id, project_id=created.project_id)
+        polled = threading.Event()
+        outcome: list[BaseException] = []
+
+        def wait() -> None:
+            try:
+                generation.wait(
+                    timeout=None,
+                    poll=PollPolicy(initial=3600, maximum=3600),
+                    on_progress=lambda _: polled.set(),
+                )
+            except BaseException as exc:
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        polled.wait()
+        client.close()
+        waiter.join()
+    assert [type(e) for e in outcome] == [ClientClosedError]
+    assert not _loop_threads(backend)
+
+
+def test_settings_are_checked_before_a_thread_starts(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = set(threading.enumerate())
+    with pytest.raises(ConfigurationError, match="backend"):
+        Diffio(TEST_API_KEY, url, backend="curio")  # type: ignore[arg-type]
+    monkeypatch.delenv("DIFFIO_API_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="DIFFIO_API_KEY"):
+        Diffio(base_url=url)
+    assert set(threading.enumerate()) == before
+
+
+# --- an AsyncDiffio taken to a second event loop ---------------------------------------------
+
+LOOP_PAIRS = [("asyncio", "asyncio"), ("trio", "trio"), ("asyncio", "trio")]
+
+
+@pytest.mark.parametrize(("first", "second"), LOOP_PAIRS, ids=lambda b: b)
+def test_an_async_client_used_on_a_second_event_loop_raises_a_typed_error(
+    emulator: Emulator, url: str, first: str, second: str
+) -> None:
+    # No keep-alive: the first loop leaves no connection behind that only it could close.
+    http = httpx2.AsyncClient(limits=httpx2.Limits(max_keepalive_connections=0))
+    client = AsyncDiffio(TEST_API_KEY, url, http_client=http)
+
+    async def list_projects() -> None:
+        await client.projects.list()
+
+    anyio.run(list_projects, backend=first)
+    with pytest.raises(EventLoopMismatchError) as info:
+        anyio.run(list_projects, backend=second)
+    assert "one client per event loop" in str(info.value) and "Diffio" in str(info.value)
+    assert isinstance(info.value, ConfigurationError)
+    assert len(emulator.requests) == 1, "the second loop's request was never sent"
+    anyio.run(http.aclose, backend=first)
+
+
+@pytest.mark.parametrize("second", BACKENDS)
+def test_closing_an_async_client_from_another_loop_is_refused_and_leaves_it_open(
+    url: str, second: str
+) -> None:
+    client = AsyncDiffio(TEST_API_KEY, url)
+    with anyio.from_thread.start_blocking_portal("asyncio") as portal:
+        portal.call(client.projects.list)
+        with pytest.raises(EventLoopMismatchError):
+            anyio.run(client.aclose, backend=second)
+        assert not client.closed
+        portal.call(client.aclose)  # on its own loop
+    assert client.closed
