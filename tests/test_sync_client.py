@@ -27,6 +27,7 @@ from diffio_async import (
     InvalidRequestError,
     ItemResult,
     PollPolicy,
+    RestoreOptions,
     SyncGeneration,
 )
 from diffio_async.emulator import Emulator, serve_in_thread
@@ -270,7 +271,8 @@ def test_close_twice_and_use_after_close_raises_client_closed_error(
     assert len(emulator.requests) == requests
 
 
-def test_close_cancels_a_call_waiting_in_another_thread(backend: str) -> None:
+def test_close_cancels_calls_waiting_in_other_threads(backend: str, tmp_path: Path) -> None:
+    (tmp_path / "a.wav").write_bytes(AUDIO)
     with (
         Emulator(api_key=TEST_API_KEY, generation_seconds=3600) as slow,
         serve_in_thread(slow) as url,
@@ -280,26 +282,46 @@ def test_close_cancels_a_call_waiting_in_another_thread(backend: str) -> None:
         created = client.generations.create(project, model=MODELS["a"])
         # Rebuilt from its ids, the handle polls at once, then sleeps an hour between polls.
         generation = client.generations.get(created.id, project_id=created.project_id)
-        polled = threading.Event()
-        outcome: list[BaseException] = []
+        hour = PollPolicy(initial=3600, maximum=3600)
+        polled, batch_waits = threading.Event(), threading.Event()
+        outcomes: dict[str, BaseException] = {}
 
         def wait() -> None:
             try:
-                generation.wait(
-                    timeout=None,
-                    poll=PollPolicy(initial=3600, maximum=3600),
-                    on_progress=lambda _: polled.set(),
-                )
+                generation.wait(timeout=None, poll=hour, on_progress=lambda _: polled.set())
             except BaseException as exc:
-                outcome.append(exc)
+                outcomes["wait"] = exc
 
-        waiter = threading.Thread(target=wait)
-        waiter.start()
+        def batch() -> None:
+            def on_stage(source: str, stage: str) -> None:
+                if stage == "wait":
+                    batch_waits.set()
+
+            try:
+                with client.restore_many(
+                    [tmp_path / "a.wav"],
+                    output_dir=tmp_path / "out",
+                    options=RestoreOptions(poll=hour, timeout=None),
+                    on_stage=on_stage,
+                ) as results:
+                    list(results)
+            except BaseException as exc:
+                outcomes["batch"] = exc
+
+        waiters = [threading.Thread(target=wait), threading.Thread(target=batch)]
+        for waiter in waiters:
+            waiter.start()
         polled.wait()
+        batch_waits.wait()
         client.close()
-        waiter.join()
-    assert [type(e) for e in outcome] == [ClientClosedError]
+        for waiter in waiters:
+            waiter.join()
+    assert {name: type(e) for name, e in outcomes.items()} == {
+        "wait": ClientClosedError,
+        "batch": ClientClosedError,
+    }
     assert not _loop_threads(backend)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_settings_are_checked_before_a_thread_starts(

@@ -26,6 +26,7 @@ from typing import Literal, ParamSpec, TypeVar
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
+from anyio import run as run_event_loop  # bound once: a test may patch anyio.run itself
 
 from ..errors import ClientClosedError, ConfigurationError, DiffioError, InvalidRequestError
 
@@ -65,7 +66,7 @@ class LoopThread:
 
         def run() -> None:
             try:
-                anyio.run(serve, backend=backend)
+                run_event_loop(serve, backend=backend)
             except BaseException as exc:  # a start failure goes to the starter
                 started.put(exc)
 
@@ -81,11 +82,6 @@ class LoopThread:
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
         return self._closed
-
-    @property
-    def thread(self) -> threading.Thread:
-        """The thread the loop runs in."""
-        return self._thread
 
     def call(self, function: Callable[[], Awaitable[T]]) -> T:
         """Run ``function()`` on the loop and wait for its result (or exception)."""
@@ -108,11 +104,14 @@ class LoopThread:
         try:
             yield value
         except BaseException as exc:
+            if self._closed:  # close() cancelled the manager's task, which exited it
+                raise
             leave = functools.partial(blocking.__exit__, type(exc), exc, exc.__traceback__)
             if not _outside_event_loops(leave):
                 raise
         else:
-            _outside_event_loops(lambda: blocking.__exit__(None, None, None))
+            if not self._closed:
+                _outside_event_loops(lambda: blocking.__exit__(None, None, None))
 
     def iterate(self, iterator: AsyncIterator[T]) -> Iterator[T]:
         """Step ``iterator`` on the loop, one blocking call per item."""
