@@ -5,6 +5,9 @@ threads at once, calls from inside a running event loop, callbacks, and its life
 from __future__ import annotations
 
 import importlib.util
+import inspect
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -322,6 +325,55 @@ def test_close_cancels_calls_waiting_in_other_threads(backend: str, tmp_path: Pa
     }
     assert not _loop_threads(backend)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+LEFT_OPEN = """
+import sys
+from diffio_async import Diffio
+
+client = Diffio(sys.argv[1], sys.argv[2], backend=sys.argv[3])
+client.projects.list()
+progress = client.generations.get("g", project_id="p").iter_progress()  # never started
+print("done")
+"""
+
+
+def test_a_client_left_open_does_not_keep_the_interpreter_from_exiting(
+    url: str, backend: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", LEFT_OPEN, TEST_API_KEY, url, backend],
+        capture_output=True,
+        text=True,
+        timeout=600,  # a bound on a hang, not a timing
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "done\n", "")
+
+
+def test_blocking_methods_have_the_signatures_and_docstrings_of_their_async_twins(
+    url: str,
+) -> None:
+    with Diffio(TEST_API_KEY, url) as client:
+        twin = AsyncDiffio(TEST_API_KEY, url)
+        groups = ["projects", "generations", "webhooks", "api_keys", "usage", "account"]
+        compared = 0
+        for group in groups:
+            for name in dir(getattr(twin, group)):
+                if name.startswith("_"):
+                    continue
+                original = getattr(getattr(twin, group), name)
+                method = getattr(getattr(client, group), name)  # every method has a twin
+                assert method.__doc__, f"{group}.{name}"
+                if hasattr(method, "__wrapped__"):  # declared with blocking(...)
+                    assert inspect.signature(method) == inspect.signature(original)
+                    assert method.__doc__ == original.__doc__
+                    assert method.__qualname__.startswith("Sync")
+                    compared += 1
+        assert compared >= 12
+        anyio.run(twin.aclose)
+    with pytest.raises(ClientClosedError):
+        client.account.get_settings()
 
 
 def test_settings_are_checked_before_a_thread_starts(
