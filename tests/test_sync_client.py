@@ -385,7 +385,7 @@ def test_settings_are_checked_before_a_thread_starts(
     monkeypatch.delenv("DIFFIO_API_KEY", raising=False)
     with pytest.raises(ConfigurationError, match="DIFFIO_API_KEY"):
         Diffio(base_url=url)
-    assert set(threading.enumerate()) == before
+    assert set(threading.enumerate()) <= before  # (idle worker threads may end meanwhile)
 
 
 # --- an AsyncDiffio taken to a second event loop ---------------------------------------------
