@@ -245,6 +245,19 @@ def test_callbacks_are_plain_functions_run_in_a_worker_thread_that_may_call_the_
     assert {name for name, _ in seen}.isdisjoint({loop_thread.name, "MainThread"})
 
 
+def test_a_callback_may_close_the_client(url: str, backend: str, tmp_path: Path) -> None:
+    client = Diffio(TEST_API_KEY, url, backend=backend)
+    with pytest.raises(ClientClosedError, match="closed while this call ran"):
+        client.restore(
+            AUDIO, output=tmp_path / "out.mp3", on_upload_progress=lambda *_: client.close()
+        )
+    assert client.closed
+    for thread in _loop_threads(backend):
+        thread.join(600)  # it ends once the callback returned (600 s: a bound on a hang)
+        assert not thread.is_alive()
+    assert not (tmp_path / "out.mp3").exists()
+
+
 def test_close_twice_and_use_after_close_raises_client_closed_error(
     emulator: Emulator, url: str, backend: str, tmp_path: Path
 ) -> None:
