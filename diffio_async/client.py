@@ -20,7 +20,7 @@ from ._http.transport import (
     Timeout,
     Transport,
 )
-from ._media.upload import MediaSource, ProgressCallback
+from ._media.upload import ProgressCallback, UploadSource
 from .errors import ConfigurationError
 from .resources import Account, ApiKeys, Generations, Projects, Usage, Webhooks
 from .types import GenerationProgress
@@ -125,7 +125,7 @@ class AsyncDiffio:
 
     async def restore(
         self,
-        source: str | os.PathLike[str] | bytes | MediaSource,
+        source: UploadSource,
         *,
         output: str | os.PathLike[str],
         options: RestoreOptions | None = None,
@@ -135,6 +135,10 @@ class AsyncDiffio:
     ) -> RestoreResult:
         """Restore one recording: upload, create a generation, wait, download.
 
+        ``source`` is a path, bytes, a :class:`~diffio_async.MediaSource` or a readable binary
+        file object, sync or async (an open file, ``io.BytesIO``, a FastAPI ``UploadFile``, an
+        aiohttp multipart field: see ``MediaSource.from_file``); one that can be read only
+        once is streamed in order, never held whole in memory.
         ``output`` is a file path or a folder (the server's file name is used). ``options``
         (a :class:`~diffio_async.RestoreOptions`) picks the model, the download type, the
         generation's settings and the wait; by default the current model of the server's API

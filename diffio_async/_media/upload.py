@@ -6,6 +6,12 @@ parallel, ``complete``, then ``complete_project_upload``. Both stream the source
 chunks with an explicit ``Content-Length`` (never chunked encoding); each attempt re-opens the
 source, so a retry sends the full body again. Neither ever sends the API key.
 
+A source read in order (a stream, a file object that cannot seek, an async iterator) is read
+once from start to end: era-B parts are cut from that one pass one after the other, and the
+part in flight is kept in memory so a retry re-sends it from there (memory stays about one
+part). Era A re-opens it for a retry (``from_stream``'s factory) or, when it can be read only
+once, fails with :class:`UploadError` once bytes were sent.
+
 A file source must be a regular file: FIFOs, devices and sockets are refused, and each open
 (``O_NONBLOCK``, then ``fstat`` on the open descriptor) checks again, so a file swapped for a
 FIFO is refused rather than read, and no read can block uncancellably. Every reader opened for
@@ -15,6 +21,7 @@ an attempt is closed by that attempt's owner (never left to the garbage collecto
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import json
 import mimetypes
@@ -22,7 +29,7 @@ import os
 import stat
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 import anyio
 import attrs
@@ -37,6 +44,14 @@ from ..types import (
     EdgeUploadStart,
     UploadSession,
 )
+from .file_objects import (
+    AsyncChunkReader,
+    AsyncReader,
+    InOrderReader,
+    describe_file_object,
+    is_file_object,
+    iterable_reader,
+)
 
 if TYPE_CHECKING:
     from .._http.transport import Transport
@@ -46,6 +61,7 @@ __all__ = [
     "MAX_UPLOAD_BYTES",
     "MediaSource",
     "ProgressCallback",
+    "UploadSource",
     "closing_shielded",
     "upload_media",
 ]
@@ -134,13 +150,17 @@ async def closing_shielded(generator: object) -> AsyncIterator[None]:
 class MediaSource:
     """Something to upload: its name, size and content type are known before any request.
 
-    Build one with :meth:`from_path`, :meth:`from_bytes` or :meth:`from_stream`;
-    ``client.projects.create`` also accepts a path or bytes directly.
+    Build one with :meth:`from_path`, :meth:`from_bytes`, :meth:`from_file`,
+    :meth:`from_stream` or :meth:`from_async_iterable`; ``client.restore`` and
+    ``client.projects.create`` also accept a path, bytes or a file object directly.
+    ``in_order`` is true for a source read from start to end in one pass (never two ranges
+    at once), which an era-B upload sends one part after the other.
     """
 
     file_name: str
     size: int
     content_type: str
+    in_order: bool = False
     _opener: _Opener = attrs.field(alias="opener", repr=False)
     _verify: Callable[[], None] | None = attrs.field(
         default=None, alias="verify", repr=False, eq=False
@@ -230,16 +250,23 @@ class MediaSource:
         file_name: str,
         content_type: str | None = None,
     ) -> MediaSource:
-        """A caller's stream of known ``size``; ``factory()`` must start it afresh each call.
+        """A caller's stream of known ``size``, from a factory that starts it afresh.
 
-        Each attempt (and each era-B part) calls ``factory()`` again and skips to where it
-        needs to start, so the factory must yield the same bytes every time.
+        The factory contract: ``factory()`` is called once per upload, and the stream it
+        returns is read from start to end, in order; era-B parts are cut from that one pass,
+        never read concurrently, and a part that must be re-sent is re-sent from a copy of
+        that part kept in memory (so memory stays about one part, 32 MiB on the live API).
+        ``factory()`` is called again only to re-send a whole era-A upload (one request) after
+        a failure; that call must return a new stream of the same bytes from byte 0. A factory
+        that returns the same underlying handle each time (one open file, socket or generator)
+        is therefore fine until such a re-send, which then fails with
+        :class:`~diffio_async.UploadError` ("ended after N bytes") rather than sending other
+        bytes. A stream that yields more than ``size`` bytes also fails the upload. For a
+        stream that can be read only once, use :meth:`from_async_iterable`.
         """
         if not callable(factory):
             raise InvalidRequestError(f"factory must be callable, not {type(factory).__name__}")
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            shown = repr(size) if isinstance(size, int) else type(size).__name__
-            raise InvalidRequestError(f"size must be an int >= 0, not {shown}")
+        _check_size(size)
         _check_content_type(content_type)
 
         async def opener(offset: int, length: int) -> AsyncIterator[bytes]:
@@ -256,6 +283,10 @@ class MediaSource:
                     position = chunk_end
                     if position >= end:
                         break
+                if position > size or (end == size and await _has_more(stream)):
+                    raise UploadError(
+                        f"the stream for {file_name} has more than its declared {size} bytes"
+                    )
             finally:
                 await _aclose(stream)  # the caller's generator runs its cleanup now
             if position < end:
@@ -265,7 +296,105 @@ class MediaSource:
             file_name=_check_name(file_name),
             size=size,
             content_type=content_type or _guess_type(file_name),
+            in_order=True,
             opener=opener,
+        )
+
+    @classmethod
+    def from_async_iterable(
+        cls,
+        chunks: AsyncIterable[bytes],
+        *,
+        size: int,
+        file_name: str,
+        content_type: str | None = None,
+    ) -> MediaSource:
+        """An async iterable of byte chunks that can be read only once, ``size`` bytes long.
+
+        The upload reads it once, in order (era B: one part after the other, the part in
+        flight kept in memory for a retry). Era A sends it in one request, which cannot be
+        re-sent once bytes went out: such a failure raises :class:`~diffio_async.UploadError`.
+        Fewer or more bytes than ``size`` fail the upload. The iterator is closed
+        (``aclose``) once it is spent.
+        """
+        if not isinstance(chunks, AsyncIterable):
+            raise InvalidRequestError(
+                f"chunks must be an async iterable of bytes, not {type(chunks).__name__}"
+            )
+        _check_size(size)
+        _check_content_type(content_type)
+        read, close = iterable_reader(chunks)
+        reader = InOrderReader(f"the stream for {file_name}", read, size, close)
+        return cls(
+            file_name=_check_name(file_name),
+            size=size,
+            content_type=content_type or _guess_type(file_name),
+            in_order=True,
+            opener=lambda offset, length: reader.stream(offset, length, CHUNK_SIZE),
+        )
+
+    @classmethod
+    def from_file(
+        cls,
+        file: IO[bytes] | AsyncReader | AsyncChunkReader,
+        *,
+        file_name: str | None = None,
+        content_type: str | None = None,
+        size: int | None = None,
+    ) -> MediaSource:
+        """A readable binary file object, sync or async, from its current position to its end.
+
+        Sync: an open file, ``io.BytesIO``, ``tempfile.SpooledTemporaryFile``; async: an
+        object with ``async read(n)`` (a Starlette/FastAPI ``UploadFile``, read through the
+        file it wraps) or ``async read_chunk(n)`` (an aiohttp multipart ``BodyPartReader``).
+        The name and type come from the object when it has them (``filename``, ``name``,
+        ``content_type``); otherwise pass ``file_name``. A seekable sync file is measured
+        and read at any offset (concurrent era-B parts share it; reads run in a worker
+        thread); anything else is read once, in order, and needs ``size`` (or a ``size``
+        attribute). The caller keeps the object open while the upload runs and closes it.
+        Calls the object's sync ``seek``/``tell``: from async code, create it in a worker
+        thread (``restore``/``projects.create`` do) when the file is on a slow disk.
+        """
+        if file_name is not None:
+            _check_name(file_name)
+        _check_content_type(content_type)
+        if size is not None:
+            _check_size(size)
+        if not is_file_object(file):
+            raise InvalidRequestError(
+                f"cannot read a {type(file).__name__}: it has no read(n) or read_chunk(n)"
+            )
+        info = describe_file_object(file, file_name=file_name, content_type=content_type, size=size)
+        name = info.file_name
+        if info.read_at is not None:
+            read_at = info.read_at
+
+            async def opener(offset: int, length: int) -> AsyncIterator[bytes]:
+                position, end = offset, offset + length
+                while position < end:
+                    try:
+                        chunk = await read_at(position, min(CHUNK_SIZE, end - position))
+                    except OSError as exc:
+                        raise UploadError(f"cannot read {name}: {exc.strerror or exc}") from None
+                    if not chunk:
+                        raise UploadError(f"{name} shrank while it was being uploaded")
+                    position += len(chunk)
+                    yield chunk
+
+            return cls(
+                file_name=name,
+                size=info.size,
+                content_type=info.content_type or _guess_type(name),
+                opener=opener,
+            )
+        assert info.read is not None
+        reader = InOrderReader(name, info.read, info.size)
+        return cls(
+            file_name=name,
+            size=info.size,
+            content_type=info.content_type or _guess_type(name),
+            in_order=True,
+            opener=lambda offset, length: reader.stream(offset, length, CHUNK_SIZE),
         )
 
     def open(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
@@ -279,6 +408,27 @@ async def _aclose(stream: object) -> None:
     if aclose is not None:
         with anyio.CancelScope(shield=True):
             await aclose()
+
+
+async def _has_more(stream: AsyncIterable[bytes]) -> bool:
+    """Whether a stream read up to its declared end still yields bytes."""
+    async for chunk in stream:
+        if chunk:
+            return True
+    return False
+
+
+def _check_size(size: object) -> None:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        shown = repr(size) if isinstance(size, int) else type(size).__name__
+        raise InvalidRequestError(f"size must be an int >= 0, not {shown}")
+
+
+UploadSource: TypeAlias = (
+    str | os.PathLike[str] | bytes | MediaSource | IO[bytes] | AsyncReader | AsyncChunkReader
+)
+"""What ``restore`` and ``projects.create`` take: a path, bytes, a :class:`MediaSource` or a
+readable binary file object, sync or async (see :meth:`MediaSource.from_file`)."""
 
 
 def _check_name(file_name: str) -> str:
@@ -299,7 +449,7 @@ def _guess_type(file_name: str) -> str:
 
 
 def as_media_source(
-    source: str | os.PathLike[str] | bytes | MediaSource,
+    source: UploadSource,
     *,
     file_name: str | None = None,
     content_type: str | None = None,
@@ -308,7 +458,8 @@ def as_media_source(
 
     Raises :class:`InvalidRequestError` (before any request) for what cannot be uploaded: an
     empty source ("nothing to restore"), one above 2 GiB, a file that is no longer a regular
-    file of the size it had when chosen.
+    file of the size it had when chosen, a file object without a name or a known size. A
+    file object may seek: call this in a worker thread.
     """
     if file_name is not None:
         _check_name(file_name)
@@ -329,12 +480,22 @@ def as_media_source(
         media = MediaSource.from_path(source, content_type=content_type)
         if file_name:
             media = attrs.evolve(media, file_name=file_name)
+    elif is_file_object(source):
+        media = MediaSource.from_file(source, file_name=file_name, content_type=content_type)
+    elif isinstance(source, AsyncIterable):
+        raise InvalidRequestError(
+            f"cannot upload a {type(source).__name__} directly: its size is unknown; pass "
+            "MediaSource.from_async_iterable(chunks, size=..., file_name=...)"
+        )
     else:
         raise InvalidRequestError(
-            f"cannot upload a {type(source).__name__}: pass a path, bytes or a MediaSource"
+            f"cannot upload a {type(source).__name__}: pass a path, bytes, a readable binary "
+            "file object or a MediaSource"
         )
     if media.size == 0:
-        raise InvalidRequestError(f"{media.file_name} is empty; nothing to restore")
+        position = _position(source)
+        at_end = f" (it is at position {position}: seek(0) first?)" if position else ""
+        raise InvalidRequestError(f"{media.file_name} is empty; nothing to restore{at_end}")
     if media._verify is not None:
         media._verify()
     if media.size > MAX_UPLOAD_BYTES:
@@ -343,6 +504,18 @@ def as_media_source(
             f"{MAX_UPLOAD_BYTES} bytes (2 GiB)"
         )
     return media
+
+
+def _position(source: object) -> int:
+    """Where a sync file object stands (0 for anything else)."""
+    tell = getattr(source, "tell", None)
+    if not callable(tell) or inspect.iscoroutinefunction(tell):
+        return 0
+    try:
+        position = tell()
+    except (OSError, ValueError):
+        return 0
+    return position if isinstance(position, int) else 0
 
 
 class _Progress:
@@ -362,7 +535,7 @@ class _Progress:
 
 
 class _Body:
-    """A request body that re-opens its source range each time httpx2 iterates it.
+    """A request body that re-opens its bytes (``reopen()``) each time httpx2 iterates it.
 
     Each iteration is an :class:`_Attempt`, a plain async iterator (not an async generator,
     which httpx2 would abandon half-way to the garbage collector when an attempt fails or is
@@ -371,10 +544,8 @@ class _Body:
     the request is over.
     """
 
-    def __init__(self, media: MediaSource, offset: int, length: int, progress: _Progress) -> None:
-        self.media = media
-        self.offset = offset
-        self.length = length
+    def __init__(self, reopen: Callable[[], AsyncIterator[bytes]], progress: _Progress) -> None:
+        self.reopen = reopen
         self.progress = progress
         self.counted = 0
         self._reader: AsyncIterator[bytes] | None = None
@@ -388,7 +559,7 @@ class _Body:
         if self.counted:
             await self.progress.add(-self.counted)
             self.counted = 0
-        self._reader = reader = self.media.open(self.offset, self.length)
+        self._reader = reader = self.reopen()
         return reader
 
     async def sent(self, count: int) -> None:
@@ -467,7 +638,7 @@ async def _upload_signed(
     transport: Transport, project: CreateProjectResponse, media: MediaSource, progress: _Progress
 ) -> None:
     assert project.upload_url is not None
-    body = _Body(media, 0, media.size, progress)
+    body = _Body(media.open, progress)
     headers = {"Content-Type": media.content_type, "Content-Length": str(media.size)}
     try:
         async with transport.send_media(
@@ -516,10 +687,9 @@ async def _upload_edge(
     receipts: list[EdgePartReceipt] = []
     limiter = anyio.CapacityLimiter(part_concurrency)
 
-    async def send_part(number: int) -> None:
-        offset = (number - 1) * part_size
-        length = min(part_size, media.size - offset)
-        body = _Body(media, offset, length, progress)
+    async def send_part(number: int, reopen: Callable[[], AsyncIterator[bytes]]) -> None:
+        length = min(part_size, media.size - (number - 1) * part_size)
+        body = _Body(reopen, progress)
         headers = {
             **auth,
             "Content-Type": "application/octet-stream",
@@ -543,11 +713,18 @@ async def _upload_edge(
             raise UploadError(f"the edge answered part {number} without an etag")
         receipts.append(receipt)
 
+    def part_range(number: int) -> Callable[[], AsyncIterator[bytes]]:
+        offset = (number - 1) * part_size
+        return lambda: media.open(offset, min(part_size, media.size - offset))
+
     try:
         try:
-            async with anyio.create_task_group() as group:
-                for number in range(1, count + 1):
-                    group.start_soon(send_part, number)
+            if media.in_order:
+                await _send_parts_in_order(media, part_size, count, send_part)
+            else:
+                async with anyio.create_task_group() as group:
+                    for number in range(1, count + 1):
+                        group.start_soon(send_part, number, part_range(number))
         except BaseException as exc:
             # A failed part surfaces as an exception group: raise the part's own error, so
             # callers see the APIError/UploadError they expect (and upload_media wraps it).
@@ -569,6 +746,60 @@ async def _upload_edge(
         with anyio.CancelScope(shield=True), anyio.move_on_after(10):
             await _abort(transport, edge, json_headers, started.upload_id)
         raise
+
+
+async def _send_parts_in_order(
+    media: MediaSource,
+    part_size: int,
+    count: int,
+    send_part: Callable[[int, Callable[[], AsyncIterator[bytes]]], Awaitable[None]],
+) -> None:
+    """Send the parts one after the other from one pass over ``media``; each part's bytes are
+    kept until it is sent, so a retry re-sends them without reading the source again."""
+    reader = media.open()
+    async with closing_shielded(reader):
+        pass_ = _InOrderParts(reader)
+        for number in range(1, count + 1):
+            length = min(part_size, media.size - (number - 1) * part_size)
+            await send_part(number, functools.partial(pass_.part, [], length))
+        await pass_.finish()
+
+
+class _InOrderParts:
+    """Cuts one in-order pass over a source into consecutive parts."""
+
+    def __init__(self, reader: AsyncIterator[bytes]) -> None:
+        self._reader = reader
+        self._leftover = b""
+
+    async def _take(self, limit: int) -> bytes:
+        chunk = self._leftover
+        if not chunk:
+            try:
+                chunk = await self._reader.__anext__()
+            except StopAsyncIteration:
+                raise UploadError("the source ended before its declared size") from None
+        self._leftover = chunk[limit:]
+        return chunk[:limit]
+
+    async def part(self, kept: list[bytes], length: int) -> AsyncIterator[bytes]:
+        """Yield a part of ``length`` bytes: first what ``kept`` holds (an earlier attempt's
+        bytes), then the rest from the pass, each new chunk added to ``kept`` before it is
+        sent."""
+        done = 0
+        for chunk in list(kept):
+            yield chunk
+            done += len(chunk)
+        while done < length:
+            chunk = await self._take(length - done)
+            kept.append(chunk)
+            done += len(chunk)
+            yield chunk
+
+    async def finish(self) -> None:
+        """Run the pass to its end, so the source's own end checks apply."""
+        async for _ in self._reader:
+            raise UploadError("the source has more bytes than its declared size")
 
 
 def _first_error(exc: BaseException) -> BaseException:

@@ -16,7 +16,7 @@ from .._checks import callback
 from .._checks import idempotency_key as check_idempotency_key
 from .._http.transport import counting_attempts
 from .._media.download import check_dest
-from .._media.upload import MediaSource, ProgressCallback, as_media_source
+from .._media.upload import ProgressCallback, UploadSource, as_media_source
 from ..errors import DiffioError, RestoreError
 from ..resources.generation_handle import Generation
 from ..types import CreateProjectResponse, GenerationProgress
@@ -57,7 +57,7 @@ class RestoreResult(_HandedOn):
 
 async def restore(
     client: Services,
-    source: str | os.PathLike[str] | bytes | MediaSource,
+    source: UploadSource,
     *,
     output: str | os.PathLike[str],
     options: RestoreOptions | None,
