@@ -281,11 +281,13 @@ class InOrderReader:
         self._leftover = b""
         self.position = 0
 
-    async def _next(self, count: int) -> bytes:
+    async def _next(self, count: int, read_size: int) -> bytes:
+        """Up to ``count`` bytes; the source is asked for ``read_size`` (some readers, like
+        aiohttp's, refuse tiny reads), what it gives beyond ``count`` is kept for later."""
         if self._leftover:
             data, self._leftover = self._leftover, b""
         else:
-            data = _checked_bytes(await self._read(count))
+            data = _checked_bytes(await self._read(read_size))
         if len(data) > count:
             data, self._leftover = data[:count], data[count:]
         return data
@@ -301,7 +303,7 @@ class InOrderReader:
         end = offset + length
         try:
             while self.position < end:
-                chunk = await self._next(min(chunk_size, end - self.position))
+                chunk = await self._next(min(chunk_size, end - self.position), chunk_size)
                 if not chunk:
                     raise UploadError(
                         f"{self._label} ended after {self.position} bytes, before its "
@@ -310,7 +312,7 @@ class InOrderReader:
                 self.position += len(chunk)
                 yield chunk
             if end == self._size:
-                if await self._next(1):
+                if await self._next(1, chunk_size):
                     raise UploadError(
                         f"{self._label} has more than its declared {self._size} bytes"
                     )
