@@ -1,7 +1,8 @@
 """memory: how much the SDK's own memory grows, for one huge file and for a long queue.
 
-Two parts (formerly ``restore_memory.py`` and ``bulk_memory.py``), every measurement in its
-own child process against an emulator process (media on disk), so only the SDK is measured:
+Three parts (the first two formerly ``restore_memory.py`` and ``bulk_memory.py``), every
+measurement in its own child process against an emulator process (media on disk), so only
+the SDK is measured:
 
 * ``restore``: one large file (default 1 GiB of pseudo-random bytes) restored end to end with
   ``AsyncDiffio.restore`` (upload, generation, wait, download) per backend and era. The child
@@ -13,11 +14,18 @@ own child process against an emulator process (media on disk), so only the SDK i
   tiny files, concurrency 32, fast polling) per backend; the memory the queue adds is the
   difference of the two children's max RSS (and, with ``--heap``, of their tracemalloc heap
   peaks). It must stay under 20 MiB.
+* ``fastapi-upload``: ``examples/fastapi_upload.py`` served by uvicorn in a child process;
+  this process posts one large multipart upload (default 1 GiB, generated as it is sent,
+  never on disk on the client side) per era, which the example restores (upload to the
+  emulator, generation, download). The server first takes a 1 MiB warm-up upload, then
+  resets its peak RSS; its peak growth during the big request must stay under 32 MiB, and
+  the emulator must have stored the sha256 that was sent. Not part of ``--part both``.
 
     python benchmarks/memory.py                          # both parts: 1 GiB, 100 vs 10,000
     python benchmarks/memory.py --quick                  # 64 MiB, 100 vs 1,000
     python benchmarks/memory.py --part restore --size-mib 64 --era both
     python benchmarks/memory.py --part queue --sizes 100 2000 --backends trio --heap
+    python benchmarks/memory.py --part fastapi-upload --size-mib 1024 --era both
 
 Prints the tables, writes benchmarks/results/memory.json and memory.png; exits 1 when a
 check fails (bytes differ, a growth over its limit).
@@ -28,15 +36,19 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
+import importlib.util
 import json
 import math
+import os
 import random
 import re
 import resource
 import shutil
+import socket
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +56,7 @@ from _common import (
     API_KEY,
     MIB,
     Emulator,
+    Server,
     apply_quick,
     environment,
     eras,
@@ -56,6 +69,8 @@ from _common import (
 )
 
 RESTORE_LIMIT_MIB = 32.0
+UPLOAD_LIMIT_MIB = 32.0
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 QUEUE_LIMIT_MIB = 20.0
 DEFAULTS = {
     "part": "both",
@@ -352,6 +367,155 @@ QUEUE_COLUMNS = [
 ]
 
 
+# --- the fastapi-upload part ----------------------------------------------------------------
+
+
+def _memory_route(app: Any) -> Any:
+    """``app`` plus ``/_bench/memory``: POST resets the peak RSS, GET reads it (JSON)."""
+    state = {"resettable": False}
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/_bench/memory":
+            await app(scope, receive, send)
+            return
+        if scope["method"] == "POST":
+            gc.collect()
+            state["resettable"] = reset_peak()
+        body = json.dumps(
+            {
+                "rss_mib": round(rss_mib(), 1),
+                "peak_mib": round(peak_mib(state["resettable"]), 1),
+                "peak_source": "VmHWM (reset)" if state["resettable"] else "ru_maxrss",
+            }
+        ).encode()
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return wrapped
+
+
+def serve_fastapi(spec: dict[str, Any]) -> int:
+    """The server child: the FastAPI example (with the memory route) under uvicorn."""
+    import uvicorn
+
+    os.environ.update(
+        DIFFIO_API_KEY=API_KEY, DIFFIO_API_BASE_URL=spec["url"], RESTORED_DIR=spec["out_dir"]
+    )
+    module_spec = importlib.util.spec_from_file_location(
+        "fastapi_upload", EXAMPLES / "fastapi_upload.py"
+    )
+    assert module_spec is not None and module_spec.loader is not None
+    example = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(example)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    print(f"listening on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+    config = uvicorn.Config(
+        _memory_route(example.app), lifespan="on", log_level="warning", access_log=False
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+def _multipart_upload(size: int, seed: int, digest: Any) -> tuple[dict[str, str], Iterator[bytes]]:
+    """A multipart/form-data body with one ``file`` of ``size`` pseudo-random bytes, made as
+    it is sent (hashed into ``digest``)."""
+    boundary = "diffio-bench-5d2e91"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="recording.wav"\r\nContent-Type: audio/wav\r\n\r\n'
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def body() -> Iterator[bytes]:
+        yield head
+        rng = random.Random(seed)
+        remaining = size
+        while remaining:
+            chunk = rng.randbytes(min(MIB, remaining))
+            digest.update(chunk)
+            remaining -= len(chunk)
+            yield chunk
+        yield tail
+
+    headers = {
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Content-Length": str(len(head) + size + len(tail)),
+    }
+    return headers, body()
+
+
+def _post_upload(http: Any, url: str, size: int, seed: int) -> tuple[dict[str, Any], str]:
+    digest = hashlib.sha256()
+    headers, body = _multipart_upload(size, seed, digest)
+    answer = http.post(f"{url}/restore", content=body, headers=headers)
+    answer.raise_for_status()
+    return answer.json(), digest.hexdigest()
+
+
+def fastapi_upload_part(args: Any, work: Path) -> list[dict[str, Any]]:
+    """Per era: the example in its own process, a warm-up, then the big upload, measured."""
+    import httpx2
+
+    size = args.size_mib * MIB
+    rows = []
+    for era in eras(args.era):
+        print(f"  fastapi-upload: era {era}, {args.size_mib} MiB ...", file=sys.stderr, flush=True)
+        storage = work / f"emulator-fastapi-{era}"
+        out_dir = work / f"out-fastapi-{era}"
+        with Emulator(era, generation_seconds=1, storage_dir=storage) as emulator:
+            spec = {"url": emulator.url, "out_dir": str(out_dir)}
+            command = [sys.executable, __file__, "--serve-fastapi", json.dumps(spec)]
+            with (
+                Server(command, "the FastAPI example") as server,
+                httpx2.Client(timeout=3600) as http,
+            ):
+                _post_upload(http, server.url, MIB, seed=1)  # warm-up
+                before = http.post(f"{server.url}/_bench/memory").json()
+                started = time.perf_counter()
+                reply, sent = _post_upload(http, server.url, size, seed=20240601)
+                seconds = time.perf_counter() - started
+                after = http.get(f"{server.url}/_bench/memory").json()
+            stored = sha256_of(storage / "originals" / reply["projectId"])
+        shutil.rmtree(out_dir, ignore_errors=True)
+        shutil.rmtree(storage, ignore_errors=True)
+        growth = round(after["peak_mib"] - before["rss_mib"], 1)
+        row = {
+            "era": era,
+            "size_mib": args.size_mib,
+            "status": reply["status"],
+            "request_s": round(seconds, 2),
+            "throughput_mib_s": round(args.size_mib / seconds, 1),
+            "sha256_equal": stored == sent,
+            "rss_before_mib": before["rss_mib"],
+            "rss_peak_mib": after["peak_mib"],
+            "rss_after_mib": after["rss_mib"],
+            "rss_growth_mib": growth,
+            "peak_source": after["peak_source"],
+        }
+        row["ok"] = row["sha256_equal"] and growth < UPLOAD_LIMIT_MIB
+        row["sha256"] = "equal" if row["sha256_equal"] else "DIFF"
+        row["verdict"] = "yes" if row["ok"] else "NO"
+        rows.append(row)
+    return rows
+
+
+UPLOAD_COLUMNS = [
+    ("era", "era", ""),
+    ("size MiB", "size_mib", ".0f"),
+    ("status", "status", ""),
+    ("request s", "request_s", ".2f"),
+    ("MiB/s", "throughput_mib_s", ".0f"),
+    ("sha256", "sha256", ""),
+    ("RSS before", "rss_before_mib", ".1f"),
+    ("RSS peak", "rss_peak_mib", ".1f"),
+    ("growth MiB", "rss_growth_mib", ".1f"),
+    (f"< {UPLOAD_LIMIT_MIB:.0f} MiB", "verdict", ""),
+]
+
+
 # --- outputs --------------------------------------------------------------------------------
 
 
@@ -396,8 +560,12 @@ def chart(restore_rows: list[dict[str, Any]], summary: dict[str, Any], args: Any
 
 def main(argv: list[str] | None = None) -> int:
     cli = parser(__doc__.split("\n\n")[0])
-    cli.add_argument("--part", choices=("restore", "queue", "both"), default=None)
-    cli.add_argument("--size-mib", type=int, default=None, help="restore: file size (1024)")
+    cli.add_argument(
+        "--part", choices=("restore", "queue", "both", "fastapi-upload", "all"), default=None
+    )
+    cli.add_argument(
+        "--size-mib", type=int, default=None, help="restore, fastapi-upload: file size (1024)"
+    )
     cli.add_argument(
         "--sizes", type=int, nargs=2, default=None, metavar=("BASE", "N"), help="queue: 100 10000"
     )
@@ -405,20 +573,26 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--heap", action="store_true", help="queue: also trace the heap (~3x slower)")
     cli.add_argument("--workdir", type=Path, default=None, help="default: a temp folder")
     cli.add_argument("--child", help=argparse.SUPPRESS)
+    cli.add_argument("--serve-fastapi", help=argparse.SUPPRESS)
     args = cli.parse_args(argv)
     if args.child:
         return child(json.loads(args.child))
+    if args.serve_fastapi:
+        return serve_fastapi(json.loads(args.serve_fastapi))
     apply_quick(args, DEFAULTS, QUICK)
 
     restore_rows: list[dict[str, Any]] = []
     queue_rows: list[dict[str, Any]] = []
+    upload_rows: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
     work = Path(tempfile.mkdtemp(prefix="diffio-bench-memory-", dir=args.workdir))
     try:
-        if args.part in ("restore", "both"):
+        if args.part in ("restore", "both", "all"):
             restore_rows = restore_part(args, work)
-        if args.part in ("queue", "both"):
+        if args.part in ("queue", "both", "all"):
             queue_rows, summary = queue_part(args, work)
+        if args.part in ("fastapi-upload", "all"):
+            upload_rows = fastapi_upload_part(args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -437,21 +611,32 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name}: {large - base} more queued files add {heap_text}"
                 f"{added['added_rss_mib']:.1f} MiB of max RSS ({verdict})"
             )
+    if upload_rows:
+        print(
+            f"\nfastapi-upload: one {args.size_mib} MiB multipart upload through "
+            "examples/fastapi_upload.py (peak RSS growth of the server process):"
+        )
+        print_table(UPLOAD_COLUMNS, upload_rows)
     settings = {
         key: getattr(args, key) for key in ("part", "size_mib", "sizes", "backends", "era", "heap")
     }
     report = {
         "benchmark": "memory",
         "settings": settings,
-        "limits_mib": {"restore": RESTORE_LIMIT_MIB, "queue": QUEUE_LIMIT_MIB},
+        "limits_mib": {
+            "restore": RESTORE_LIMIT_MIB,
+            "queue": QUEUE_LIMIT_MIB,
+            "fastapi_upload": UPLOAD_LIMIT_MIB,
+        },
         "env": environment(),
         "restore": restore_rows,
         "queue": {"rows": queue_rows, "added": summary},
+        "fastapi_upload": upload_rows,
     }
     path = write_results("memory", report)
     picture = save_chart("memory", chart(restore_rows, summary, args))
     print(f"\nwritten: {path}" + (f", {picture}" if picture else ""))
-    passed = all(row["ok"] for row in restore_rows) and all(
+    passed = all(row["ok"] for row in restore_rows + upload_rows) and all(
         added["ok"] and added["all_restored"] for added in summary.values()
     )
     return 0 if passed else 1
