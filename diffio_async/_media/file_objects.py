@@ -296,9 +296,9 @@ class InOrderReader:
         """Yield ``length`` bytes from ``offset``, which must be where the last read ended."""
         if offset != self.position:
             raise UploadError(
-                f"{self._label} can be read only once: cannot go back to byte {offset} "
-                f"({self.position} bytes were already read); pass a path, bytes or a seekable "
-                "file to allow re-sending it"
+                f"{self._label} can be read only once, and re-sending it after a failed "
+                f"attempt needs byte {offset} again ({self.position} bytes were already read); "
+                "pass a path, bytes or a seekable file to allow re-sending it"
             )
         end = offset + length
         try:

@@ -179,6 +179,16 @@ async def test_restore_takes_a_file_object_directly(tmp_path: Path) -> None:
         assert create["fileName"] == "from-form.wav"
 
 
+@pytest.mark.parametrize("era", ERAS)
+async def test_a_file_object_uploads_from_its_current_position(era: str) -> None:
+    data = _data(2 * MIB + 1)
+    buffer = io.BytesIO(b"header to skip" + data)
+    buffer.seek(len(b"header to skip"))
+    async with _env(era) as env:
+        project = await env.client.projects.create(buffer, file_name="a.wav")
+        assert _stored(env, project.api_project_id) == data
+
+
 async def test_sync_reads_of_a_real_file_run_in_worker_threads() -> None:
     data = _data(2 * MIB)
     stream = Unseekable(data)
