@@ -127,7 +127,8 @@ class AsyncDiffio:
         self,
         source: UploadSource,
         *,
-        output: str | os.PathLike[str],
+        output: str | os.PathLike[str] | None,
+        max_bytes: int | None = None,
         options: RestoreOptions | None = None,
         idempotency_key: str | None = None,
         on_progress: Callable[[GenerationProgress], Any] | None = None,
@@ -139,17 +140,24 @@ class AsyncDiffio:
         file object, sync or async (an open file, ``io.BytesIO``, a FastAPI ``UploadFile``, an
         aiohttp multipart field: see ``MediaSource.from_file``); one that can be read only
         once is streamed in order, never held whole in memory.
-        ``output`` is a file path or a folder (the server's file name is used). ``options``
-        (a :class:`~diffio_async.RestoreOptions`) picks the model, the download type, the
-        generation's settings and the wait; by default the current model of the server's API
-        era and the audio. On failure raises :class:`~diffio_async.RestoreError` whose
-        ``stage``, ``project_id`` and ``generation_id`` say what exists on the server (and
-        may be billed); ``__cause__`` is the original error.
+        ``output`` is a file path, a folder (the server's file name is used), or ``None``:
+        the result comes back in memory as ``result.content``, refused with a
+        :class:`~diffio_async.DownloadError` cause once it passes ``max_bytes`` (128 MiB by
+        default; only with ``output=None``). ``options`` (a
+        :class:`~diffio_async.RestoreOptions`) picks the model, the download type, the
+        project's and the generation's settings, the upload's content type and the wait; by
+        default the current model of the server's API era and whatever the server serves by
+        default (the video of a project with video, otherwise the MP3 audio; a file
+        ``output`` then takes that suffix). On failure raises
+        :class:`~diffio_async.RestoreError` whose ``stage``, ``project_id`` and
+        ``generation_id`` say what exists on the server (and may be billed); ``__cause__`` is
+        the original error.
         """
         return await restore(
             self,
             source,
             output=output,
+            max_bytes=max_bytes,
             options=options,
             idempotency_key=idempotency_key,
             on_progress=on_progress,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import mimetypes
 import numbers
 import os
+import re
 from collections.abc import AsyncGenerator, Callable
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Protocol
 
 import anyio
@@ -91,7 +93,7 @@ class GenerationCalls(Protocol):
         generation_id: str,
         *,
         project_id: str,
-        download_type: str = "audio",
+        download_type: str | None = None,
         options: RequestOptions | None = None,
     ) -> DownloadInfo:
         """One ``get_generation_download`` call."""
@@ -124,6 +126,9 @@ class Generation:
         """The idempotency key sent with the create call (``None`` for rebuilt handles)."""
         self.last_progress: GenerationProgress | None = None
         """The most recent progress seen by any method of this handle."""
+        self.last_download: DownloadInfo | None = None
+        """The download answer the last :meth:`download` used (its ``download_type``,
+        ``file_name`` and ``mime_type`` say what the server served)."""
         self.finished_after: float | None = None
         """Once a wait saw the generation end: about how many seconds after the wait began it
         ended on the server (between the last poll that saw it running and the one that saw
@@ -299,9 +304,10 @@ class Generation:
         raise AssertionError("iter_progress ended without a terminal status")  # pragma: no cover
 
     async def download_info(
-        self, *, download_type: str = "audio", options: RequestOptions | None = None
+        self, *, download_type: str | None = None, options: RequestOptions | None = None
     ) -> DownloadInfo:
-        """Ask for a fresh signed download URL (one request, no retry of 404/409)."""
+        """Ask for a fresh signed download URL (one request, no retry of 404/409); ``None``:
+        the server's default type (the video of a project with video, else the audio)."""
         return await self._calls.get_download(
             self.id, project_id=self.project_id, download_type=download_type, options=options
         )
@@ -313,7 +319,7 @@ class Generation:
         return self.created.status.strip().lower() == GenerationStatus.COMPLETE
 
     async def _ready_download_info(
-        self, download_type: str, patience: float, *, complete: bool
+        self, download_type: str | None, patience: float, *, complete: bool
     ) -> DownloadInfo:
         """``download_info``; a 404/409 that can follow completion is retried for ``patience``
         seconds, but only for a generation known to be complete: for any other (an unknown
@@ -344,13 +350,21 @@ class Generation:
         self,
         dest: str | os.PathLike[str],
         *,
-        download_type: str = "audio",
+        download_type: str | None = None,
         on_progress: ProgressCallback | None = None,
         not_ready_patience: float = 30.0,
         transfer_limiter: anyio.CapacityLimiter | None = None,
         known_complete: bool = False,
+        served_suffix: bool = False,
     ) -> Path:
         """Download the result to ``dest`` (a file path, or a folder for the server's name).
+
+        ``download_type`` is ``"audio"`` (also ``"mp3"``), ``"video"``, ``"transcript"``, or
+        ``None`` (the default: the server's choice, the video of a project with video,
+        otherwise the audio); :attr:`last_download` then says what was served. With
+        ``served_suffix=True`` a file ``dest`` takes the suffix of what was served (``.mp3``,
+        ``.json``, or the video's own): ``out/take.wav`` becomes ``out/take.mp3`` for audio,
+        ``out/take.mp4`` for an MP4 video.
 
         Streams to a temp file beside the target and renames it into place, so a failure or
         cancellation never leaves a partial file and never clobbers an existing one. An
@@ -369,13 +383,17 @@ class Generation:
         assert patience is not None
         _check_callable("on_progress", on_progress)
         _check_type("transfer_limiter", transfer_limiter, anyio.CapacityLimiter)
-        if not isinstance(known_complete, bool):
-            raise InvalidRequestError(
-                f"known_complete must be True or False, not {type(known_complete).__name__}"
-            )
+        for name, flag in (("known_complete", known_complete), ("served_suffix", served_suffix)):
+            if not isinstance(flag, bool):
+                raise InvalidRequestError(
+                    f"{name} must be True or False, not {type(flag).__name__}"
+                )
         info = await self._ready_download_info(
             download_type, patience, complete=known_complete or self._seen_complete()
         )
+        self.last_download = info
+        if served_suffix:
+            dest = await anyio.to_thread.run_sync(_served_dest, dest, info)
         async with transfer_limiter or contextlib.nullcontext():
             return await download_to_path(
                 self._http,
@@ -384,6 +402,32 @@ class Generation:
                 dest=dest,
                 on_progress=on_progress,
             )
+
+
+_FIXED_SUFFIXES = {"audio": ".mp3", "transcript": ".json"}
+_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,7}")
+"""A suffix taken from the server's answer: a dot and up to 7 letters or digits."""
+
+
+def _served_path(dest: Path, info: DownloadInfo) -> Path:
+    """``dest`` with the suffix of what ``info`` served: ``.mp3`` for audio, ``.json`` for a
+    transcript; for a video (or a type this SDK does not know) the suffix of the answer's
+    ``file_name``, else the one its ``mime_type`` suggests, else ``dest``'s own."""
+    suffix = _FIXED_SUFFIXES.get(info.download_type)
+    if suffix is None:
+        named = PurePath(info.file_name or "").suffix
+        guessed = mimetypes.guess_extension(info.mime_type or "") or ""
+        suffix = next((s for s in (named, guessed) if _SUFFIX.fullmatch(s)), dest.suffix)
+    return dest.with_suffix(suffix) if dest.name else dest
+
+
+def _served_dest(dest: str | os.PathLike[str], info: DownloadInfo) -> str | os.PathLike[str]:
+    """``dest`` as :func:`_served_path` names it, unless it is a folder (see
+    ``resolve_target``: the server's own file name is used there)."""
+    raw = os.fspath(dest)
+    if raw.endswith((os.sep, "/")) or Path(raw).is_dir():
+        return dest
+    return _served_path(Path(raw), info)
 
 
 def _check_callable(name: str, value: object) -> None:

@@ -123,10 +123,15 @@ class Generations(Resource):
         generation_id: str,
         *,
         project_id: str,
-        download_type: str = "audio",
+        download_type: str | None = None,
         options: RequestOptions | None = None,
     ) -> DownloadInfo:
         """One ``get_generation_download`` call: a signed URL for the result.
+
+        ``download_type`` is ``"audio"`` (also ``"mp3"``), ``"video"`` or ``"transcript"``;
+        ``None`` (the default) leaves the field out, so the server serves its default: the
+        video for a project with video, otherwise the audio. The answer's ``download_type``
+        says which it served.
 
         Raises :class:`~diffio_async.TranscriptPendingError` or
         :class:`~diffio_async.TranscriptUnavailableError` for transcripts that are not ready or
@@ -135,7 +140,7 @@ class Generations(Resource):
         body = GenerationDownloadRequest(
             generation_id=require_id("generation_id", generation_id),
             api_project_id=require_id("project_id", project_id),
-            download_type=normalize_download_type(download_type),
+            download_type=None if download_type is None else normalize_download_type(download_type),
         )
         return await self._post_as(
             "get_generation_download", body, DownloadInfo, idempotent=True, options=options

@@ -23,7 +23,13 @@ from ..resources._polling import PollPolicy
 from ..resources.generations import normalize_download_type
 from ._sources import Collision
 
-__all__ = ["MAX_CONCURRENCY", "BatchOptions", "RestoreOptions", "checked_options"]
+__all__ = [
+    "MAX_CONCURRENCY",
+    "BatchOptions",
+    "RestoreOptions",
+    "checked_options",
+    "without_download_type",
+]
 
 _Options = TypeVar("_Options", "RestoreOptions", "BatchOptions")
 
@@ -51,6 +57,34 @@ def _params(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     return _frozen_json("params", value)
 
 
+def _project_params(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    return _frozen_json("project_params", value)
+
+
+def _download_type(value: str | None) -> str | None:
+    return None if value is None else normalize_download_type(value)
+
+
+def _label(name: str, value: str | None) -> str | None:
+    """An optional short label sent as it is: a non-empty string of printable ASCII."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or not all(" " <= c <= "~" for c in value):
+        shown = repr(value) if isinstance(value, str) else type(value).__name__
+        raise InvalidRequestError(
+            f"{name} must be a non-empty string of printable ASCII or None, not {shown}"
+        )
+    return value.strip()
+
+
+def _file_format(value: str | None) -> str | None:
+    return _label("file_format", value)
+
+
+def _content_type(value: str | None) -> str | None:
+    return _label("content_type", value)
+
+
 def _timeout(value: float | None) -> float | None:
     return optional_seconds("timeout", value, allow_zero=False)
 
@@ -65,30 +99,69 @@ class RestoreOptions:
     """What a restore does, for one file (``client.restore``) or each of many (``restore_many``).
 
     ``model`` defaults to the current model of the API era the server speaks (``diffio-3.5``
-    for signed-URL uploads, ``diffio-4.6-flash`` for edge uploads); ``download_type`` is
-    ``"audio"`` (also ``"mp3"``), ``"video"`` or ``"transcript"``; ``sampling`` and ``params``
-    are sent with the generation as they are (JSON objects); ``timeout`` bounds each wait for a
-    generation in seconds (``None``: no bound) and ``poll`` sets how the wait polls. Every value
-    is checked here (:class:`~diffio_async.InvalidRequestError`)::
+    for signed-URL uploads, ``diffio-4.6-flash`` for edge uploads). ``download_type`` is
+    ``None`` (the default: the server's choice, the video for a project with video, otherwise
+    the MP3 audio; output names take the suffix of what was served), ``"audio"`` (also
+    ``"mp3"``), ``"video"`` or ``"transcript"``. ``sampling`` and ``params`` are sent with the
+    generation as they are (JSON objects); ``project_params`` (a JSON object) and
+    ``file_format`` (a label such as ``"wav"``) with ``create_project``; ``content_type``
+    replaces the media type the upload declares (guessed from the file name otherwise; the
+    server decides from it, among other things, whether the project has video). ``timeout``
+    bounds each wait for a generation in seconds (``None``: no bound) and ``poll`` sets how the
+    wait polls. Every value is checked here (:class:`~diffio_async.InvalidRequestError`)::
 
         options = RestoreOptions(model="diffio-2", download_type="transcript")
         await client.restore("talk.wav", output="out/", options=options)
     """
 
     model: str | None = attrs.field(default=None, converter=_model)
-    download_type: str = attrs.field(default="audio", converter=normalize_download_type)
+    download_type: str | None = attrs.field(default=None, converter=_download_type)
     sampling: Mapping[str, Any] | None = attrs.field(default=None, converter=_sampling, hash=False)
     params: Mapping[str, Any] | None = attrs.field(default=None, converter=_params, hash=False)
+    project_params: Mapping[str, Any] | None = attrs.field(
+        default=None, converter=_project_params, hash=False
+    )
+    file_format: str | None = attrs.field(default=None, converter=_file_format)
+    content_type: str | None = attrs.field(default=None, converter=_content_type)
     timeout: float | None = attrs.field(default=1800.0, converter=_timeout)
     poll: PollPolicy | None = attrs.field(default=None, validator=_poll)
 
     def generation_settings(self) -> dict[str, Any]:
-        """What, beside the model, decides a generation's output (the ledger keys on it)."""
-        return {
-            "downloadType": self.download_type,
-            "sampling": self.sampling,
-            "params": self.params,
+        """What, beside the model and the media, decides a generation's output (the ledger
+        keys on it).
+
+        Not the download type: one generation has every output (audio, video, transcript),
+        so fetching another one never needs (nor pays for) a new generation. The project's
+        settings appear only when set, so the keys of batches that never set them stay the
+        same (see :func:`without_download_type` for ledgers that recorded a download type).
+        """
+        settings: dict[str, Any] = {"sampling": self.sampling, "params": self.params}
+        project = {
+            "projectParams": self.project_params,
+            "fileFormat": self.file_format,
+            "contentType": self.content_type,
         }
+        settings.update((name, value) for name, value in project.items() if value is not None)
+        return settings
+
+
+def without_download_type(recorded: str | None) -> dict[str, Any] | None:
+    """The settings a ledger recorded (canonical JSON text) minus their ``downloadType``.
+
+    Before the download type defaulted to the server's choice, ``generation_settings`` held
+    it; a batch started then recorded ``{"downloadType": "audio", ...}``. Comparing what a
+    resumed batch wants with this lets it keep that entry (its project, its generation and its
+    idempotency key) instead of uploading and paying again. ``None`` when the text is not a
+    JSON object.
+    """
+    try:
+        value = json.loads(recorded) if recorded is not None else None
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    value.pop("downloadType", None)
+    return value
 
 
 def _concurrency(value: int) -> int:

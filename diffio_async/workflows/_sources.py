@@ -11,6 +11,12 @@ The rules, chosen so that no layout can overwrite an output or bill one file twi
   refused.
 * Folder sources mirror their layout under ``output_dir``: ``src/a/x.wav`` becomes
   ``out/a/x.mp3``. A file given directly goes to ``out/x.mp3``.
+* When the server decides the output's type (``suffix=None``: the default download type,
+  the video of a project with video, otherwise the MP3), the suffix is known only at the
+  download. The planned output then keeps the source's suffix (``out/a/x.wav``; the
+  download replaces it by the served one) and outputs are claimed by their name *without*
+  its suffix, so whatever suffix each gets, two outputs never meet: ``x.wav`` and ``x.mp4``
+  in one folder collide, as ``take.wav`` and ``take.flac`` always have.
 * Two distinct sources wanting one output (``a/x.wav`` and ``b/x.wav`` given directly,
   ``take.wav`` and ``take.flac``, two folders with the same layout) *collide*. With
   ``on_collision="error"`` (the default) a batch given as a list, tuple, set or folder is
@@ -141,14 +147,15 @@ class Walker:
     def __init__(
         self,
         output_dir: Path,
-        suffix: str,
+        suffix: str | None,
         on_collision: Collision,
         contested: Collection[str] = (),
     ) -> None:
         self.output_dir = output_dir
         self.suffix = suffix
+        """The outputs' suffix (``""``: the source's own; ``None``: chosen at the download)."""
         self.on_collision = on_collision
-        self.contested = frozenset(_fold(Path(output)) for output in contested)
+        self.contested = frozenset(self._name(Path(output)) for output in contested)
         self._output_id: _FileId | None = None
         self._walked: set[_FileId] = set()
         self._files: set[_FileId] = set()
@@ -242,19 +249,22 @@ class Walker:
             return self._refused(key, f"{key}: its name is not valid UTF-8; rename it")
         plain = self.output_dir / relative.with_suffix(self.suffix or relative.suffix)
         attempt = 0
-        output = _renamed(plain, key, attempt) if _fold(plain) in self.contested else plain
+        output = _renamed(plain, key, attempt) if self._name(plain) in self.contested else plain
         while (claimant := self._claimant(output)) is not None:
             if self.on_collision == "error":
-                self.clashes.setdefault(str(plain), [claimant]).append(source)
+                self.clashes.setdefault(self._shown(plain), [claimant]).append(source)
                 error = OutputCollisionError(
-                    f"{source} would be written to {output}, which {claimant} already takes "
-                    '(pass on_collision="rename", or restore them to different folders)',
-                    clashes={str(output): (claimant, source)},
+                    f"{source} would be written to {self._shown(output)}, which {claimant} "
+                    'already takes (pass on_collision="rename", or restore them to different '
+                    "folders)",
+                    clashes={self._shown(output): (claimant, source)},
                 )
                 return Job(source=source, key=source, output=output, refused=error)
             output = _renamed(plain, key, attempt)
             attempt += 1
-        if len(output.name.encode("utf-8")) > _MAX_NAME_BYTES:
+        # A suffix the server chooses may be longer than the source's: keep room for it.
+        longest = output.name if self.suffix is not None else output.stem + "." * _SUFFIX_ROOM
+        if len(longest.encode("utf-8")) > _MAX_NAME_BYTES:
             return self._refused(
                 source, f"the output name for {source} would be over {_MAX_NAME_BYTES} bytes"
             )
@@ -267,16 +277,25 @@ class Walker:
         """Which source already takes ``output``: as its output, as a folder of its output,
         or by having its output where ``output`` needs a folder. Names are compared the way a
         case-insensitive, normalising file system (macOS, Windows) would."""
-        folded = _fold(output)
-        claimant = self._outputs.get(folded) or self._folders.get(folded)
+        name = self._name(output)
+        claimant = self._outputs.get(name) or self._folders.get(name)
         for parent in _parents_below(output, self.output_dir):
-            claimant = claimant or self._outputs.get(_fold(parent))
+            claimant = claimant or self._outputs.get(self._name(parent))
         return claimant
 
     def _claim(self, output: Path, source: str) -> None:
-        self._outputs[_fold(output)] = source
+        self._outputs[self._name(output)] = source
         for parent in _parents_below(output, self.output_dir):
-            self._folders.setdefault(_fold(parent), source)
+            self._folders.setdefault(self._name(parent), source)
+
+    def _shown(self, output: Path) -> str:
+        """``output`` as errors show it: ``out/x.*`` when the download chooses the suffix."""
+        return str(output) if self.suffix is not None else f"{output.with_suffix('')}.*"
+
+    def _name(self, path: Path) -> str:
+        """What two outputs (or an output and a folder) are compared by: the folded path, less
+        its suffix when the suffix is only chosen at the download."""
+        return _fold(path.with_suffix("") if self.suffix is None and path.suffix else path)
 
     def _refused(self, source: str, message: str) -> Job:
         shown = source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
@@ -288,6 +307,9 @@ class Walker:
 
 _MAX_NAME_BYTES = 255
 """The longest file name most file systems take (ext4, APFS, NTFS in UTF-16 units)."""
+
+_SUFFIX_ROOM = 8
+"""Bytes kept free in a planned name whose suffix the server chooses (a dot and up to 7)."""
 
 
 def _fold(path: Path) -> str:
@@ -330,7 +352,7 @@ def _existing_id(path: Path) -> _FileId | None:
 async def find_collisions(
     sources: str | os.PathLike[str] | Collection[object],
     output_dir: Path,
-    suffix: str,
+    suffix: str | None,
 ) -> dict[str, list[str]]:
     """Walk a whole (non-lazy) batch once: the outputs that more than one source wants."""
     walker = Walker(output_dir, suffix, "error")

@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import inspect
+import json
 import math
 import os
 import sys
@@ -85,11 +86,11 @@ from ..resources.generations import new_idempotency_key
 from ..types._model import _HandedOn
 from ..webhooks import WebhookRouter
 from ._adaptive import AdaptiveLimit
-from ._options import BatchOptions, RestoreOptions, checked_options
+from ._options import BatchOptions, RestoreOptions, checked_options, without_download_type
 from ._pace import Pace
 from ._services import FailureEvents, Services
 from ._sources import Job, Walker, collision_error, find_collisions
-from .ledger import Ledger, LedgerEntry, hash_file
+from .ledger import Ledger, LedgerEntry, canonical_options, hash_file
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
@@ -100,6 +101,15 @@ Source = str | os.PathLike[str]
 """A file to restore."""
 
 _SUFFIXES = {"audio": ".mp3", "transcript": ".json"}
+"""The suffix of each download type's outputs (a video keeps its source's). With the default
+download type (``None``) the server chooses what to serve, so an output's suffix is chosen at
+its download (see ``_sources``): the planned name keeps the source's suffix, outputs are told
+apart by their names without suffix, and the ledger records the name actually written."""
+
+_SERVED_GUESSES = (".mp3",)
+"""Beside the planned name, what an output with a served suffix is most likely called (the
+audio; a video keeps its source's suffix): ledger owners and a killed run's temp files are
+looked for under these names too."""
 
 SAFETY_NET = PollPolicy(initial=10, factor=2, maximum=120, follow_progress=False)
 """How a batch with a webhook ``router`` polls (unless ``RestoreOptions.poll`` says): webhooks
@@ -178,6 +188,7 @@ class _Item:
         self.generation_id: str | None = None
         self.idempotency_key: str | None = None
         self.complete = False
+        self.output: Path | None = None  # the file written, once downloaded
         self.sweep_stale_parts = False
         self.timings: dict[str, float] = {}
         self.stage = "hash"
@@ -199,38 +210,68 @@ class _Item:
         if ledger is None:
             return None
         await self._enter("hash")
-        owner = await ledger.output_owner(str(self.job.output), other_than=self.key)
-        if owner is not None:  # an earlier batch on this ledger wrote there: never overwrite
-            raise OutputCollisionError(
-                f"{self.job.source} would be written to {self.job.output}, which the ledger "
-                f"records as the output of {owner}; use another output_dir",
-                clashes={str(self.job.output): (owner, self.job.source)},
-            )
+        for output in self._likely_outputs():
+            owner = await ledger.output_owner(str(output), other_than=self.key)
+            if owner is not None:  # an earlier batch on this ledger wrote there: never overwrite
+                raise OutputCollisionError(
+                    f"{self.job.source} would be written to {output}, which the ledger "
+                    f"records as the output of {owner}; use another output_dir",
+                    clashes={str(output): (owner, self.job.source)},
+                )
         size, digest = await hash_file(self.key)
         entry = await ledger.register(
             self.key,
             size=size,
             content_hash=digest,
             model=self.settings.options.model or "auto",
-            options=self.settings.options.generation_settings(),
+            options=_recorded_settings(
+                await ledger.get(self.key), self.settings.options.generation_settings()
+            ),
         )
         if entry.state == "failed":
             entry = await ledger.retry(self.key)
         return self._resume(entry)
 
+    @property
+    def _served_suffix(self) -> bool:
+        """Whether the server chooses the output's type, hence its suffix."""
+        return self.settings.options.download_type is None
+
+    def _likely_outputs(self) -> list[Path]:
+        """The planned output, and with a served suffix its likely other names."""
+        planned = self.job.output
+        if not self._served_suffix:
+            return [planned]
+        guesses = (planned.with_suffix(suffix) for suffix in _SERVED_GUESSES)
+        return [planned, *(guess for guess in guesses if guess != planned)]
+
+    def _is_planned(self, recorded: str | None) -> bool:
+        """Whether ``recorded`` (a ledger's output path) is this item's planned output: the
+        same path, or with a served suffix the same path but for its suffix."""
+        if recorded is None:
+            return False
+        planned = self.job.output
+        if recorded == str(planned):
+            return True
+        return self._served_suffix and Path(recorded).with_suffix("") == planned.with_suffix("")
+
     def _resume(self, entry: LedgerEntry) -> ItemResult | None:
-        output = self.job.output
-        if entry.state == "downloaded" and entry.output_path == str(output) and output.is_file():
-            return ItemResult(
-                source=self.job.source,
-                ok=True,
-                stage="done",
-                project_id=entry.project_id,
-                generation_id=entry.generation_id,
-                output=output,
-                attempts=0,
-                skipped=True,
-            )
+        recorded = entry.output_path
+        if entry.state == "downloaded" and self._is_planned(recorded):
+            assert recorded is not None
+            output = Path(recorded)
+            if output.is_file():
+                self.output = output
+                return ItemResult(
+                    source=self.job.source,
+                    ok=True,
+                    stage="done",
+                    project_id=entry.project_id,
+                    generation_id=entry.generation_id,
+                    output=output,
+                    attempts=0,
+                    skipped=True,
+                )
         # An upload is reused only once it finished; a created generation is never created
         # again (its key is derived from the recorded project: idempotency_key_for).
         # A downloaded item whose output is gone, or that goes to a new output_dir now, is
@@ -251,8 +292,13 @@ class _Item:
         if self.project_id is None:
             await self._enter("upload")
             started = anyio.current_time()
+            options = self.settings.options
             project = await client.projects.create(
-                self.key, transfer_limiter=self.settings.transfers
+                self.key,
+                content_type=options.content_type,
+                file_format=options.file_format,
+                params=options.project_params,
+                transfer_limiter=self.settings.transfers,
             )
             self.project_id, self.project_era = project.api_project_id, project.era
             self.timings["upload"] = anyio.current_time() - started
@@ -295,15 +341,17 @@ class _Item:
             await self._record(state="complete")
         await self._enter("download")
         started = anyio.current_time()
-        await anyio.to_thread.run_sync(_prepare_output, self.job.output, self.sweep_stale_parts)
-        await self.generation.download(
+        sweep = self._likely_outputs() if self.sweep_stale_parts else []
+        await anyio.to_thread.run_sync(_prepare_output, self.job.output, sweep)
+        self.output = await self.generation.download(
             self.job.output,
             download_type=self.settings.options.download_type,
             transfer_limiter=self.settings.transfers,
             known_complete=True,  # waited on above, or recorded complete by the ledger
+            served_suffix=self._served_suffix,
         )
         self.timings["download"] = anyio.current_time() - started
-        await self._record(state="downloaded", output_path=str(self.job.output))
+        await self._record(state="downloaded", output_path=str(self.output))
 
     async def _create_generation(self) -> Generation:
         assert self.project_id is not None
@@ -343,7 +391,7 @@ class _Item:
             error=error,
             project_id=self.project_id,
             generation_id=self.generation_id,
-            output=self.job.output if ok else None,
+            output=self.output if ok else None,
             attempts=attempts,
             timings=dict(self.timings),
         )
@@ -407,18 +455,20 @@ _ITEM_BACKOFF = RetryPolicy(initial_delay=0.5, max_delay=30.0)
 at 30 s, jittered); a server hint is waited out instead, up to the same cap."""
 
 
-def _prepare_output(output: Path, sweep: bool) -> None:
-    """Create the output's folder; with ``sweep``, delete the temp files that a killed earlier
-    run left for it (see ``_download.temp_prefix``; no glob: fnmatch caches one compiled
-    pattern per name, which grows with the batch)."""
+def _prepare_output(output: Path, sweep: list[Path]) -> None:
+    """Create the output's folder; delete the temp files that a killed earlier run left for
+    the names in ``sweep`` (see ``_download.temp_prefix``; no glob: fnmatch caches one
+    compiled pattern per name, which grows with the batch)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.is_dir():  # a download into a folder would put the file inside it
         raise IsADirectoryError(errno.EISDIR, "a folder is where the output should go", output)
     if not sweep:
         return
-    prefix = temp_prefix(output)
+    prefixes = tuple(temp_prefix(name) for name in sweep)
     with os.scandir(output.parent) as entries:
-        stale = [e.path for e in entries if e.name.startswith(prefix) and e.name.endswith(".part")]
+        stale = [
+            e.path for e in entries if e.name.startswith(prefixes) and e.name.endswith(".part")
+        ]
     for path in stale:
         with contextlib.suppress(OSError):
             os.unlink(path)
@@ -454,7 +504,7 @@ async def restore_many(
         raise InvalidRequestError(f"cannot create output_dir {out}: {exc.strerror}") from None
     if not os.access(out, os.W_OK):
         raise InvalidRequestError(f"cannot write to {out}")
-    suffix = _SUFFIXES.get(options.download_type, "")
+    suffix = None if options.download_type is None else _SUFFIXES.get(options.download_type, "")
     clashes: dict[str, list[str]] = {}
     if isinstance(sources, str | os.PathLike | Collection):  # not lazy: look at it all first
         clashes = await find_collisions(sources, out, suffix)
@@ -507,6 +557,21 @@ async def restore_many(
         if opened is not None:
             with anyio.CancelScope(shield=True):
                 await opened.aclose()
+
+
+def _recorded_settings(
+    entry: LedgerEntry | None, wanted: dict[str, Any]
+) -> Mapping[str, Any] | str:
+    """The settings to register an item with: ``wanted``, or what ``entry`` recorded when the
+    two differ only by the ``downloadType`` that ledgers kept before the download type stopped
+    deciding a generation (so a batch started then resumes on its project and generation, under
+    its idempotency key, instead of paying again)."""
+    if entry is None:
+        return wanted
+    recorded = without_download_type(entry.options)
+    if recorded is not None and recorded == json.loads(canonical_options(wanted)):
+        return entry.options
+    return wanted
 
 
 def _lone(error: BaseException) -> BaseException:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,35 +14,50 @@ import anyio
 import attrs
 
 from .._catalog import DEFAULT_MODEL_BY_ERA
-from .._checks import callback
+from .._checks import callback, positive_int
 from .._checks import idempotency_key as check_idempotency_key
 from .._http.transport import counting_attempts
 from .._media.download import check_dest
 from .._media.upload import ProgressCallback, UploadSource, as_media_source
-from ..errors import DiffioError, RestoreError
+from ..errors import DiffioError, DownloadError, InvalidRequestError, RestoreError
 from ..resources.generation_handle import Generation
 from ..types import CreateProjectResponse, GenerationProgress
 from ..types._model import _HandedOn
 from ._options import RestoreOptions, checked_options
 from ._services import Services
 
-__all__ = ["RestoreResult", "restore"]
+__all__ = ["DEFAULT_MAX_BYTES", "RestoreResult", "restore"]
+
+
+DEFAULT_MAX_BYTES = 128 * 1024 * 1024
+"""The largest result ``restore(output=None)`` keeps in memory unless ``max_bytes`` says."""
+
+
+def _content_repr(content: bytes | None) -> str:
+    return "None" if content is None else f"<{len(content)} bytes>"
 
 
 @attrs.frozen(kw_only=True)
 class RestoreResult(_HandedOn):
-    """What ``client.restore()`` did: the ids, the final progress and where the output went.
+    """What ``client.restore()`` did: the ids, the final progress and the output.
 
-    ``timings`` maps each stage (``upload``, ``generation``, ``wait``, ``download``) to the
-    seconds it took and ``attempts`` to the HTTP requests it made (retries and polls
-    included); ``generation.idempotency_key`` is the key the generation was created with.
+    ``output`` is the file written, or ``None`` when ``restore(output=None)`` kept the result
+    in memory: then ``content`` holds its bytes. ``download_type``, ``file_name`` and
+    ``mime_type`` say what the server served (with the default download type, the video of
+    a project with video, otherwise the audio). ``timings`` maps each stage (``upload``,
+    ``generation``, ``wait``, ``download``) to the seconds it took and ``attempts`` to the
+    HTTP requests it made (retries and polls included); ``generation.idempotency_key`` is the
+    key the generation was created with.
     """
 
     project: CreateProjectResponse
     generation: Generation = attrs.field(eq=False)
     progress: GenerationProgress
-    output: Path
+    output: Path | None
+    content: bytes | None = attrs.field(default=None, repr=_content_repr)
     download_type: str
+    file_name: str | None = None
+    mime_type: str | None = None
     timings: Mapping[str, float]
     attempts: Mapping[str, int]
 
@@ -59,7 +76,8 @@ async def restore(
     client: Services,
     source: UploadSource,
     *,
-    output: str | os.PathLike[str],
+    output: str | os.PathLike[str] | None,
+    max_bytes: int | None = None,
     options: RestoreOptions | None,
     idempotency_key: str | None,
     on_progress: Callable[[GenerationProgress], Any] | None,
@@ -68,7 +86,13 @@ async def restore(
     """Run the four stages; see ``AsyncDiffio.restore``."""
     # Every argument is checked before the upload: a bad one must not cost a project.
     options = checked_options(RestoreOptions, "options", options)
-    await anyio.to_thread.run_sync(lambda: check_dest(output, name="output"))
+    if output is not None:
+        if max_bytes is not None:
+            raise InvalidRequestError(
+                "max_bytes bounds a result kept in memory: pass it with output=None only"
+            )
+        await anyio.to_thread.run_sync(lambda: check_dest(output, name="output"))
+    limit = positive_int("max_bytes", DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
     callback("on_progress", on_progress)
@@ -91,7 +115,13 @@ async def restore(
 
     try:
         with measure("upload"):
-            project = await client.projects.create(media, on_progress=on_upload_progress)
+            project = await client.projects.create(
+                media,
+                content_type=options.content_type,
+                file_format=options.file_format,
+                params=options.project_params,
+                on_progress=on_upload_progress,
+            )
         with measure("generation"):
             generation = await client.generations.create(
                 project,
@@ -105,7 +135,12 @@ async def restore(
                 timeout=options.timeout, on_progress=on_progress, poll=options.poll
             )
         with measure("download"):
-            path = await generation.download(output, download_type=options.download_type)
+            if output is None:
+                path, content = None, await _download_content(generation, options, limit)
+            else:
+                path, content = await _download_file(generation, options, output), None
+            served = generation.last_download
+            assert served is not None  # set by every download
     except (DiffioError, OSError) as exc:  # OSError: the output folder or disk failed us
         project_id = project.api_project_id if project else getattr(exc, "project_id", None)
         generation_id = generation.id if generation else None
@@ -125,7 +160,49 @@ async def restore(
         generation=generation,
         progress=final,
         output=path,
-        download_type=options.download_type,
+        content=content,
+        download_type=served.download_type,
+        file_name=served.file_name,
+        mime_type=served.mime_type,
         timings=timings,
         attempts=attempts,
     )
+
+
+async def _download_file(
+    generation: Generation, options: RestoreOptions, output: str | os.PathLike[str]
+) -> Path:
+    """Download to ``output``; with the server's default type a file name takes the suffix of
+    what was served (``clean.mp3`` becomes ``clean.mp4`` for a video)."""
+    return await generation.download(
+        output,
+        download_type=options.download_type,
+        served_suffix=options.download_type is None,
+    )
+
+
+async def _download_content(generation: Generation, options: RestoreOptions, limit: int) -> bytes:
+    """The result's bytes, refused with :class:`DownloadError` once they exceed ``limit``.
+
+    The download goes through a private temp folder (removed afterwards), so it keeps its
+    resume and URL refresh; the transfer stops as soon as the announced size or the bytes
+    received pass ``limit``, so neither memory nor the disk ever holds much more.
+    """
+
+    def guard(received: int, total: int) -> None:
+        if max(received, total) > limit:
+            raise DownloadError(
+                f"the result is over max_bytes ({max(received, total)} > {limit} bytes); pass "
+                "output= a path to stream it to a file, or a larger max_bytes",
+                generation_id=generation.id,
+            )
+
+    folder = await anyio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="diffio-"))
+    try:
+        path = await generation.download(
+            Path(folder) / "result", download_type=options.download_type, on_progress=guard
+        )
+        return await anyio.Path(path).read_bytes()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))

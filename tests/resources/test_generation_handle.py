@@ -377,6 +377,40 @@ async def test_a_handle_rebuilt_from_ids_waits_and_downloads(tmp_path: Any) -> N
         assert path.read_bytes() == b"RIFF" + bytes(2000)
 
 
+@VIRTUAL
+@pytest.mark.parametrize(
+    ("file_name", "content_type", "served", "written"),
+    [
+        ("talk.wav", "audio/wav", "audio", "take.mp3"),
+        ("clip.MOV", "video/quicktime", "video", "take.MOV"),
+    ],
+)
+async def test_download_by_default_gets_what_the_server_serves_and_can_take_its_suffix(
+    tmp_path: Any, file_name: str, content_type: str, served: str, written: str
+) -> None:
+    """No download type: the field is left out, the server serves its default (the video of
+    a video project), ``last_download`` says what came, and ``served_suffix`` names the file
+    after it; without ``served_suffix`` the path is kept as given."""
+    media = b"\x00\x00\x00\x18ftyp" + bytes(3000)
+    async with emulated_diffio(loopback=False) as env:
+        project = await env.client.projects.create(
+            media, file_name=file_name, content_type=content_type
+        )
+        generation = await env.client.generations.create(project, model="diffio-3.5")
+        await generation.wait()
+        path = await generation.download(tmp_path / "take.wav", served_suffix=True)
+        assert path == tmp_path / written and path.read_bytes() == media
+        assert generation.last_download is not None
+        assert generation.last_download.download_type == served
+        kept = await generation.download(tmp_path / "as-given.bin")
+        assert kept == tmp_path / "as-given.bin" and kept.read_bytes() == media
+        bodies = [e.json for e in env.emulator.requests.find(path="/v1/get_generation_download")]
+        assert bodies and all("downloadType" not in body for body in bodies)
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["as-given.bin", written])
+        with pytest.raises(InvalidRequestError, match="served_suffix must be True or False"):
+            await generation.download(tmp_path, served_suffix=1)  # type: ignore[arg-type]
+
+
 def test_poll_schedule_never_exceeds_the_cap_and_halves_on_change() -> None:
     policy = PollPolicy()
     schedule = policy.schedule(rng=random.Random(7))

@@ -264,6 +264,33 @@ async def test_get_download_gives_a_media_url_once_the_generation_is_complete(
     assert info.bucket == ("diffio_api" if era == "a" else None)
 
 
+@pytest.mark.parametrize(
+    ("file_name", "content_type", "served"),
+    [
+        ("talk.wav", "audio/wav", ("audio", "audio/mpeg", "diffio_ai_talk.mp3")),
+        ("clip.mp4", "video/mp4", ("video", "video/mp4", "diffio_ai_clip.mp4")),
+    ],
+)
+async def test_without_a_download_type_the_field_is_left_out_and_the_server_chooses(
+    era_env: EmulatedDiffio, file_name: str, content_type: str, served: tuple[str, str, str]
+) -> None:
+    """The API's default: the video for a project with video, otherwise the audio."""
+    project = await era_env.client.projects.create(
+        AUDIO, file_name=file_name, content_type=content_type
+    )
+    generation = await era_env.client.generations.create(
+        project, model=MODELS[era_env.emulator.era]
+    )
+    era_env.emulator.advance(JOB_SECONDS)
+    info = await era_env.client.generations.get_download(
+        generation.id, project_id=generation.project_id
+    )
+    assert sent(era_env, DOWNLOAD) == [
+        {"generationId": generation.id, "apiProjectId": generation.project_id}
+    ]
+    assert (info.download_type, info.mime_type, info.file_name) == served
+
+
 async def test_the_download_url_serves_the_result_without_the_api_key(
     era_env: EmulatedDiffio,
 ) -> None:
@@ -370,7 +397,8 @@ async def test_a_billing_hold_refuses_every_method_with_payment_failed(
         (lambda c: c.generations.create("p", model="diffio-3.5", params=[1]), "params"),
         (lambda c: c.generations.get_progress(5), "generation_id"),
         (lambda c: c.generations.get_download(" ", project_id="p"), "generation_id"),
-        (lambda c: c.generations.get_download("g", project_id="p", download_type=None), "type"),
+        (lambda c: c.generations.get_download("g", project_id="p", download_type=""), "type"),
+        (lambda c: c.generations.get_download("g", project_id="p", download_type=3), "type"),
     ],
 )
 async def test_bad_arguments_are_refused_before_any_request(

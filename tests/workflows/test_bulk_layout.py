@@ -107,14 +107,24 @@ async def test_clashing_outputs_are_refused_before_anything_is_created(
     take_wav = _write(tmp_path / "take.wav", b"RIFF-3")
     take_flac = _write(tmp_path / "take.flac", b"RIFF-4")
     fine = _write(tmp_path / "fine.wav", b"RIFF-5")
+    # The default download type: the server picks each output's suffix, so outputs are
+    # compared by their names without suffix (shown as "x.*").
     with pytest.raises(OutputCollisionError) as info:
         await collect(env, [a, b, take_wav, take_flac, fine], tmp_path / "out")
-    clashes = info.value.clashes
-    assert clashes == {
+    assert info.value.clashes == {
+        str(tmp_path / "out" / "x.*"): (str(a), str(b)),
+        str(tmp_path / "out" / "take.*"): (str(take_wav), str(take_flac)),
+    }
+    assert "x.*" in str(info.value) and "rename" in str(info.value)
+    # An explicit download type names the outputs exactly.
+    with pytest.raises(OutputCollisionError) as info:
+        await collect(
+            env, [a, b, take_wav, take_flac, fine], tmp_path / "out", download_type="audio"
+        )
+    assert info.value.clashes == {
         str(tmp_path / "out" / "x.mp3"): (str(a), str(b)),
         str(tmp_path / "out" / "take.mp3"): (str(take_wav), str(take_flac)),
     }
-    assert "x.mp3" in str(info.value) and "rename" in str(info.value)
     assert _api_requests(env) == []
 
 
@@ -123,7 +133,7 @@ async def test_two_folders_with_the_same_layout_collide(
 ) -> None:
     for name in ("monday", "tuesday"):
         _write(tmp_path / name / "mic1" / "take.wav", name.encode())
-    with pytest.raises(OutputCollisionError, match=r"mic1/take\.mp3"):
+    with pytest.raises(OutputCollisionError, match=r"mic1/take\.\*"):
         await collect(env, [tmp_path / "monday", tmp_path / "tuesday"], tmp_path / "out")
     assert _api_requests(env) == []
 

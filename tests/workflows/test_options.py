@@ -20,12 +20,14 @@ from diffio_async import (
     RestoreOptions,
 )
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
+from diffio_async.workflows._options import without_download_type
 
 
 def test_the_defaults_are_the_documented_ones() -> None:
     options = RestoreOptions()
-    assert (options.model, options.download_type, options.timeout) == (None, "audio", 1800.0)
+    assert (options.model, options.download_type, options.timeout) == (None, None, 1800.0)
     assert (options.sampling, options.params, options.poll) == (None, None, None)
+    assert (options.project_params, options.file_format, options.content_type) == (None,) * 3
     batch = BatchOptions()
     assert (batch.concurrency, batch.transfer_concurrency, batch.transfers) == (8, None, 8)
     assert (batch.ledger, batch.retry_for, batch.on_collision) == (None, 900, "error")
@@ -35,6 +37,9 @@ def test_the_defaults_are_the_documented_ones() -> None:
 def test_values_are_normalised_when_built() -> None:
     assert RestoreOptions(download_type=" MP3 ").download_type == "audio"
     assert RestoreOptions(timeout=None).timeout is None
+    assert RestoreOptions(download_type=None).download_type is None
+    assert RestoreOptions(file_format=" wav ").file_format == "wav"
+    assert RestoreOptions(content_type="video/mp4").content_type == "video/mp4"
     assert BatchOptions(ledger=Path("/tmp/batch.sqlite")).ledger == "/tmp/batch.sqlite"
     assert BatchOptions(concurrency=2).transfers == 2
     assert BatchOptions(concurrency=2, transfer_concurrency=9).transfers == 9
@@ -59,13 +64,29 @@ def test_options_are_frozen_comparable_and_hashable_even_with_sampling() -> None
 
 def test_the_ledger_keys_on_what_decides_the_output() -> None:
     options = RestoreOptions(download_type="transcript", params={"p": 1}, timeout=5)
-    assert options.generation_settings() == {
-        "downloadType": "transcript",
+    assert options.generation_settings() == {"sampling": None, "params": {"p": 1}}
+    # The wait's bounds do not change the output, so they do not change the ledger's key;
+    # nor does the download type: one generation has every output (audio, video, transcript).
+    for other in (attrs.evolve(options, timeout=9), attrs.evolve(options, download_type=None)):
+        assert options.generation_settings() == other.generation_settings()
+    # The project's settings decide the output too; they appear only when set, so the keys
+    # of batches that never set them do not change.
+    project = RestoreOptions(project_params={"a": 1}, file_format="wav", content_type="video/mp4")
+    assert project.generation_settings() == {
         "sampling": None,
-        "params": {"p": 1},
+        "params": None,
+        "projectParams": {"a": 1},
+        "fileFormat": "wav",
+        "contentType": "video/mp4",
     }
-    # The wait's bounds do not change the output, so they do not change the ledger's key.
-    assert options.generation_settings() == attrs.evolve(options, timeout=9).generation_settings()
+
+
+def test_a_recorded_download_type_is_set_aside() -> None:
+    legacy = '{"downloadType":"audio","params":{"p":1},"sampling":null}'
+    assert without_download_type(legacy) == {"params": {"p": 1}, "sampling": None}
+    assert without_download_type('{"params":null}') == {"params": None}
+    assert without_download_type("[1]") is None
+    assert without_download_type("not json") is None
 
 
 @pytest.mark.parametrize(
@@ -75,7 +96,13 @@ def test_the_ledger_keys_on_what_decides_the_output() -> None:
         (lambda: RestoreOptions(model=""), "model must be a non-empty string"),
         (lambda: RestoreOptions(model=3), "model must be a non-empty string"),
         (lambda: RestoreOptions(download_type="flac"), "download_type"),
-        (lambda: RestoreOptions(download_type=None), "download_type"),
+        (lambda: RestoreOptions(download_type=""), "download_type"),
+        (lambda: RestoreOptions(project_params=[1]), "project_params must be a mapping"),
+        (lambda: RestoreOptions(project_params={"x": math.inf}), "project_params is not valid"),
+        (lambda: RestoreOptions(file_format=""), "file_format must be a non-empty string"),
+        (lambda: RestoreOptions(file_format=3), "file_format must be a non-empty string"),
+        (lambda: RestoreOptions(content_type="video/mp4\n"), "content_type must be"),
+        (lambda: RestoreOptions(content_type=b"video/mp4"), "content_type must be"),
         (lambda: RestoreOptions(sampling={"t": math.nan}), "sampling is not valid JSON"),
         (lambda: RestoreOptions(sampling={1: 2}), "keys must be strings"),
         (lambda: RestoreOptions(params="x"), "params must be a mapping"),
