@@ -451,11 +451,17 @@ CALLS: list[tuple[str, Call, type[BaseException], str]] = [
     ),
     # restore: nothing is uploaded for a bad argument
     (
-        "restore-output-none",
-        lambda c, f: c.restore(f["good"], output=None),
+        "restore-max-bytes-with-output",
+        lambda c, f: c.restore(f["good"], output=f["folder"], max_bytes=10),
         InvalidRequestError,
-        "output",
-    ),  # type: ignore[arg-type]
+        "max_bytes",
+    ),
+    (
+        "restore-max-bytes-zero",
+        lambda c, f: c.restore(f["good"], output=None, max_bytes=0),
+        InvalidRequestError,
+        "max_bytes",
+    ),
     (
         "restore-output-int",
         lambda c, f: c.restore(f["good"], output=5),
