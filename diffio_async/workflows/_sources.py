@@ -280,22 +280,33 @@ class Walker:
         name = self._name(output)
         claimant = self._outputs.get(name) or self._folders.get(name)
         for parent in _parents_below(output, self.output_dir):
-            claimant = claimant or self._outputs.get(self._name(parent))
+            folder = self._folder_name(parent)
+            claimant = claimant or (self._outputs.get(folder) if folder else None)
         return claimant
 
     def _claim(self, output: Path, source: str) -> None:
         self._outputs[self._name(output)] = source
         for parent in _parents_below(output, self.output_dir):
-            self._folders.setdefault(self._name(parent), source)
+            folder = self._folder_name(parent)
+            if folder:
+                self._folders.setdefault(folder, source)
 
     def _shown(self, output: Path) -> str:
         """``output`` as errors show it: ``out/x.*`` when the download chooses the suffix."""
         return str(output) if self.suffix is not None else f"{output.with_suffix('')}.*"
 
-    def _name(self, path: Path) -> str:
-        """What two outputs (or an output and a folder) are compared by: the folded path, less
-        its suffix when the suffix is only chosen at the download."""
-        return _fold(path.with_suffix("") if self.suffix is None and path.suffix else path)
+    def _name(self, output: Path) -> str:
+        """What two outputs are compared by: the folded path, less its suffix when the suffix
+        is only chosen at the download."""
+        return _fold(output.with_suffix("") if self.suffix is None else output)
+
+    def _folder_name(self, folder: Path) -> str | None:
+        """What a folder of an output is compared with outputs by (:meth:`_name`'s terms):
+        ``None`` when no output can be that folder (with a suffix chosen at the download, a
+        folder without a suffix: every output ends with one)."""
+        if self.suffix is not None:
+            return _fold(folder)
+        return _fold(folder.with_suffix("")) if folder.suffix else None
 
     def _refused(self, source: str, message: str) -> Job:
         shown = source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -248,6 +248,27 @@ async def test_a_file_output_where_another_output_needs_a_folder_collides(
     assert _api_requests(env) == []
 
 
+async def test_with_served_suffixes_a_folder_collides_only_with_what_it_could_be(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    """The default download type: ``x.wav``'s output may be ``x.mp3`` or ``x.mp4``, so a folder
+    ``x.mp4`` collides with it, but a folder ``interviews`` never meets ``interviews.mp3``."""
+    src = tmp_path / "src"
+    _write(src / "x.wav", b"RIFF-file")
+    _write(src / "x.mp4" / "y.wav", b"RIFF-inside")
+    with pytest.raises(OutputCollisionError, match=r"x\.mp4/y\.\*"):
+        await collect(env, src, tmp_path / "out")
+    assert _api_requests(env) == []
+    fine = tmp_path / "fine"
+    _write(fine / "interviews.wav", b"RIFF-all")
+    _write(fine / "interviews" / "one.wav", b"RIFF-one")
+    results = await collect(env, fine, tmp_path / "out")
+    assert sorted(str(r.output.relative_to(tmp_path / "out")) for r in results if r.output) == [
+        "interviews.mp3",
+        "interviews/one.mp3",
+    ]
+
+
 async def test_names_that_differ_only_in_case_or_normalisation_collide(
     env: EmulatedDiffio, tmp_path: Path
 ) -> None:
