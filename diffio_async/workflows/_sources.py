@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import mimetypes
 import os
 import stat
 import unicodedata
@@ -268,10 +269,19 @@ class Walker:
             return self._refused(
                 source, f"the output name for {source} would be over {_MAX_NAME_BYTES} bytes"
             )
-        if os.path.realpath(output) == key:
+        if os.path.realpath(output) == key and self._may_be_served_as(output):
             return self._refused(source, f"the output of {source} would overwrite the source")
         self._claim(output, source)
         return Job(source=source, key=key, output=output, size=size)
+
+    def _may_be_served_as(self, output: Path) -> bool:
+        """Whether the download may write ``output``'s own suffix. With the server choosing,
+        an audio file comes back as MP3 (so ``talk.wav`` restored in place is safe, but
+        ``talk.mp3`` is not), and anything else may come back in its own container."""
+        if self.suffix is not None:
+            return True
+        kind = mimetypes.guess_type(output.name)[0] or ""
+        return not kind.startswith("audio/") or output.suffix.lower() == ".mp3"
 
     def _claimant(self, output: Path) -> str | None:
         """Which source already takes ``output``: as its output, as a folder of its output,
