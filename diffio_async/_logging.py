@@ -16,7 +16,7 @@ import os
 import sys
 from typing import TextIO
 
-from ._http.transport import _REDACTED, _redact
+from ._http.transport import _redact
 
 __all__ = [
     "ENVIRONMENT_VARIABLE",
@@ -65,9 +65,8 @@ class _RedactingFilter(logging.Filter):
 
 
 def _redacted(text: str) -> str:
-    """``_redact`` without a cap; text an error message already redacted (``...?<redacted>``)
-    keeps one marker."""
-    return _redact(text, limit=_NO_CAP).replace(_REDACTED * 2, _REDACTED)
+    """``_redact`` without a cap (text an error message already redacted stays as it is)."""
+    return _redact(text, limit=_NO_CAP)
 
 
 _FILTER = _RedactingFilter()

@@ -37,6 +37,7 @@ import httpx2
 
 from .._version import __version__
 from ..errors import (
+    MAX_MESSAGE_CHARS,
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
@@ -386,8 +387,13 @@ def _default_http_client() -> httpx2.AsyncClient:
 _CREDENTIAL_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "xi-api-key", "cookie"}
 )
-_URL_QUERY = re.compile(r"""(?i)\b((?:https?|wss?)://[^\s?#'"<>]*)\?[^\s#'"<>]*""")
 _REDACTED = "<redacted>"
+_URL_QUERY = re.compile(
+    r"""\b((?:https?|wss?)://[^\s?#'"<>]*)\?(?:<redacted>|[^\s#'"<>])*""", re.IGNORECASE
+)
+"""A URL and its query; a query already redacted (``?<redacted>``) matches whole, so
+redacting it again changes nothing."""
+_MARKER_OR_URL_QUERY = re.compile(f"<redacted>|{_URL_QUERY.pattern}", re.IGNORECASE)
 _MIN_SECRET = 4
 """Shorter strings are not redacted: no credential is that short, and replacing them would
 garble whole messages (a test key ``"k"``)."""
@@ -414,9 +420,26 @@ def _redact(text: str, secrets: Iterable[str] = (), *, limit: int | None = None)
     """
     for secret in sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True):
         for form in sorted(_secret_forms(secret), key=len, reverse=True):
-            text = text.replace(form, _REDACTED)
+            pieces = text.split(_REDACTED)  # a marker already there is no secret's text
+            text = _REDACTED.join(piece.replace(form, _REDACTED) for piece in pieces)
     text = _URL_QUERY.sub(rf"\1?{_REDACTED}", text)
-    return cap_message(text) if limit is None else cap_message(text, limit)
+    return _capped(text, MAX_MESSAGE_CHARS if limit is None else limit)
+
+
+def _capped(text: str, limit: int) -> str:
+    """``text`` cut like :func:`cap_message` says (``... (N more characters)``), but to at most
+    ``limit`` characters in all (for a ``limit`` of 64 or more) and never inside a marker or a
+    redacted URL, so that :func:`_redact` run on its own result changes nothing."""
+    if len(text) <= limit:
+        return text
+    cut = max(0, limit - len(f"... ({len(text)} more characters)"))
+    for match in _MARKER_OR_URL_QUERY.finditer(text):
+        if match.start() >= cut:
+            break
+        if cut <= match.end():  # ending at the cut, '...' would join its query
+            cut = match.start()
+            break
+    return f"{text[:cut]}... ({len(text) - cut} more characters)"
 
 
 def _request_secrets(request: httpx2.Request) -> list[str]:

@@ -21,6 +21,8 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from diffio_async import PollPolicy, RestoreOptions, errors
 from diffio_async._http.retry import RetryPolicy
@@ -508,6 +510,52 @@ def test_redact_removes_secrets_in_every_spelling_and_every_url_query() -> None:
     assert "5ec4e75ba1d0c0ffee" not in redacted and "token=abc" not in redacted
     assert "http://storage.test/bucket/out.mp3?<redacted>" in redacted
     assert len(_redact("x" * 10_000)) < 1100
+
+
+_TEXT_PARTS = [
+    "https://",
+    "http://storage.test/a",
+    "wss://h",
+    "?",
+    "&",
+    "=",
+    "#",
+    "<",
+    ">",
+    "'",
+    " ",
+    "x",
+    "<redacted>",
+    "<reda",
+    "...",
+    KEY,
+    UPLOAD_TOKEN,
+    SIGNED_URL,
+]
+_texts = st.one_of(st.text(), st.lists(st.sampled_from(_TEXT_PARTS)).map("".join))
+
+
+@given(
+    text=_texts,
+    secrets=st.lists(st.sampled_from([KEY, UPLOAD_TOKEN, "abc=1&d"])),
+    limit=st.one_of(st.none(), st.integers(min_value=64, max_value=400)),
+)
+def test_redacting_redacted_text_changes_nothing(
+    text: str, secrets: list[str], limit: int | None
+) -> None:
+    once = _redact(text, secrets, limit=limit)
+    assert _redact(once, secrets, limit=limit) == once
+    assert len(once) <= (1024 if limit is None else limit)
+
+
+def test_a_redacted_query_and_a_capped_message_keep_their_shape_when_redacted_again() -> None:
+    once = _redact(f"GET {SIGNED_URL} failed")
+    assert once == "GET http://storage.test/bucket/out.mp3?<redacted> failed"
+    assert _redact(once) == once
+    # redacted: 61 characters, the URL (45: the cut would fall in it, so it goes), 201 more
+    long = _redact(f"{'x' * 60} {SIGNED_URL} {'y' * 200}", limit=100)
+    assert long == f"{'x' * 60} ... (246 more characters)"
+    assert _redact(long, limit=100) == long
 
 
 def _raising(exc: Exception) -> httpx2.AsyncClient:
