@@ -18,7 +18,7 @@ from ._catalog import DEFAULT_MODEL, KNOWN_MODELS, ModelSpec
 from ._convert import from_wire
 from ._http.retry import RetryPolicy
 from ._http.transport import RequestOptions, Timeout
-from ._media.upload import MediaSource
+from ._media.upload import MediaSource, UploadSource  # UploadSource: to annotate your wrappers
 from ._sync.generation import SyncGeneration
 from ._version import __version__
 from .client import AsyncDiffio
@@ -159,6 +159,7 @@ __all__ = [
     "TranscriptUnavailableError",
     "UploadError",
     "UploadMissingError",
+    "UploadSource",
     "UsageSummary",
     "WaitTimeoutError",
     "WebhookEndpoint",

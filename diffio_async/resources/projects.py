@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from contextlib import nullcontext
 from typing import Any
@@ -11,7 +10,7 @@ import anyio
 
 from .._checks import callback, json_object, positive_int
 from .._http.transport import RequestOptions
-from .._media.upload import MediaSource, ProgressCallback, as_media_source, upload_media
+from .._media.upload import ProgressCallback, UploadSource, as_media_source, upload_media
 from ..errors import InvalidRequestError
 from ..types import (
     CompleteProjectUploadRequest,
@@ -34,7 +33,7 @@ class Projects(Resource):
 
     async def create(
         self,
-        source: str | os.PathLike[str] | bytes | MediaSource,
+        source: UploadSource,
         *,
         file_name: str | None = None,
         content_type: str | None = None,
@@ -45,7 +44,9 @@ class Projects(Resource):
         transfer_limiter: anyio.CapacityLimiter | None = None,
         options: RequestOptions | None = None,
     ) -> CreateProjectResponse:
-        """Create a project and upload ``source`` (a path, bytes or a :class:`MediaSource`).
+        """Create a project and upload ``source``: a path, bytes, a :class:`MediaSource` or a
+        readable binary file object, sync or async (see ``MediaSource.from_file``; one that
+        can be read only once is streamed in order, never held whole in memory).
 
         The source's size, name and content type are checked before ``create_project`` is
         called: a missing, unreadable or too large (> 2 GiB) file raises
