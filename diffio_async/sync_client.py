@@ -14,15 +14,17 @@ from types import TracebackType
 
 from ._http.retry import RetryPolicy
 from ._http.transport import DEFAULT_TIMEOUT, AuthHeader, Timeout
-from ._media.upload import MediaSource, ProgressCallback
+from ._media.upload import ProgressCallback
 from ._sync._loop import Backend, LoopThread, checked_backend, in_worker_thread
 from ._sync.resources import (
     SyncAccount,
     SyncApiKeys,
     SyncGenerations,
     SyncProjects,
+    SyncUploadSource,
     SyncUsage,
     SyncWebhooks,
+    checked_sync_source,
 )
 from .client import AsyncDiffio
 from .errors import ClientClosedError
@@ -126,9 +128,10 @@ class Diffio:
 
     def restore(
         self,
-        source: str | os.PathLike[str] | bytes | MediaSource,
+        source: SyncUploadSource,
         *,
-        output: str | os.PathLike[str],
+        output: str | os.PathLike[str] | None,
+        max_bytes: int | None = None,
         options: RestoreOptions | None = None,
         idempotency_key: str | None = None,
         on_progress: Callable[[GenerationProgress], object] | None = None,
@@ -136,17 +139,24 @@ class Diffio:
     ) -> RestoreResult:
         """Restore one recording: upload, create a generation, wait, download.
 
-        As :meth:`AsyncDiffio.restore <diffio_async.AsyncDiffio.restore>`, blocking; the
+        As :meth:`AsyncDiffio.restore <diffio_async.AsyncDiffio.restore>`, blocking:
+        ``source`` is a path, bytes, a :class:`~diffio_async.MediaSource` or a readable
+        binary file object with a sync ``read`` (an open file, ``io.BytesIO``, a FastAPI
+        ``UploadFile``'s ``.file``); one whose reads are async is refused with
+        :class:`~diffio_async.InvalidRequestError`. ``output`` is a file, a folder or
+        ``None`` (the bytes come back as ``result.content``, at most ``max_bytes``). The
         callbacks are plain functions, run in a worker thread. The result's ``generation``
         is the async handle: to follow it from blocking code, rebuild one with
         ``client.generations.get(result.generation_id, project_id=result.project_id)``.
         """
+        checked_sync_source(source)
         progress = in_worker_thread("on_progress", on_progress)
         upload_progress = in_worker_thread("on_upload_progress", on_upload_progress)
         return self._loop.call(
             lambda: self._async.restore(
                 source,
                 output=output,
+                max_bytes=max_bytes,
                 options=options,
                 idempotency_key=idempotency_key,
                 on_progress=progress,
@@ -178,6 +188,9 @@ class Diffio:
         ``sources`` (a list, an iterable or a folder), ``options``, ``batch`` (concurrency,
         ledger, retries), and ``on_stage(source, stage)``, here a plain function run in a
         worker thread. To have all results at once: ``list(results)`` inside the block.
+        There is no ``router``: a :class:`~diffio_async.WebhookRouter` is fed by an async
+        webhook endpoint on your event loop; the batch polls (use ``AsyncDiffio`` to be
+        woken by webhooks).
         """
         stage = in_worker_thread("on_stage", on_stage)
         batch_run = self._async.restore_many(

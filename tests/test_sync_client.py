@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import io
 import subprocess
 import sys
 import threading
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,15 +27,22 @@ from diffio_async import (
     ClientClosedError,
     ConfigurationError,
     Diffio,
+    DownloadError,
     EventLoopMismatchError,
     GenerationProgress,
     InvalidRequestError,
     ItemResult,
+    MediaSource,
     PollPolicy,
+    RestoreError,
     RestoreOptions,
     SyncGeneration,
+    UploadSource,
 )
+from diffio_async._media.file_objects import AsyncChunkReader, AsyncReader
+from diffio_async._sync.resources import SyncProjects
 from diffio_async.emulator import Emulator, serve_in_thread
+from diffio_async.resources import Projects
 from diffio_async.testing import TEST_API_KEY
 
 BACKENDS = ["asyncio", "trio"]
@@ -387,6 +396,119 @@ def test_blocking_methods_have_the_signatures_and_docstrings_of_their_async_twin
         anyio.run(twin.aclose)
     with pytest.raises(ClientClosedError):
         client.account.get_settings()
+
+
+# What a blocking method does not take from its async twin, each said in its docstring.
+_NOT_IN_THE_BLOCKING_CLIENT = {
+    "restore": set(),
+    "restore_many": {"router"},
+    "projects.create": {"transfer_limiter"},
+    "generations.create": set(),
+}
+
+
+def test_restore_and_the_written_out_methods_take_the_parameters_of_their_async_twins(
+    url: str,
+) -> None:
+    with Diffio(TEST_API_KEY, url) as client:
+        twin = AsyncDiffio(TEST_API_KEY, url)
+        for name, left_out in _NOT_IN_THE_BLOCKING_CLIENT.items():
+            method, original = client, twin
+            for part in name.split("."):
+                method, original = getattr(method, part), getattr(original, part)
+            ours = inspect.signature(method).parameters
+            theirs = inspect.signature(original).parameters
+            expected = [p for n, p in theirs.items() if n not in left_out]
+            shown = [(p.name, p.kind, p.default) for p in ours.values()]
+            assert shown == [(p.name, p.kind, p.default) for p in expected], name
+            for parameter in left_out:
+                assert parameter in theirs, f"{name} no longer takes {parameter}"
+                assert f"``{parameter}``" in (method.__doc__ or ""), f"{name}: say why not"
+        anyio.run(twin.aclose)
+
+
+def test_projects_create_takes_an_upload_source_and_the_blocking_client_its_sync_part() -> None:
+    assert typing.get_type_hints(Projects.create)["source"] == UploadSource
+    sync_part = set(typing.get_args(UploadSource)) - {AsyncReader, AsyncChunkReader}
+    for method in (Diffio.restore, SyncProjects.create):
+        assert set(typing.get_args(typing.get_type_hints(method)["source"])) == sync_part
+
+
+def test_restore_reads_sync_file_objects_and_returns_the_bytes_with_output_none(
+    emulator: Emulator, url: str, backend: str, tmp_path: Path
+) -> None:
+    recording = tmp_path / "talk.wav"
+    recording.write_bytes(_recording(1))
+    with Diffio(TEST_API_KEY, url, backend=backend) as client:
+        with recording.open("rb") as file:
+            in_memory = client.restore(file, output=None)
+        (tmp_path / "out").mkdir()
+        with recording.open("rb") as file:
+            file.seek(4)  # read from where it stands
+            on_disk = client.restore(file, output=tmp_path / "out")
+        from_bytes_io = client.restore(
+            MediaSource.from_file(io.BytesIO(_recording(2)), file_name="two.wav"), output=None
+        )
+        project = client.projects.create(io.BytesIO(_recording(3)), file_name="three.wav")
+        with recording.open("rb") as file, pytest.raises(RestoreError) as info:
+            client.restore(file, output=None, max_bytes=100)
+    assert in_memory.output is None and in_memory.content == _recording(1)
+    assert on_disk.output is not None and on_disk.output.read_bytes() == _recording(1)[4:]
+    assert on_disk.output.parent == tmp_path / "out"
+    assert from_bytes_io.content == _recording(2)
+    created = emulator.requests.find(path="/v1/create_project")
+    assert [entry.json["fileName"] for entry in created] == [
+        "talk.wav",
+        "talk.wav",
+        "two.wav",
+        "three.wav",
+        "talk.wav",
+    ]
+    assert project.api_project_id and not project.api_project_id.startswith("<")
+    assert isinstance(info.value.__cause__, DownloadError)
+    assert "max_bytes" in str(info.value)
+
+
+class _AsyncRead:
+    """An object with an async ``read(n)``, like ``anyio.AsyncFile``."""
+
+    name = "async.wav"
+
+    async def read(self, size: int = -1, /) -> bytes:
+        return b"RIFF"
+
+
+class _AsyncChunks:
+    """An object with an async ``read_chunk(n)``, like aiohttp's ``BodyPartReader``."""
+
+    filename = "part.wav"
+
+    async def read_chunk(self, size: int = 8192, /) -> bytes:
+        return b"RIFF"
+
+
+@pytest.mark.parametrize("source", [_AsyncRead(), _AsyncChunks()], ids=["read", "read_chunk"])
+def test_file_objects_read_asynchronously_are_refused_before_any_request(
+    emulator: Emulator, url: str, source: object, tmp_path: Path
+) -> None:
+    with Diffio(TEST_API_KEY, url) as client:
+        with pytest.raises(InvalidRequestError, match=r"reads are async.*AsyncDiffio"):
+            client.restore(source, output=None)  # type: ignore[arg-type]
+        with pytest.raises(InvalidRequestError, match="reads are async"):
+            client.projects.create(source)  # type: ignore[arg-type]
+    assert list(emulator.requests) == []
+
+
+def test_an_upload_file_is_read_through_its_sync_file(
+    emulator: Emulator, url: str, backend: str
+) -> None:
+    from starlette.datastructures import UploadFile
+
+    upload = UploadFile(io.BytesIO(_recording(4)), filename="form.wav")
+    with Diffio(TEST_API_KEY, url, backend=backend) as client:
+        result = client.restore(upload, output=None)  # type: ignore[arg-type]
+    assert result.content == _recording(4)
+    assert emulator.requests.find(path="/v1/create_project")[0].json["fileName"] == "form.wav"
 
 
 def test_settings_are_checked_before_a_thread_starts(

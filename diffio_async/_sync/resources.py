@@ -10,12 +10,15 @@ written out, since the blocking form of those differs.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import IO, Any, Concatenate, Generic, ParamSpec, TypeAlias, TypeVar
 
 from .._http.transport import RequestOptions
+from .._media.file_objects import is_file_object
 from .._media.upload import MediaSource, ProgressCallback
+from ..errors import InvalidRequestError
 from ..resources import Account, ApiKeys, Generations, Projects, Usage, Webhooks
 from ..types import CreateProjectResponse
 from ._loop import LoopThread, in_worker_thread
@@ -27,8 +30,10 @@ __all__ = [
     "SyncGenerations",
     "SyncProjects",
     "SyncUsage",
+    "SyncUploadSource",
     "SyncWebhooks",
     "blocking",
+    "checked_sync_source",
 ]
 
 P = ParamSpec("P")
@@ -51,6 +56,32 @@ class _SyncGroup(Generic[Group]):
                 member.__qualname__ = f"{cls.__qualname__}.{name}"  # not the async class's
 
 
+SyncUploadSource: TypeAlias = str | os.PathLike[str] | bytes | MediaSource | IO[bytes]
+"""What the blocking client uploads: a path, bytes, a :class:`MediaSource` or a readable
+binary file object with a sync ``read(n)``."""
+
+
+def checked_sync_source(source: object) -> None:
+    """Refuse a file object whose reads are async (``await read(n)``, aiohttp's
+    ``read_chunk``): it belongs to the caller's event loop, which the blocking client cannot
+    await. A Starlette/FastAPI ``UploadFile`` passes: it is read through its sync ``.file``.
+    Raises :class:`~diffio_async.InvalidRequestError`."""
+    if not is_file_object(source):
+        return
+    read_chunk = getattr(source, "read_chunk", None)
+    read = getattr(source, "read", None)
+    wrapped_read = getattr(getattr(source, "file", None), "read", None)
+    if (callable(read_chunk) and inspect.iscoroutinefunction(read_chunk)) or (
+        inspect.iscoroutinefunction(read)
+        and not (callable(wrapped_read) and not inspect.iscoroutinefunction(wrapped_read))
+    ):
+        raise InvalidRequestError(
+            f"the blocking client cannot read a {type(source).__name__}: its reads are async "
+            "(they belong to your event loop); pass a sync binary file object, bytes or a "
+            "path, or use AsyncDiffio"
+        )
+
+
 def blocking(
     method: Callable[Concatenate[Group, P], Awaitable[T]],
 ) -> Callable[Concatenate[_SyncGroup[Group], P], T]:
@@ -68,7 +99,7 @@ class SyncProjects(_SyncGroup[Projects]):
 
     def create(
         self,
-        source: str | os.PathLike[str] | bytes | MediaSource,
+        source: SyncUploadSource,
         *,
         file_name: str | None = None,
         content_type: str | None = None,
@@ -78,12 +109,16 @@ class SyncProjects(_SyncGroup[Projects]):
         part_concurrency: int = 4,
         options: RequestOptions | None = None,
     ) -> CreateProjectResponse:
-        """Create a project and upload ``source`` (a path, bytes or a :class:`MediaSource`).
+        """Create a project and upload ``source`` (a path, bytes, a :class:`MediaSource` or a
+        readable binary file object with a sync ``read``, see ``MediaSource.from_file``).
 
         As ``AsyncDiffio.projects.create`` (the source is checked before any request, the
         upload streams by whichever protocol the server answers with), except that
-        ``on_progress(sent, total)`` is a plain function, run in a worker thread.
+        ``on_progress(sent, total)`` is a plain function, run in a worker thread, a file
+        object with async reads is refused (:class:`~diffio_async.InvalidRequestError`), and
+        there is no ``transfer_limiter`` (an anyio limiter belongs to one event loop).
         """
+        checked_sync_source(source)
         callback = in_worker_thread("on_progress", on_progress)
         return self._loop.call(
             lambda: self._group.create(
