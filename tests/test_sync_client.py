@@ -33,6 +33,7 @@ from diffio_async import (
     InvalidRequestError,
     ItemResult,
     MediaSource,
+    PollBudget,
     PollPolicy,
     RestoreError,
     RestoreOptions,
@@ -404,6 +405,9 @@ _NOT_IN_THE_BLOCKING_CLIENT = {
     "restore_many": {"router"},
     "projects.create": {"transfer_limiter"},
     "generations.create": set(),
+    "generation.download": {"transfer_limiter"},
+    "generation.wait": {"router"},
+    "generation.iter_progress": {"router"},
 }
 
 
@@ -412,18 +416,32 @@ def test_restore_and_the_written_out_methods_take_the_parameters_of_their_async_
 ) -> None:
     with Diffio(TEST_API_KEY, url) as client:
         twin = AsyncDiffio(TEST_API_KEY, url)
-        for name, left_out in _NOT_IN_THE_BLOCKING_CLIENT.items():
+        ours_handle = client.generations.get("g", project_id="p")
+        their_handle = twin.generations.get("g", project_id="p")
+        names = dict(_NOT_IN_THE_BLOCKING_CLIENT)
+        for name in dir(their_handle):  # the handle: every public name, its methods compared
+            if not name.startswith("_"):
+                assert hasattr(ours_handle, name), f"SyncGeneration has no {name}"
+                names.setdefault(f"generation.{name}", set())
+        compared = 0
+        for name, left_out in names.items():
             method, original = client, twin
+            if name.startswith("generation."):
+                method, original, name = ours_handle, their_handle, name.partition(".")[2]
             for part in name.split("."):
                 method, original = getattr(method, part), getattr(original, part)
+            if not callable(original):
+                continue
             ours = inspect.signature(method).parameters
             theirs = inspect.signature(original).parameters
             expected = [p for n, p in theirs.items() if n not in left_out]
             shown = [(p.name, p.kind, p.default) for p in ours.values()]
             assert shown == [(p.name, p.kind, p.default) for p in expected], name
+            compared += 1
             for parameter in left_out:
                 assert parameter in theirs, f"{name} no longer takes {parameter}"
                 assert f"``{parameter}``" in (method.__doc__ or ""), f"{name}: say why not"
+        assert compared >= 10
         anyio.run(twin.aclose)
 
 
@@ -467,6 +485,31 @@ def test_restore_reads_sync_file_objects_and_returns_the_bytes_with_output_none(
     assert project.api_project_id and not project.api_project_id.startswith("<")
     assert isinstance(info.value.__cause__, DownloadError)
     assert "max_bytes" in str(info.value)
+
+
+VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
+
+
+def test_a_blocking_handle_downloads_what_the_server_serves_under_its_suffix(
+    emulator: Emulator, url: str, backend: str, tmp_path: Path
+) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(VIDEO)
+    with Diffio(TEST_API_KEY, url, backend=backend) as client:
+        with clip.open("rb") as file:
+            project = client.projects.create(file)  # video/mp4 from the name: it has video
+        generation = client.generations.create(project, model=MODELS["a"])
+        generation.wait(budget=PollBudget(50))
+        written = generation.download(tmp_path / "clean.wav", served_suffix=True)
+        with clip.open("rb") as file:
+            restored = client.restore(file, output=None)
+    assert written == tmp_path / "clean.mp4" and written.read_bytes() == VIDEO
+    assert generation.last_download is not None
+    assert generation.last_download.download_type == "video"
+    assert generation.to_dict()["created"]["generation_id"] == generation.id
+    assert (restored.download_type, restored.content) == ("video", VIDEO)
+    downloads = emulator.requests.find(path="/v1/get_generation_download")
+    assert downloads and all("downloadType" not in entry.json for entry in downloads)
 
 
 class _AsyncRead:

@@ -6,10 +6,11 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from .._http.transport import RequestOptions
 from .._media.upload import ProgressCallback
-from ..resources._polling import PollPolicy
+from ..resources._polling import PollBudget, PollPolicy
 from ..resources.generation_handle import Generation
 from ..types import CreatedGeneration, DownloadInfo, GenerationProgress
 from ._loop import LoopThread, in_worker_thread
@@ -62,9 +63,20 @@ class SyncGeneration:
         return self.handle.last_progress
 
     @property
+    def last_download(self) -> DownloadInfo | None:
+        """The download answer the last :meth:`download` used (its ``download_type``,
+        ``file_name`` and ``mime_type`` say what the server served)."""
+        return self.handle.last_download
+
+    @property
     def finished_after(self) -> float | None:
         """About how many seconds after the last wait began the generation ended."""
         return self.handle.finished_after
+
+    def to_dict(self, *, include_secrets: bool = False) -> dict[str, Any]:
+        """The handle as JSON-safe data, as :meth:`Generation.to_dict
+        <diffio_async.Generation.to_dict>`."""
+        return self.handle.to_dict(include_secrets=include_secrets)
 
     def __repr__(self) -> str:
         return (
@@ -77,11 +89,19 @@ class SyncGeneration:
         return self._loop.call(lambda: self.handle.progress(options=options))
 
     def iter_progress(
-        self, *, poll: PollPolicy | None = None, expected_seconds: float | None = None
+        self,
+        *,
+        poll: PollPolicy | None = None,
+        budget: PollBudget | None = None,
+        expected_seconds: float | None = None,
     ) -> Iterator[GenerationProgress]:
         """Yield a progress snapshot each time something changed, until a terminal status
-        (see :meth:`Generation.iter_progress <diffio_async.Generation.iter_progress>`)."""
-        snapshots = self.handle.iter_progress(poll=poll, expected_seconds=expected_seconds)
+        (see :meth:`Generation.iter_progress <diffio_async.Generation.iter_progress>`; a
+        ``budget`` may be shared by the waits of many threads). There is no ``router``: a
+        :class:`~diffio_async.WebhookRouter` is fed by an async endpoint on your own loop."""
+        snapshots = self.handle.iter_progress(
+            poll=poll, budget=budget, expected_seconds=expected_seconds
+        )
         try:
             yield from self._loop.iterate(snapshots)
         finally:
@@ -94,6 +114,7 @@ class SyncGeneration:
         timeout: float | None = 1800.0,
         on_progress: Callable[[GenerationProgress], object] | None = None,
         poll: PollPolicy | None = None,
+        budget: PollBudget | None = None,
         expected_seconds: float | None = None,
     ) -> GenerationProgress:
         """Block until the generation completes; return the final progress.
@@ -101,19 +122,26 @@ class SyncGeneration:
         ``on_progress`` (a plain function, run in a worker thread) gets each changed
         snapshot. Raises :class:`~diffio_async.GenerationFailedError` when it fails and
         :class:`~diffio_async.WaitTimeoutError` when ``timeout`` seconds pass first (see
-        :meth:`Generation.wait <diffio_async.Generation.wait>`).
+        :meth:`Generation.wait <diffio_async.Generation.wait>`). A ``budget`` may be shared
+        by the waits of many threads. There is no ``router``: a
+        :class:`~diffio_async.WebhookRouter` is fed by an async endpoint on your own loop.
         """
         callback = in_worker_thread("on_progress", on_progress)
         return self._loop.call(
             lambda: self.handle.wait(
-                timeout=timeout, on_progress=callback, poll=poll, expected_seconds=expected_seconds
+                timeout=timeout,
+                on_progress=callback,
+                poll=poll,
+                budget=budget,
+                expected_seconds=expected_seconds,
             )
         )
 
     def download_info(
-        self, *, download_type: str = "audio", options: RequestOptions | None = None
+        self, *, download_type: str | None = None, options: RequestOptions | None = None
     ) -> DownloadInfo:
-        """Ask for a fresh signed download URL (one request, no retry of 404/409)."""
+        """Ask for a fresh signed download URL (one request, no retry of 404/409); without
+        ``download_type``, for what the server serves by default."""
         return self._loop.call(
             lambda: self.handle.download_info(download_type=download_type, options=options)
         )
@@ -122,17 +150,20 @@ class SyncGeneration:
         self,
         dest: str | os.PathLike[str],
         *,
-        download_type: str = "audio",
+        download_type: str | None = None,
         on_progress: ProgressCallback | None = None,
         not_ready_patience: float = 30.0,
         known_complete: bool = False,
+        served_suffix: bool = False,
     ) -> Path:
         """Download the result to ``dest`` (a file path, or a folder for the server's name);
         return the path written.
 
-        Atomic and resumable like :meth:`Generation.download
-        <diffio_async.Generation.download>`; ``on_progress(done, total)`` is a plain function,
-        run in a worker thread.
+        As :meth:`Generation.download <diffio_async.Generation.download>` (atomic and
+        resumable; by default what the server serves, which :attr:`last_download` then
+        says; ``served_suffix=True`` gives a file ``dest`` that suffix), except that
+        ``on_progress(done, total)`` is a plain function, run in a worker thread, and there
+        is no ``transfer_limiter`` (an anyio limiter belongs to one event loop).
         """
         callback = in_worker_thread("on_progress", on_progress)
         return self._loop.call(
@@ -142,5 +173,6 @@ class SyncGeneration:
                 on_progress=callback,
                 not_ready_patience=not_ready_patience,
                 known_complete=known_complete,
+                served_suffix=served_suffix,
             )
         )
