@@ -252,7 +252,11 @@ async def _inspect(client: AsyncDiffio, args: argparse.Namespace) -> int:
             print(f"  error: {progress.error} {progress.error_details or ''}")
     elif args.command == "download":
         handle = client.generations.get(args.generation_id, project_id=args.project)
-        path = await handle.download(args.output, download_type=args.download_type)
+        path = await handle.download(
+            args.output,
+            download_type=args.download_type,
+            served_suffix=args.download_type is None,  # as restore names its outputs
+        )
         if args.json:
             _print_json({"path": str(path)})
         else:

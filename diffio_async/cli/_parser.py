@@ -32,6 +32,11 @@ _VERBOSE_HELP = (
     "DIFFIO_LOG=info (debug) does"
 )
 
+_SERVER_DEFAULT = (
+    "not given: what the server serves by default (the video of a project with video, "
+    "otherwise the MP3 audio)"
+)
+
 DEMO_MAX_FILES = 1000
 """The most sample files ``demo --files`` makes (each is generated, uploaded and compared)."""
 
@@ -137,9 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     restore.add_argument(
         "--download-type",
-        default="audio",
+        default=None,
         choices=[*DownloadType.ALL, "mp3"],
-        help="what to download for each file (audio)",
+        help=f"what to download for each file; {_SERVER_DEFAULT}, each output named after it",
     )
     restore.add_argument("--emulator", action="store_true", help="use an in-process emulator")
     restore.add_argument("--era", choices=["a", "b"], default="a", help="emulator API era")
@@ -201,9 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("-o", "--output", required=True, help="file or folder")
     download.add_argument(
         "--download-type",
-        default="audio",
+        default=None,
         choices=[*DownloadType.ALL, "mp3"],
-        help="what to download (audio)",
+        help=f"what to download; {_SERVER_DEFAULT}, a file -o taking its suffix",
     )
     connection(download)
     output(download, 'the written file as {"path": ...} on stdout')

@@ -575,12 +575,12 @@ def test_an_output_collision_is_one_line_naming_a_few_clashes(
 ) -> None:
     inputs, out = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()
-    for n in range(8):  # take<n>.wav and take<n>.flac both want out/take<n>.mp3
+    for n in range(8):  # take<n>.wav and take<n>.flac both want out/take<n>.<served suffix>
         for suffix in (".wav", ".flac"):
             (inputs / f"take{n}{suffix}").write_bytes(b"RIFF" + suffix.encode())
     assert main(["restore", str(inputs), "-o", str(out), "--emulator"]) == 2
     err = capsys.readouterr().err
-    _one_error_line(err, "8 output file(s) would each be written by several sources: take0.mp3 <- ")
+    _one_error_line(err, "8 output file(s) would each be written by several sources: take0.* <- ")
     assert err.count(" <- ") == 5 and "; and 3 more" in err and "take7" not in err
     assert "--on-collision rename" in err
     assert not [p for p in out.rglob("*") if not p.name.startswith(".")]  # nothing created
@@ -737,3 +737,68 @@ def test_restore_with_a_webhook_listener_is_woken_by_the_deliveries(
     assert all(line["ok"] and line["timings"]["wait"] < 10 for line in lines), lines
     polls = [e.json["generationId"] for e in emulator.requests.find(path=PROGRESS)]
     assert all(polls.count(g) <= 4 for g in emulator.generation_ids)
+
+
+# -- --download-type: not given, the server's default (as the library) --------------------
+
+VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
+DOWNLOAD = "/v1/get_generation_download"
+
+
+@pytest.fixture
+def instant(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    """An emulator on loopback whose generations are complete at once, in the environment."""
+    with Emulator(api_key=KEY, generation_seconds=0) as emulator, serve_in_thread(emulator) as url:
+        monkeypatch.setenv("DIFFIO_API_KEY", KEY)
+        monkeypatch.setenv("DIFFIO_API_BASE_URL", url)
+        yield emulator
+
+
+def _download_types(emulator: Emulator) -> list[object]:
+    return [entry.json.get("downloadType") for entry in emulator.requests.find(path=DOWNLOAD)]
+
+
+def test_download_type_defaults_to_the_servers_choice_and_says_so() -> None:
+    from diffio_async.cli._parser import build_parser
+
+    parser = build_parser()
+    for argv in (["restore", "a.wav", "-o", "out"], ["download", "g", "--project", "p", "-o", "x"]):
+        assert parser.parse_args(argv).download_type is None
+        command = parser._subparsers._group_actions[0].choices[argv[0]]  # type: ignore[union-attr]
+        [option] = [a for a in command._actions if "--download-type" in a.option_strings]
+        assert option.help is not None and "what the server serves by default" in option.help
+
+
+def test_restore_names_outputs_after_what_the_server_served(
+    instant: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "clip.mp4").write_bytes(VIDEO)  # a project with video
+    (tmp_path / "in" / "talk.wav").write_bytes(b"RIFF" + b"\x07" * 5000)
+    assert main(["restore", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-q"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip.mp4", "talk.mp3"]
+    assert (tmp_path / "out" / "clip.mp4").read_bytes() == VIDEO
+    assert _download_types(instant) == [None, None]  # left out: the server's default
+    capsys.readouterr()
+
+    args = ["restore", str(tmp_path / "in" / "clip.mp4"), "-o", str(tmp_path / "audio"), "-q"]
+    assert main([*args, "--download-type", "audio"]) == 0
+    assert [p.name for p in (tmp_path / "audio").iterdir()] == ["clip.mp3"]
+    assert _download_types(instant)[-1] == "audio"
+
+
+def test_download_takes_the_served_suffix_unless_a_type_is_given(
+    instant: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(VIDEO)
+    assert main(["restore", str(clip), "-o", str(tmp_path / "out"), "--json"]) == 0
+    line = json.loads(capsys.readouterr().out.splitlines()[-1])
+    ids = [line["generation_id"], "--project", line["project_id"]]
+    assert main(["download", *ids, "-o", str(tmp_path / "again.wav")]) == 0
+    assert capsys.readouterr().out == f"{tmp_path / 'again.mp4'}\n"
+    assert (tmp_path / "again.mp4").read_bytes() == VIDEO
+    assert not (tmp_path / "again.wav").exists()
+    assert main(["download", *ids, "-o", str(tmp_path / "a.wav"), "--download-type", "mp3"]) == 0
+    assert capsys.readouterr().out == f"{tmp_path / 'a.wav'}\n"  # a type given: the name kept
+    assert _download_types(instant)[-2:] == [None, "audio"]  # mp3 is audio on the wire
