@@ -14,7 +14,7 @@ or, from blocking code, :class:`Diffio`::
 from __future__ import annotations
 
 from . import _logging
-from ._catalog import DEFAULT_MODEL, KNOWN_MODELS, ModelSpec
+from ._catalog import DEFAULT_MODEL, KNOWN_MODELS, ModelKey, ModelSpec
 from ._convert import from_wire
 from ._http.retry import RetryPolicy
 from ._http.transport import RequestOptions, Timeout
@@ -70,18 +70,23 @@ from .sync_client import Diffio
 from .types import (
     AccountSettings,
     ApiKey,
+    BillingPolicyTypeName,
     CompleteProjectUploadResponse,
     CreatedGeneration,
     CreateProjectResponse,
     DownloadInfo,
+    DownloadTypeName,
     GenerationProgress,
     GenerationStatus,
     GenerationSummary,
     Project,
+    ProjectRef,
     Stage,
     UsageSummary,
     WebhookEndpoint,
     WebhookEvent,
+    WebhookEventTypeName,
+    WebhookModeName,
     WebhookTestEvent,
 )
 from .webhooks import WebhookRouter, verify_event
@@ -171,4 +176,10 @@ __all__ = [
     "verify_event",
     "from_wire",
     "with_raw_response",
+    "ModelKey",
+    "BillingPolicyTypeName",
+    "DownloadTypeName",
+    "ProjectRef",
+    "WebhookEventTypeName",
+    "WebhookModeName",
 ]

@@ -36,6 +36,7 @@ __all__ = [
     "KNOWN_MODELS",
     "MODELS",
     "Era",
+    "ModelKey",
     "ModelSpec",
     "ModelStatus",
     "default_model",
@@ -45,6 +46,22 @@ __all__ = [
 ]
 
 Era = Literal["a", "b"]
+ModelKey = Literal[
+    "diffio-2-flash",
+    "diffio-2",
+    "diffio-3",
+    "diffio-3.4",
+    "diffio-3.5",
+    "diffio-4.0-flash",
+    "diffio-4.0-pro",
+    "diffio-4.5-flash",
+    "diffio-4.5-pro",
+    "diffio-4.6-flash",
+    "diffio-4.6-pro",
+]
+"""The model keys this SDK knows (the table below, in order). Model parameters are typed
+``ModelKey | str``: editors offer these, and a model newer than this SDK still type-checks
+(the server, not a release of ours, decides which models exist)."""
 ModelStatus = Literal["current", "retired", "alias"]
 
 _SEGMENT = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")

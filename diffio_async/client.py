@@ -7,7 +7,6 @@ import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any
 
 import httpx2
 
@@ -131,7 +130,7 @@ class AsyncDiffio:
         max_bytes: int | None = None,
         options: RestoreOptions | None = None,
         idempotency_key: str | None = None,
-        on_progress: Callable[[GenerationProgress], Any] | None = None,
+        on_progress: Callable[[GenerationProgress], object] | None = None,
         on_upload_progress: ProgressCallback | None = None,
     ) -> RestoreResult:
         """Restore one recording: upload, create a generation, wait, download.
@@ -171,7 +170,7 @@ class AsyncDiffio:
         output_dir: str | os.PathLike[str],
         options: RestoreOptions | None = None,
         batch: BatchOptions | None = None,
-        on_stage: Callable[[str, str], Any] | None = None,
+        on_stage: Callable[[str, str], object] | None = None,
         router: WebhookRouter | None = None,
     ) -> AbstractAsyncContextManager[AsyncIterator[ItemResult]]:
         """Restore many files with a bounded pool of workers; results in completion order.

@@ -72,7 +72,7 @@ CHUNK_SIZE = 1024 * 1024
 MAX_UPLOAD_BYTES = 2 * 1024**3
 """The largest upload the API accepts (2 GiB), checked before a project is created."""
 
-ProgressCallback = Callable[[int, int], Any]
+ProgressCallback = Callable[[int, int], object]
 """``callback(done_bytes, total_bytes)``; may be sync or async."""
 
 _Opener = Callable[[int, int], AsyncIterator[bytes]]

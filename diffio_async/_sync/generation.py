@@ -12,7 +12,7 @@ from .._http.transport import RequestOptions
 from .._media.upload import ProgressCallback
 from ..resources._polling import PollBudget, PollPolicy
 from ..resources.generation_handle import Generation
-from ..types import CreatedGeneration, DownloadInfo, GenerationProgress
+from ..types import CreatedGeneration, DownloadInfo, DownloadTypeName, GenerationProgress
 from ._loop import LoopThread, in_worker_thread
 
 __all__ = ["SyncGeneration"]
@@ -138,7 +138,10 @@ class SyncGeneration:
         )
 
     def download_info(
-        self, *, download_type: str | None = None, options: RequestOptions | None = None
+        self,
+        *,
+        download_type: DownloadTypeName | None = None,
+        options: RequestOptions | None = None,
     ) -> DownloadInfo:
         """Ask for a fresh signed download URL (one request, no retry of 404/409); without
         ``download_type``, for what the server serves by default."""
@@ -150,7 +153,7 @@ class SyncGeneration:
         self,
         dest: str | os.PathLike[str],
         *,
-        download_type: str | None = None,
+        download_type: DownloadTypeName | None = None,
         on_progress: ProgressCallback | None = None,
         not_ready_patience: float = 30.0,
         known_complete: bool = False,

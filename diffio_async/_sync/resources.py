@@ -15,12 +15,13 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import IO, Any, Concatenate, Generic, ParamSpec, TypeAlias, TypeVar
 
+from .._catalog import ModelKey
 from .._http.transport import RequestOptions
 from .._media.file_objects import is_file_object
 from .._media.upload import MediaSource, ProgressCallback
 from ..errors import InvalidRequestError
 from ..resources import Account, ApiKeys, Generations, Projects, Usage, Webhooks
-from ..types import CreateProjectResponse
+from ..types import CreateProjectResponse, ProjectRef
 from ._loop import LoopThread, in_worker_thread
 from .generation import SyncGeneration
 
@@ -144,9 +145,9 @@ class SyncGenerations(_SyncGroup[Generations]):
 
     def create(
         self,
-        project: str | Any,
+        project: str | ProjectRef,
         *,
-        model: str,
+        model: ModelKey | str,
         endpoint: str | None = None,
         sampling: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,

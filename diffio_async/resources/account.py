@@ -8,6 +8,7 @@ from ..types import (
     AccountSettings,
     BillingPolicy,
     BillingPolicyType,
+    BillingPolicyTypeName,
     UpdateAccountSettingsRequest,
 )
 from ._base import Resource
@@ -27,7 +28,7 @@ class Account(Resource):
     async def update_settings(
         self,
         *,
-        billing_policy: str,
+        billing_policy: BillingPolicyTypeName,
         reason: str | None = None,
         options: RequestOptions | None = None,
     ) -> AccountSettings:

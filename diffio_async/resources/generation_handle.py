@@ -32,7 +32,13 @@ from ..errors import (
     WaitTimeoutError,
     cap_message,
 )
-from ..types import CreatedGeneration, DownloadInfo, GenerationProgress, GenerationStatus
+from ..types import (
+    CreatedGeneration,
+    DownloadInfo,
+    DownloadTypeName,
+    GenerationProgress,
+    GenerationStatus,
+)
 from ..webhooks import WebhookRouter
 from ._polling import PollBudget, PollPlanner, PollPolicy
 
@@ -93,7 +99,7 @@ class GenerationCalls(Protocol):
         generation_id: str,
         *,
         project_id: str,
-        download_type: str | None = None,
+        download_type: DownloadTypeName | None = None,
         options: RequestOptions | None = None,
     ) -> DownloadInfo:
         """One ``get_generation_download`` call."""
@@ -247,7 +253,7 @@ class Generation:
         self,
         *,
         timeout: float | None = 1800.0,  # noqa: ASYNC109 (the deadline is the API here)
-        on_progress: Callable[[GenerationProgress], Any] | None = None,
+        on_progress: Callable[[GenerationProgress], object] | None = None,
         poll: PollPolicy | None = None,
         router: WebhookRouter | None = None,
         budget: PollBudget | None = None,
@@ -304,7 +310,10 @@ class Generation:
         raise AssertionError("iter_progress ended without a terminal status")  # pragma: no cover
 
     async def download_info(
-        self, *, download_type: str | None = None, options: RequestOptions | None = None
+        self,
+        *,
+        download_type: DownloadTypeName | None = None,
+        options: RequestOptions | None = None,
     ) -> DownloadInfo:
         """Ask for a fresh signed download URL (one request, no retry of 404/409); ``None``:
         the server's default type (the video of a project with video, else the audio)."""
@@ -319,7 +328,7 @@ class Generation:
         return self.created.status.strip().lower() == GenerationStatus.COMPLETE
 
     async def _ready_download_info(
-        self, download_type: str | None, patience: float, *, complete: bool
+        self, download_type: DownloadTypeName | None, patience: float, *, complete: bool
     ) -> DownloadInfo:
         """``download_info``; a 404/409 that can follow completion is retried for ``patience``
         seconds, but only for a generation known to be complete: for any other (an unknown
@@ -350,7 +359,7 @@ class Generation:
         self,
         dest: str | os.PathLike[str],
         *,
-        download_type: str | None = None,
+        download_type: DownloadTypeName | None = None,
         on_progress: ProgressCallback | None = None,
         not_ready_patience: float = 30.0,
         transfer_limiter: anyio.CapacityLimiter | None = None,

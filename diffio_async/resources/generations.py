@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
-from .._catalog import resolve_endpoint
+from .._catalog import ModelKey, resolve_endpoint
 from .._checks import idempotency_key as idempotency_key_check
 from .._checks import json_object
 from .._http.transport import RequestOptions
@@ -16,9 +16,11 @@ from ..types import (
     CreateGenerationRequest,
     DownloadInfo,
     DownloadType,
+    DownloadTypeName,
     GenerationDownloadRequest,
     GenerationProgress,
     GenerationProgressRequest,
+    ProjectRef,
 )
 from ._base import Resource, optional_id, require_id
 from .generation_handle import Generation
@@ -36,17 +38,25 @@ def new_idempotency_key() -> str:
     return f"diffio-async-{uuid.uuid4().hex}"
 
 
-def normalize_download_type(download_type: str) -> str:
+ServedDownloadType = Literal["audio", "video", "transcript"]
+_DOWNLOAD_TYPES: Mapping[str, ServedDownloadType] = {
+    "audio": "audio",
+    "mp3": "audio",
+    "video": "video",
+    "transcript": "transcript",
+}
+
+
+def normalize_download_type(download_type: str) -> ServedDownloadType:
     """Check a download type before any request is sent (``"mp3"`` becomes ``"audio"``)."""
-    value = download_type.strip().lower() if isinstance(download_type, str) else download_type
-    if value == "mp3":
-        return "audio"
-    if value not in DownloadType.ALL:
+    value = download_type.strip().lower() if isinstance(download_type, str) else None
+    checked = _DOWNLOAD_TYPES.get(value) if value is not None else None
+    if checked is None:
         raise InvalidRequestError(
             f"download_type must be one of {', '.join(DownloadType.ALL)} (or mp3), "
             f"not {download_type!r}"
         )
-    return str(value)
+    return checked
 
 
 class Generations(Resource):
@@ -54,9 +64,9 @@ class Generations(Resource):
 
     async def create(
         self,
-        project: str | Any,
+        project: str | ProjectRef,
         *,
-        model: str,
+        model: ModelKey | str,
         endpoint: str | None = None,
         sampling: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
@@ -123,7 +133,7 @@ class Generations(Resource):
         generation_id: str,
         *,
         project_id: str,
-        download_type: str | None = None,
+        download_type: DownloadTypeName | None = None,
         options: RequestOptions | None = None,
     ) -> DownloadInfo:
         """One ``get_generation_download`` call: a signed URL for the result.

@@ -17,7 +17,9 @@ from ..types import (
     WebhookConfigureResponse,
     WebhookEndpoint,
     WebhookEventType,
+    WebhookEventTypeName,
     WebhookMode,
+    WebhookModeName,
     WebhookTestEvent,
 )
 from ._base import Resource, optional_id
@@ -44,9 +46,9 @@ class Webhooks(Resource):
 
     async def send_test_event(
         self,
-        event_type: str,
+        event_type: WebhookEventTypeName,
         *,
-        mode: str = "test",
+        mode: WebhookModeName = "test",
         api_key_id: str | None = None,
         sample_payload: Mapping[str, Any] | None = None,
         options: RequestOptions | None = None,
@@ -69,8 +71,8 @@ class Webhooks(Resource):
         self,
         *,
         url: str,
-        event_types: Iterable[str] = WebhookEventType.ALL,
-        mode: str = "live",
+        event_types: Iterable[WebhookEventTypeName] = WebhookEventType.ALL,
+        mode: WebhookModeName = "live",
         api_key_id: str | None = None,
         options: RequestOptions | None = None,
     ) -> WebhookEndpoint:

@@ -16,14 +16,18 @@ from __future__ import annotations
 from ._vocabularies import (
     ApiKeyStatus,
     BillingPolicyType,
+    BillingPolicyTypeName,
     DownloadType,
+    DownloadTypeName,
     GenerationStatus,
     ProgressStage,
     ProjectStatus,
     StageStatus,
     TranscriptionStatus,
     WebhookEventType,
+    WebhookEventTypeName,
     WebhookMode,
+    WebhookModeName,
 )
 from .account import Account, AccountSettings, UpdateAccountSettingsRequest
 from .api_keys import (
@@ -61,6 +65,7 @@ from .projects import (
     Project,
     ProjectGenerations,
     ProjectList,
+    ProjectRef,
     UploadSession,
 )
 from .usage import (
@@ -93,6 +98,7 @@ __all__ = [
     "AppPortalAccessRequest",
     "BillingPolicy",
     "BillingPolicyType",
+    "BillingPolicyTypeName",
     "BillingSummary",
     "CompleteProjectUploadRequest",
     "CompleteProjectUploadResponse",
@@ -104,6 +110,7 @@ __all__ = [
     "CreatedGeneration",
     "DownloadInfo",
     "DownloadType",
+    "DownloadTypeName",
     "EdgeAbortRequest",
     "EdgeCompleteRequest",
     "EdgePartReceipt",
@@ -119,6 +126,7 @@ __all__ = [
     "Project",
     "ProjectGenerations",
     "ProjectList",
+    "ProjectRef",
     "ProjectStatus",
     "QueueInfo",
     "RevokeApiKeyRequest",
@@ -139,6 +147,8 @@ __all__ = [
     "WebhookEndpoint",
     "WebhookEvent",
     "WebhookEventType",
+    "WebhookEventTypeName",
     "WebhookMode",
+    "WebhookModeName",
     "WebhookTestEvent",
 ]

@@ -3,23 +3,32 @@
 They are plain ``str`` constants: the server may send others, which are kept. Each vocabulary
 is defined here once; a class's ``ALL`` tuple is what the resources check caller input against,
 so there is no second list of the same values.
+
+Where a vocabulary is closed (what a caller may send: download types, webhook event types and
+modes, billing policy types), a ``Literal`` alias beside it types the parameters that take it,
+so ``download_type="mp4"`` fails the type checker as well as the call. What the server answers
+(statuses, stages) stays ``str``: it is open, and an unknown value is kept, not refused.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 __all__ = [
     "ApiKeyStatus",
     "BillingPolicyType",
+    "BillingPolicyTypeName",
     "DownloadType",
+    "DownloadTypeName",
     "GenerationStatus",
     "ProgressStage",
     "ProjectStatus",
     "StageStatus",
     "TranscriptionStatus",
     "WebhookEventType",
+    "WebhookEventTypeName",
     "WebhookMode",
+    "WebhookModeName",
 ]
 
 
@@ -80,6 +89,10 @@ class TranscriptionStatus:
     UNAVAILABLE: Final = "unavailable"
 
 
+DownloadTypeName = Literal["audio", "mp3", "video", "transcript"]
+"""What a ``download_type`` parameter takes (``"mp3"`` is sent as ``"audio"``)."""
+
+
 class DownloadType:
     """Values of ``downloadType`` (``mp3`` is a client-side alias of ``audio``, never sent)."""
 
@@ -88,6 +101,12 @@ class DownloadType:
     TRANSCRIPT: Final = "transcript"
     #: Every value, in documented order: what ``get_download`` (and the CLI) accepts.
     ALL: Final = (AUDIO, VIDEO, TRANSCRIPT)
+
+
+WebhookEventTypeName = Literal[
+    "generation.queued", "generation.processing", "generation.failed", "generation.completed"
+]
+"""A webhook event type a subscription may name."""
 
 
 class WebhookEventType:
@@ -99,6 +118,10 @@ class WebhookEventType:
     COMPLETED: Final = "generation.completed"
     #: Every event type Diffio sends (the default subscription of ``webhooks.configure``).
     ALL: Final = (QUEUED, PROCESSING, FAILED, COMPLETED)
+
+
+WebhookModeName = Literal["test", "live"]
+"""A webhook ``mode``."""
 
 
 class WebhookMode:
@@ -115,6 +138,10 @@ class ApiKeyStatus:
 
     ACTIVE: Final = "active"
     REVOKED: Final = "revoked"
+
+
+BillingPolicyTypeName = Literal["customerStripe", "internalDiffio"]
+"""A ``billingPolicy.type`` that ``account.update_settings`` accepts."""
 
 
 class BillingPolicyType:

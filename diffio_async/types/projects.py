@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import attrs
 
@@ -30,8 +30,20 @@ __all__ = [
     "Project",
     "ProjectGenerations",
     "ProjectList",
+    "ProjectRef",
     "UploadSession",
 ]
+
+
+class ProjectRef(Protocol):
+    """Anything that names a project by its ``api_project_id``: a ``CreateProjectResponse``,
+    a ``Project``, a ``GenerationProgress``... Methods that take a project take this or the id.
+    """
+
+    @property
+    def api_project_id(self) -> str:
+        """The project's id."""
+        ...
 
 
 @attrs.frozen(kw_only=True)

@@ -16,11 +16,12 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .._catalog import resolve_endpoint
+from .._catalog import ModelKey, resolve_endpoint
 from .._checks import json_object, optional_seconds, path_like, positive_int
 from ..errors import InvalidRequestError
 from ..resources._polling import PollPolicy
 from ..resources.generations import normalize_download_type
+from ..types import DownloadTypeName
 from ._sources import Collision
 
 __all__ = [
@@ -37,7 +38,7 @@ MAX_CONCURRENCY = 1024
 """The most items ``restore_many`` keeps in flight (each costs a task and its buffers)."""
 
 
-def _model(value: str | None) -> str | None:
+def _model(value: ModelKey | str | None) -> ModelKey | str | None:
     if value is not None:
         resolve_endpoint(value)  # an unknown model fails here, not after the first upload
     return value
@@ -61,7 +62,7 @@ def _project_params(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None
     return _frozen_json("project_params", value)
 
 
-def _download_type(value: str | None) -> str | None:
+def _download_type(value: DownloadTypeName | None) -> DownloadTypeName | None:
     return None if value is None else normalize_download_type(value)
 
 
@@ -114,8 +115,8 @@ class RestoreOptions:
         await client.restore("talk.wav", output="out/", options=options)
     """
 
-    model: str | None = attrs.field(default=None, converter=_model)
-    download_type: str | None = attrs.field(default=None, converter=_download_type)
+    model: ModelKey | str | None = attrs.field(default=None, converter=_model)
+    download_type: DownloadTypeName | None = attrs.field(default=None, converter=_download_type)
     sampling: Mapping[str, Any] | None = attrs.field(default=None, converter=_sampling, hash=False)
     params: Mapping[str, Any] | None = attrs.field(default=None, converter=_params, hash=False)
     project_params: Mapping[str, Any] | None = attrs.field(

@@ -168,7 +168,7 @@ class _Settings:
     ledger: Ledger | None
     transfers: anyio.CapacityLimiter
     adaptive: AdaptiveLimit
-    on_stage: Callable[[str, str], Any] | None
+    on_stage: Callable[[str, str], object] | None
     budget: PollBudget
     pace: Pace
     router: WebhookRouter | None
@@ -483,7 +483,7 @@ async def restore_many(
     output_dir: str | os.PathLike[str],
     options: RestoreOptions | None,
     batch: BatchOptions | None,
-    on_stage: Callable[[str, str], Any] | None,
+    on_stage: Callable[[str, str], object] | None,
     router: WebhookRouter | None,
 ) -> AsyncIterator[AsyncIterator[ItemResult]]:
     """Restore every source; see the module docstring and ``AsyncDiffio.restore_many``."""

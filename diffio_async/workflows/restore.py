@@ -8,7 +8,6 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 import anyio
 import attrs
@@ -80,7 +79,7 @@ async def restore(
     max_bytes: int | None = None,
     options: RestoreOptions | None,
     idempotency_key: str | None,
-    on_progress: Callable[[GenerationProgress], Any] | None,
+    on_progress: Callable[[GenerationProgress], object] | None,
     on_upload_progress: ProgressCallback | None,
 ) -> RestoreResult:
     """Run the four stages; see ``AsyncDiffio.restore``."""
