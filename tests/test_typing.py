@@ -80,7 +80,11 @@ def _public_callables() -> list[tuple[str, Any]]:
     roots.append(BatchOptions)
     for module in ("resources", "_sync.resources"):
         package = __import__(f"diffio_async.{module}", fromlist=["*"])
-        roots += [obj for obj in vars(package).values() if inspect.isclass(obj)]
+        roots += [
+            obj
+            for obj in vars(package).values()
+            if inspect.isclass(obj) and obj.__module__.startswith(package.__name__)
+        ]
     for cls in roots:
         for name, member in inspect.getmembers(cls):
             if name.startswith("_") and name != "__init__":
