@@ -341,3 +341,84 @@ async def test_the_iterator_is_closed_once_spent() -> None:
     async with _env("b") as env:
         await env.client.projects.create(source)
     assert closed == [True]
+
+
+# --- review of issue 9 ---------------------------------------------------------------------------
+
+
+def _text_named_temporary() -> Any:
+    handle = tempfile.NamedTemporaryFile("w+", suffix=".wav")  # noqa: SIM115 - closed below
+    handle.write("RIFF" * 1000)
+    handle.seek(0)
+    return handle
+
+
+def _text_spooled() -> Any:
+    handle = tempfile.SpooledTemporaryFile(mode="w+")  # noqa: SIM115 - closed below
+    handle.write("RIFF" * 1000)
+    handle.seek(0)
+    return handle
+
+
+@pytest.mark.parametrize("era", ERAS)
+@pytest.mark.parametrize(
+    "build", [_text_named_temporary, _text_spooled], ids=["named-temporary", "spooled"]
+)
+async def test_a_text_mode_file_object_is_refused_before_any_request(era: str, build: Any) -> None:
+    """FAILS (review of issue 9): only ``io.TextIOBase`` instances are recognised as text
+    files; ``tempfile``'s wrappers opened in ``"w+"`` are not, so a project is created (and in
+    era B an upload session started and aborted) before ``read()`` returns ``str`` and the
+    upload fails with UploadError."""
+    handle = build()
+    try:
+        async with _env(era) as env:
+            with pytest.raises(InvalidRequestError, match="binary mode"):
+                await env.client.projects.create(handle, file_name="a.wav")
+            assert list(env.emulator.requests) == []
+    finally:
+        handle.close()
+
+
+class _Greedy(io.BytesIO):
+    """A seekable binary file whose ``read(n)`` returns a few bytes more than asked (a file
+    wrapper with its own buffering)."""
+
+    name = "greedy.wav"
+
+    def read(self, size: int | None = -1) -> bytes:
+        return super().read(size if size is None or size < 0 else size + 7)
+
+
+async def test_a_seekable_file_that_reads_more_than_asked_still_sends_exact_parts() -> None:
+    """FAILS (review of issue 9): a random-access read is not cut to the length asked for, so
+    an era-B part gets more bytes than its Content-Length and the upload dies with httpx2's
+    raw ``LocalProtocolError`` ("Too much data for declared Content-Length"), not even a
+    DiffioError (``restore`` would not wrap it in RestoreError)."""
+    data = _data(2 * MIB + 3)
+    async with _env("b") as env:
+        project = await env.client.projects.create(_Greedy(data))
+        assert _stored(env, project.api_project_id) == data
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_the_iterator_is_closed_when_the_upload_fails(era: str) -> None:
+    """FAILS in era B (review of issue 9): when a part is refused, the caller's async iterator
+    is left open for the garbage collector (``InOrderReader.stream`` closes its source only on
+    its own UploadError, not when the pass is closed by a failure elsewhere); era A closes it."""
+    closed: list[bool] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            for _ in range(4):
+                await anyio.lowlevel.checkpoint()
+                yield bytes(MIB)
+        finally:
+            closed.append(True)
+
+    source = MediaSource.from_async_iterable(chunks(), size=4 * MIB, file_name="a.wav")
+    async with _env(era) as env:
+        refused = "/v1/uploads/parts/2" if era == "b" else "/_storage/*"
+        env.emulator.add_fault(path=refused, method="PUT", status=400)
+        with pytest.raises(UploadError):
+            await env.client.projects.create(source)
+        assert closed == [True]
