@@ -173,3 +173,47 @@ def test_to_json_is_stable_and_compact() -> None:
         '"content_type":null,"has_video":false,"generation_count":0,'
         '"created_at":"2026-05-01T12:30:05.250000Z","updated_at":null,"extra":{"b":1,"a":2}}'
     )
+
+
+# --- review of issue 9 ---------------------------------------------------------------------------
+
+
+def _strict_json(text: str) -> Any:
+    """``json.loads`` that refuses the ``NaN``/``Infinity`` tokens Python writes (not JSON)."""
+
+    def refuse(token: str) -> Any:
+        raise ValueError(f"{token} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["NaN", "Infinity", 1e999, float("nan")],
+    ids=["nan-string", "infinity-string", "overflowing-number", "nan"],
+)
+def test_a_number_that_is_not_finite_never_makes_invalid_json(value: object) -> None:
+    """FAILS (review of issue 9): ``_structure_float`` accepts ``"NaN"``/``"Infinity"``
+    strings and numbers too big for a float (``1e999`` is valid JSON, parsed as ``inf``), and
+    ``to_json()`` writes them as ``NaN``/``Infinity``, which is not JSON (a browser's
+    ``JSON.parse`` fails; Starlette's JSONResponse refuses ``to_dict()`` with a 500). Either
+    parsing refuses the value or ``to_json()`` gives strict JSON (or refuses clearly)."""
+    try:
+        model = from_wire(m.StageProgress, {"overallPercent": value})
+    except APIResponseValidationError:
+        return  # refused at the parse: fine
+    try:
+        text = model.to_json()
+    except ValueError:
+        return  # refused with a clear error: fine
+    _strict_json(text)
+
+
+def test_to_json_of_a_model_built_with_nan_is_strict_json_or_refused() -> None:
+    """FAILS (review of issue 9): ``to_json()`` calls ``json.dumps`` with ``allow_nan=True``."""
+    model = m.StageProgress(overall_percent=float("nan"))
+    try:
+        text = model.to_json()
+    except ValueError:
+        return
+    _strict_json(text)
