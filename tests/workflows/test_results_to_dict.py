@@ -56,3 +56,15 @@ async def test_batch_items_as_json(tmp_path: Path) -> None:
         "message": str(failed.error),
     }
     assert failed.to_dict()["output"] is None
+
+
+async def test_an_in_memory_restore_result_as_json(tmp_path: Path) -> None:
+    """FAILS (review of issue 9): with ``output=None`` the result holds ``content`` bytes,
+    which ``to_dict()`` passes through as bytes (not JSON-safe) and ``to_json()`` dies on
+    (``TypeError: Object of type bytes is not JSON serializable``)."""
+    async with emulated_diffio(generation_seconds=0) as env:
+        result = await env.client.restore(AUDIO, output=None)
+    assert result.content == AUDIO
+    data = json.loads(result.to_json())
+    assert data == json.loads(json.dumps(result.to_dict()))
+    assert data["output"] is None
