@@ -110,3 +110,15 @@ async def test_the_request_id_and_headers_of_a_server_that_sends_them() -> None:
         raw = await with_raw_response(client.projects.list)
     assert (raw.data, raw.request_id, raw.status_code) == ((), "req_123", 200)
     assert raw.headers["x-echo"].startswith("Bearer ") and _no_key_in(raw)
+
+
+async def test_an_enclosing_call_sees_the_answers_of_a_nested_one(env: EmulatedDiffio) -> None:
+    """FAILS (review of issue 9): a function that itself uses ``with_raw_response`` (a helper
+    returning ``raw.data``) hides its calls from an enclosing ``with_raw_response``, which then
+    raises "made no API call" although the API answered."""
+
+    async def listed_projects() -> object:
+        return (await with_raw_response(env.client.projects.list)).data
+
+    raw = await with_raw_response(listed_projects)
+    assert (raw.endpoint, raw.status_code) == ("list_projects", 200)
