@@ -794,6 +794,29 @@ async def test_httpx_request_logs_never_show_a_signed_urls_query(
 
 
 @pytest.mark.anyio
+async def test_httpx_request_logs_never_show_an_era_b_media_token(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """FAILS (review of issue 9): an era-B media URL carries its credential in the path
+    (``/m/<token>/...``, which every repr masks as ``/m/***``), but the filter on httpx2's
+    logger only strips signed queries: an app logging at INFO prints each download's token
+    (a link to the result that works for hours)."""
+    caplog.set_level(logging.INFO)
+    async with emulated_diffio(era="b", generation_seconds=0.05) as env:
+        result = await env.client.restore(
+            b"RIFF" + bytes(64),
+            output=tmp_path,
+            options=RestoreOptions(poll=PollPolicy(initial=0.02, maximum=0.1)),
+        )
+        info = await result.generation.download_info()
+    token = httpx2.URL(info.download_url).path.split("/m/", 1)[1].split("/", 1)[0]
+    assert len(token) > 20
+    httpx_lines = [r.getMessage() for r in caplog.records if r.name.startswith("httpx2")]
+    assert any("HTTP Request: GET" in line for line in httpx_lines)
+    assert [line for line in httpx_lines if token in line] == []
+
+
+@pytest.mark.anyio
 async def test_requests_beyond_the_pool_wait_for_a_slot_and_a_stream_gives_its_back(
     tmp_path: Path,
 ) -> None:
