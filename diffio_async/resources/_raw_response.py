@@ -58,6 +58,7 @@ async def with_raw_response(
     ``await with_raw_response(client.usage.summary, api_key_id="key_123")``. Errors are raised
     as usual (an :class:`~diffio_async.APIStatusError` already carries its status and request
     id). A ``call`` that made no API call raises :class:`~diffio_async.InvalidRequestError`.
+    Calls nested in ``call`` through another ``with_raw_response`` count as ``call``'s too.
     """
     seen: list[tuple[str, ApiResponse]] = []
     token = _SEEN.set(seen)
@@ -65,6 +66,9 @@ async def with_raw_response(
         data = await call(*args, **kwargs)
     finally:
         _SEEN.reset(token)
+        enclosing = _SEEN.get()
+        if enclosing is not None:  # a call nested in another's: the outer one sees it too
+            enclosing.extend(seen)
     if not seen:
         name = getattr(call, "__qualname__", type(call).__name__)
         raise InvalidRequestError(f"{name} made no API call, so it has no raw response")
