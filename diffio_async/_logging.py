@@ -3,10 +3,11 @@
 
 :func:`setup_from_environment` runs once, when :mod:`diffio_async` is first imported. It puts
 a redacting filter on the logger (whoever handles the records, your handlers included, gets
-them without URL queries: no signature or token of a signed URL), and, when ``$DIFFIO_LOG``
-names a level, a stderr handler at that level (also redacting, for the emulator's child
-loggers). Records still propagate to your own handlers; without ``$DIFFIO_LOG`` nothing is
-added but the filter, and the logger stays at its default level. An unknown value is ignored.
+them without URL queries or era-B ``/m/<token>`` segments: no signature or token of a signed
+URL), and, when ``$DIFFIO_LOG`` names a level, a stderr handler at that level (also redacting,
+for the emulator's child loggers). Records still propagate to your own handlers; without
+``$DIFFIO_LOG`` nothing is added but the filter, and the logger stays at its default level. An
+unknown value is ignored.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 from typing import TextIO
 
 from ._http.transport import _redact
+from .types._reprs import _media_tokens_masked
 
 __all__ = [
     "ENVIRONMENT_VARIABLE",
@@ -45,8 +47,8 @@ _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class _RedactingFilter(logging.Filter):
-    """Formats a record's message and traceback through ``_redact`` (URL queries out), once,
-    so no handler formats the raw text."""
+    """Formats a record's message and traceback through ``_redacted`` (URL queries and media
+    tokens out), once, so no handler formats the raw text."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, _DONE, False):  # the logger's filter, then the handler's
@@ -65,8 +67,9 @@ class _RedactingFilter(logging.Filter):
 
 
 def _redacted(text: str) -> str:
-    """``_redact`` without a cap (text an error message already redacted stays as it is)."""
-    return _redact(text, limit=_NO_CAP)
+    """``_redact`` without a cap (text an error message already redacted stays as it is), and
+    every era-B ``/m/<media token>`` path segment masked."""
+    return _media_tokens_masked(_redact(text, limit=_NO_CAP))
 
 
 _FILTER = _RedactingFilter()

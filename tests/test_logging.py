@@ -108,6 +108,20 @@ def test_records_reach_your_own_handlers_redacted(caplog: pytest.LogCaptureFixtu
     assert caplog.messages == ["already redacted: https://media.example/x.wav?<redacted>"]
 
 
+def test_records_never_show_an_era_b_media_token(caplog: pytest.LogCaptureFixture) -> None:
+    token = "mt_0123456789abcdefghij"
+    media = f"https://edge.example/m/{token}/generations/g1/out.mp3"
+    logger = logging.getLogger("diffio_async")
+    with caplog.at_level(logging.DEBUG, logger="diffio_async"):
+        logger.info("downloading %s", media)
+        try:
+            raise ValueError(f"'{media}' failed")
+        except ValueError:
+            logger.exception("failed")
+    assert token not in caplog.text
+    assert caplog.text.count("https://edge.example/m/***/generations/g1/out.mp3") == 2
+
+
 def test_setup_twice_adds_one_handler(monkeypatch: pytest.MonkeyPatch) -> None:
     from diffio_async import _logging
 

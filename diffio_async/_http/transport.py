@@ -49,6 +49,7 @@ from ..errors import (
     cap_message,
     status_error_from_response,
 )
+from ..types._reprs import _media_tokens_masked
 from .retry import (
     FailureKind,
     RetryableFailure,
@@ -486,20 +487,24 @@ _CREDENTIAL_PARAMETER = re.compile(r"(?i)sig|token|credential|key|policy|auth")
 
 
 class _SignedUrlLogFilter(logging.Filter):
-    """Keeps signed URLs' queries out of httpx2's and httpcore2's own log lines.
+    """Keeps signed URLs' queries and era-B media tokens out of httpx2's and httpcore2's own
+    log lines.
 
     httpx2 logs every request at INFO (``HTTP Request: PUT <url> ...``) and httpcore2 traces
     response headers at DEBUG (a redirect's ``location``); a signed upload or download URL
-    carries its signature in its query. This filter replaces the query of a logged URL when
-    one of its parameter names looks like a credential (``X-Goog-Signature``, ``signature``,
-    ``token``, ...); other log lines pass unchanged.
+    carries its signature in its query, an era-B media URL its token in its path
+    (``/m/<token>/...``). This filter replaces the query of a logged URL when one of its
+    parameter names looks like a credential (``X-Goog-Signature``, ``signature``, ``token``,
+    ...) and masks a ``/m/<token>`` segment as ``/m/***``; other log lines pass unchanged.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(_signed(arg) for arg in record.args):
-            record.args = tuple(_without_query(arg) for arg in record.args)
-        if isinstance(record.msg, str) and "?" in record.msg:  # httpcore2's traces: headers
-            record.msg = _URL_QUERY.sub(_signed_query_redacted, record.msg)
+        if isinstance(record.args, tuple) and any(map(_holds_credential, record.args)):
+            record.args = tuple(_url_logged(arg) for arg in record.args)
+        if isinstance(record.msg, str):  # httpcore2's traces: headers
+            if "?" in record.msg:
+                record.msg = _URL_QUERY.sub(_signed_query_redacted, record.msg)
+            record.msg = _media_tokens_masked(record.msg)
         return True
 
 
@@ -513,10 +518,18 @@ def _signed_query_redacted(match: re.Match[str]) -> str:
     return f"{match.group(1)}?{_REDACTED}" if signed else url
 
 
-def _without_query(value: object) -> object:
-    if isinstance(value, httpx2.URL) and _signed(value):
-        return f"{value.copy_with(query=None)}?{_REDACTED}"
-    return value
+def _holds_credential(value: object) -> bool:
+    """A URL with a signed query or an era-B media token in its path."""
+    return isinstance(value, httpx2.URL) and (_signed(value) or "/m/" in value.path)
+
+
+def _url_logged(value: object) -> object:
+    """A URL as a log line may show it: no signed query, no media token."""
+    if not _holds_credential(value):
+        return value
+    assert isinstance(value, httpx2.URL)
+    shown = f"{value.copy_with(query=None)}?{_REDACTED}" if _signed(value) else str(value)
+    return _media_tokens_masked(shown)
 
 
 def _signed(value: object) -> bool:

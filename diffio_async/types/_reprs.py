@@ -28,7 +28,13 @@ def _masked(value: object) -> str:
 
 
 _AUTHORITY = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<authority>[^/?#]*)")
-_MEDIA_TOKEN = re.compile(r"(/m/)[^/?#]+")
+_MEDIA_TOKEN = re.compile(r"(/m/)[^/?#\s\"'<>]+")
+
+
+def _media_tokens_masked(text: str) -> str:
+    """``text`` with every era-B ``/m/<media token>`` path segment shown as ``/m/***`` (in a
+    URL or free text: a log line)."""
+    return _MEDIA_TOKEN.sub(rf"\1{_MASK}", text)
 
 
 def _url_shown(value: object) -> object:
@@ -46,7 +52,7 @@ def _url_shown(value: object) -> object:
         if "@" in authority:
             authority = "***@" + authority.rpartition("@")[2]
         prefix, head = match["scheme"] + authority, head[match.end() :]
-    shown = prefix + _MEDIA_TOKEN.sub(r"\1***", head)
+    shown = prefix + _media_tokens_masked(head)
     if tail:
         shown += tail[0] + "\u2026"
     return shown
