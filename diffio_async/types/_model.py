@@ -21,20 +21,23 @@ class _HandedOn:
 
         Every field is present (``None`` as ``None``); datetimes are ISO-8601 ``...Z`` strings,
         tuples are lists, nested models are dicts and mappings are copies (paths are strings,
-        an exception is its ``type`` and ``message``). ``extra`` holds the unknown wire keys as
-        the server sent them. Secrets are hidden as in the repr (an API key or upload token as
-        ``"***"``, signed URLs without their query) unless ``include_secrets=True``.
+        an exception is its ``type`` and ``message``, a float that is not finite ``None``).
+        ``extra`` holds the unknown wire keys as the server sent them. Secrets are hidden as in
+        the repr (an API key or upload token as ``"***"``, signed URLs without their query and
+        media token; in ``extra``, a value under a key naming a credential, like ``token`` or
+        ``secret``, as ``"***"``) unless ``include_secrets=True``.
         """
         converter = PYTHON_WITH_SECRETS if include_secrets else PYTHON
         result: dict[str, Any] = converter.unstructure(self)
         return result
 
     def to_json(self, *, include_secrets: bool = False) -> str:
-        """:meth:`to_dict` as compact JSON text (keys in field order)."""
+        """:meth:`to_dict` as compact, strict JSON text (keys in field order; never ``NaN``)."""
         return json.dumps(
             self.to_dict(include_secrets=include_secrets),
             separators=(",", ":"),
             ensure_ascii=False,
+            allow_nan=False,
         )
 
 

@@ -5,7 +5,8 @@ are shown as ``'***'``, and URLs (signed upload and download URLs, portal and we
 shown without their query, fragment or user info and with an era-B media token masked:
 ``'https://edge.example/m/***/generations/g/out.mp3?…'``. ``to_dict()`` hides the same fields
 the same way (:data:`_SAFE_FORMS`) unless asked to include secrets. The ``extra`` fields (what
-the server sent that the SDK does not know) show only their keys.
+the server sent that the SDK does not know) show only their keys in a repr; ``to_dict()`` shows
+their values, but masks those under a key naming a credential and strips URLs the same way.
 """
 
 from __future__ import annotations
@@ -70,8 +71,32 @@ def _keys_repr(value: object) -> str:
     return "{" + ", ".join(f"{key!r}: \u2026" for key in value) + "}"
 
 
-#: What ``to_dict()`` shows instead of a field whose ``repr=`` is a key: the same hiding.
+_SECRET_NAME = re.compile(r"(?i)secret|token|passw|signature|credential|auth(?!or)|private|key")
+"""A wire key naming what may be a credential (an unknown field's value is hidden then)."""
+
+
+def _extra_shown(value: object) -> object:
+    """``extra`` values as ``to_dict()`` shows them by default: under a key that names a
+    credential (:data:`_SECRET_NAME`: ``token``, ``secret``, ``key``, ...) as ``'***'``, a URL
+    as :func:`_url_shown` shows it, everything else as the server sent it."""
+    if isinstance(value, Mapping):
+        return {
+            key: _MASK
+            if item is not None and isinstance(key, str) and _SECRET_NAME.search(key)
+            else _extra_shown(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_extra_shown(item) for item in value]
+    if isinstance(value, str) and "://" in value:
+        return _url_shown(value)
+    return value
+
+
+#: What ``to_dict()`` shows instead of a field whose ``repr=`` is a key: the same hiding (the
+#: repr of ``extra`` shows its keys only; ``to_dict()`` shows its values but for credentials).
 _SAFE_FORMS: Final[Mapping[Callable[[object], str], Callable[[object], object]]] = {
     _mask: _masked,
     _url_repr: _url_shown,
+    _keys_repr: _extra_shown,
 }

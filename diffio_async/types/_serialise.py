@@ -11,14 +11,18 @@ the models can use it).
   gives an equal model.
 * The Python shape (``names="python"``): the attribute names, every field (``None`` as
   ``None``), the same JSON-safe values, ``extra`` as a nested mapping under ``"extra"`` with
-  its wire keys as sent. Fields whose repr hides a secret are hidden the same way unless
-  ``include_secrets`` (see :data:`._reprs._SAFE_FORMS`). The workflow results hold more than
-  wire data: a path is its text, an exception ``{"type", "message"}`` and any other object
-  with a ``to_dict(include_secrets=...)`` method (a ``Generation`` handle) what that returns.
+  its wire keys as sent, a float that is not finite (``NaN``, infinity: no JSON number) as
+  ``None``. Fields whose repr hides a secret are hidden the same way unless ``include_secrets``
+  (see :data:`._reprs._SAFE_FORMS`; in ``extra``, values under a key naming a credential).
+  The workflow results hold more than wire data: a path is its text, bytes their base64 text,
+  an exception ``{"type", "message"}`` and any other object with a
+  ``to_dict(include_secrets=...)`` method (a ``Generation`` handle) what that returns.
 """
 
 from __future__ import annotations
 
+import base64
+import math
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import PurePath
@@ -81,12 +85,22 @@ def _exception(value: BaseException) -> dict[str, str]:
     return {"type": type(value).__name__, "message": str(value)}
 
 
-def _hidden(field: attrs.Attribute[Any]) -> Callable[[Any], Any] | None:
+def _hidden(conv: Converter, field: attrs.Attribute[Any]) -> Callable[[Any], Any] | None:
     """How ``to_dict()`` shows a secret field (as its repr does), or ``None`` for others."""
     safe_form = _SAFE_FORMS.get(field.repr) if callable(field.repr) else None
     if safe_form is None:
         return None
-    return lambda value: None if value is None else safe_form(value)
+    return lambda value: None if value is None else conv.unstructure(safe_form(value))
+
+
+def _base64_text(value: bytes) -> str:
+    """Bytes (a ``RestoreResult``'s ``content``) as standard base64 text: JSON has no bytes."""
+    return base64.b64encode(value).decode("ascii")
+
+
+def _finite_or_none(value: float) -> float | None:
+    """A float as JSON can hold it: ``NaN`` and the infinities (no JSON number) as ``None``."""
+    return value if math.isfinite(value) else None
 
 
 def register_unstructure_hooks(
@@ -111,6 +125,8 @@ def register_unstructure_hooks(
     conv.register_unstructure_hook(dict, unstructure_mapping)
 
     if names == "python":
+        conv.register_unstructure_hook(float, _finite_or_none)
+        conv.register_unstructure_hook(bytes, _base64_text)
         conv.register_unstructure_hook_func(lambda tp: _is_subclass(tp, PurePath), str)
         conv.register_unstructure_hook_func(lambda tp: _is_subclass(tp, BaseException), _exception)
         conv.register_unstructure_hook_func(
@@ -120,7 +136,7 @@ def register_unstructure_hooks(
     def field_override(field: attrs.Attribute[Any]) -> Any:
         if names == "wire":
             return override(omit=True) if is_extra(field) else override(rename=wire_name(field))
-        hidden = None if include_secrets else _hidden(field)
+        hidden = None if include_secrets else _hidden(conv, field)
         return override(unstruct_hook=hidden) if hidden is not None else override()
 
     def unstructure_factory(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:

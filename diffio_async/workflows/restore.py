@@ -46,7 +46,7 @@ class RestoreResult(_HandedOn):
     a project with video, otherwise the audio). ``timings`` maps each stage (``upload``,
     ``generation``, ``wait``, ``download``) to the seconds it took and ``attempts`` to the
     HTTP requests it made (retries and polls included); ``generation.idempotency_key`` is the
-    key the generation was created with.
+    key the generation was created with. ``to_dict()`` writes ``content`` as base64 text.
     """
 
     project: CreateProjectResponse

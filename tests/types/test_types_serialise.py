@@ -217,3 +217,33 @@ def test_to_json_of_a_model_built_with_nan_is_strict_json_or_refused() -> None:
     except ValueError:
         return
     _strict_json(text)
+
+
+def test_to_dict_writes_a_number_that_is_not_finite_as_none() -> None:
+    """So ``to_dict()`` handed to a strict JSON encoder (Starlette's JSONResponse) works too."""
+    model = from_wire(m.StageProgress, {"overallPercent": "NaN", "stagePercent": 12.5})
+    data = model.to_dict()
+    assert (data["overall_percent"], data["stage_percent"]) == (None, 12.5)
+    project = m.Project(api_project_id="p", extra={"score": float("inf")})
+    assert project.to_dict()["extra"] == {"score": None}
+    assert json.loads(project.to_json(include_secrets=True))["extra"] == {"score": None}
+
+
+def test_to_dict_hides_extra_values_that_may_be_credentials_unless_asked() -> None:
+    """The repr shows ``extra``'s keys only; ``to_dict()`` shows its values, except those under
+    a key naming a credential and the credentials of a URL (as for known fields)."""
+    extra = {
+        "creditsRemainingCents": 400,
+        "previewToken": "tok_supersecret",
+        "mirrors": [{"url": SIGNED, "apiKey": "diffio_live_supersecret"}],
+        "author": "me",
+    }
+    project = m.Project(api_project_id="p", extra=extra)
+    assert project.to_dict()["extra"] == {
+        "creditsRemainingCents": 400,
+        "previewToken": "***",
+        "mirrors": [{"url": "https://storage.googleapis.com/b/song.wav?\u2026", "apiKey": "***"}],
+        "author": "me",
+    }
+    assert "supersecret" not in project.to_json() and "abc123" not in project.to_json()
+    assert project.to_dict(include_secrets=True)["extra"] == extra

@@ -4,6 +4,7 @@ generation handle as its create answer), with secrets hidden as in reprs."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -68,3 +69,4 @@ async def test_an_in_memory_restore_result_as_json(tmp_path: Path) -> None:
     data = json.loads(result.to_json())
     assert data == json.loads(json.dumps(result.to_dict()))
     assert data["output"] is None
+    assert base64.b64decode(data["content"]) == AUDIO  # bytes as base64 text
