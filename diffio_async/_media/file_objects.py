@@ -5,8 +5,10 @@ A file object is anything with a binary ``read(n)``: sync (an open file, ``io.By
 Starlette/FastAPI ``UploadFile`` is read through the seekable file it wraps (``.file``).
 
 A seekable sync file is read at any offset (each read seeks under a lock, so concurrent era-B
-parts may share the one handle); anything else is read once, in order. Sync reads of anything
-but ``io.BytesIO`` run in a worker thread, so a slow disk never blocks the event loop.
+parts may share the one handle; a read giving more than asked is cut, and the read reaching the
+end checks the size is still the one measured); anything else is read once, in order. Sync
+reads of anything but ``io.BytesIO`` run in a worker thread, so a slow disk never blocks the
+event loop.
 """
 
 from __future__ import annotations
@@ -177,6 +179,7 @@ def describe_file_object(
     in_memory = isinstance(handle, io.BytesIO)
     if _seekable(handle):
         start = handle.tell()
+        _refuse_text(handle, start, kind)
         end = handle.seek(0, os.SEEK_END)
         handle.seek(start)
         if size is not None and size != end - start:
@@ -187,7 +190,7 @@ def describe_file_object(
             file_name=name,
             content_type=content_type,
             size=end - start,
-            read_at=_random_access(handle, start, in_memory=in_memory),
+            read_at=_random_access(handle, name, start, end - start, in_memory=in_memory),
         )
 
     async def read_in_thread(count: int) -> Any:
@@ -210,30 +213,60 @@ def _seekable(handle: IO[bytes]) -> bool:
         return False
 
 
+def _refuse_text(handle: IO[bytes], start: int, kind: str) -> None:
+    """Raise :class:`InvalidRequestError` when ``read(0)`` of a seekable file gives no bytes (a
+    text file, even one wrapped like ``tempfile``'s are) or fails; the position is kept."""
+    try:
+        probe = handle.read(0)
+    except (OSError, ValueError) as exc:  # opened for writing only, closed
+        raise InvalidRequestError(f"cannot read this {kind}: {exc}") from None
+    finally:
+        handle.seek(start)
+    _checked_bytes(probe, error=InvalidRequestError)
+
+
 def _random_access(
-    handle: IO[bytes], start: int, *, in_memory: bool
+    handle: IO[bytes], name: str, start: int, size: int, *, in_memory: bool
 ) -> Callable[[int, int], Awaitable[bytes]]:
+    """``read_at(position, count)``: at most ``count`` bytes (a read giving more is cut); the
+    read reaching the end checks the file still holds ``size`` bytes from ``start``."""
     lock = threading.Lock()  # a seek and its read go together, whichever part (thread) asks
 
-    def seek_and_read(position: int, count: int) -> Any:
+    def seek_and_read(position: int, count: int) -> bytes:
         with lock:
             handle.seek(start + position)
-            return handle.read(count)
+            data = _checked_bytes(handle.read(count))[:count]
+            if position + count >= size and (now := handle.seek(0, os.SEEK_END) - start) != size:
+                raise UploadError(
+                    f"{name} changed size while it was being uploaded ({size} bytes when "
+                    f"chosen, {now} now)"
+                )
+            return data
 
     async def read_at(position: int, count: int) -> bytes:
         if in_memory:  # no await between the seek and the read
-            return _checked_bytes(seek_and_read(position, count))
-        return _checked_bytes(await anyio.to_thread.run_sync(seek_and_read, position, count))
+            return seek_and_read(position, count)
+        return await anyio.to_thread.run_sync(seek_and_read, position, count)
 
     return read_at
 
 
-def _checked_bytes(data: object) -> bytes:
+def _checked_bytes(
+    data: object, *, error: type[UploadError | InvalidRequestError] = UploadError
+) -> bytes:
+    """``data`` as bytes; ``error`` saying what ``read()`` returned instead."""
     if isinstance(data, bytes):
         return data
     if isinstance(data, bytearray | memoryview):
         return bytes(data)
-    raise UploadError(f"read() returned {type(data).__name__}, not bytes: open the file in 'rb'")
+    if data is None:
+        raise error(
+            "read() returned None (a non-blocking file with no bytes ready): pass a file "
+            "that blocks until it has bytes, or an async reader"
+        )
+    if isinstance(data, str):
+        raise error("read() returned str, not bytes: open the file in binary mode ('rb')")
+    raise error(f"read() returned {type(data).__name__}, not bytes")
 
 
 def iterable_reader(
@@ -247,9 +280,15 @@ def iterable_reader(
         if iterator is None:
             iterator = aiter(chunks)
         try:
-            return await anext(iterator)
+            chunk = await anext(iterator)
         except StopAsyncIteration:
             return b""
+        if not isinstance(chunk, bytes | bytearray | memoryview):
+            raise UploadError(
+                f"the async iterable yielded a {type(chunk).__name__}, not bytes: yield bytes "
+                "chunks (encode text first)"
+            )
+        return bytes(chunk)
 
     async def close() -> None:
         aclose = getattr(iterator, "aclose", None)
@@ -317,7 +356,7 @@ class InOrderReader:
                         f"{self._label} has more than its declared {self._size} bytes"
                     )
                 await self._closed()  # spent: the caller's iterator runs its cleanup now
-        except UploadError:
+        except BaseException:  # refused, closed by a failure elsewhere or cancelled
             await self._closed()
             raise
 

@@ -314,8 +314,9 @@ class MediaSource:
         The upload reads it once, in order (era B: one part after the other, the part in
         flight kept in memory for a retry). Era A sends it in one request, which cannot be
         re-sent once bytes went out: such a failure raises :class:`~diffio_async.UploadError`.
-        Fewer or more bytes than ``size`` fail the upload. The iterator is closed
-        (``aclose``) once it is spent.
+        Fewer or more bytes than ``size``, or a chunk that is not bytes, fail the upload. The
+        iterator is closed (``aclose``) once it is spent, or when the upload fails or is
+        cancelled.
         """
         if not isinstance(chunks, AsyncIterable):
             raise InvalidRequestError(
@@ -350,10 +351,12 @@ class MediaSource:
         The name and type come from the object when it has them (``filename``, ``name``,
         ``content_type``); otherwise pass ``file_name``. A seekable sync file is measured
         and read at any offset (concurrent era-B parts share it; reads run in a worker
-        thread); anything else is read once, in order, and needs ``size`` (or a ``size``
-        attribute). The caller keeps the object open while the upload runs and closes it.
-        Calls the object's sync ``seek``/``tell``: from async code, create it in a worker
-        thread (``restore``/``projects.create`` do) when the file is on a slow disk.
+        thread; one that changes size while it is uploaded fails the upload); anything else is
+        read once, in order, and needs ``size`` (or a ``size`` attribute). A text-mode file is
+        refused (its ``read(0)`` gives no bytes). The caller keeps the object open while the
+        upload runs and closes it. Calls the object's sync ``seek``/``tell``/``read(0)``: from
+        async code, create it in a worker thread (``restore``/``projects.create`` do) when the
+        file is on a slow disk.
         """
         if file_name is not None:
             _check_name(file_name)

@@ -422,3 +422,102 @@ async def test_the_iterator_is_closed_when_the_upload_fails(era: str) -> None:
         with pytest.raises(UploadError):
             await env.client.projects.create(source)
         assert closed == [True]
+
+
+async def test_the_iterator_is_closed_when_the_era_b_upload_is_cancelled() -> None:
+    closed: list[bool] = []
+    async with _env("b") as env:
+        with anyio.CancelScope() as scope:
+
+            async def chunks() -> AsyncIterator[bytes]:
+                try:
+                    for number in range(4):
+                        await anyio.lowlevel.checkpoint()
+                        if number == 2:  # cancelled half-way, while this waits at its yield
+                            scope.cancel()
+                        yield bytes(MIB)
+                finally:
+                    closed.append(True)
+
+            source = MediaSource.from_async_iterable(chunks(), size=4 * MIB, file_name="a.wav")
+            await env.client.projects.create(source)
+        assert scope.cancelled_caught
+        assert closed == [True]
+
+
+class _NoBytesReady(io.RawIOBase):
+    """A non-blocking pipe with nothing to read yet: ``read(n)`` returns ``None``."""
+
+    name = "pipe.wav"
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> None:
+        return None
+
+
+async def _text_chunks() -> AsyncIterator[Any]:
+    yield "RIFF" * 1000
+
+
+@pytest.mark.parametrize("era", ERAS)
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: MediaSource.from_file(_NoBytesReady(), size=4000),
+            r"read\(\) returned None \(a non-blocking file",
+        ),
+        (
+            lambda: MediaSource.from_async_iterable(_text_chunks(), size=4000, file_name="a.wav"),
+            "the async iterable yielded a str, not bytes",
+        ),
+    ],
+    ids=["read-gives-none", "iterator-yields-str"],
+)
+async def test_a_source_giving_no_bytes_fails_saying_what_it_gave(
+    era: str, build: Any, message: str
+) -> None:
+    async with _env(era) as env:
+        with pytest.raises(UploadError, match=message) as info:
+            await env.client.projects.create(build())
+        assert "'rb'" not in str(info.value)
+
+
+class _Growing(io.BytesIO):
+    """A seekable file another writer appends to once the upload has started."""
+
+    name = "growing.wav"
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.grown = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size and not self.grown:
+            self.grown, position = True, self.tell()
+            self.seek(0, io.SEEK_END)
+            self.write(b"more")
+            self.seek(position)
+        return super().read(size)
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_a_seekable_file_that_grows_during_the_upload_fails(era: str) -> None:
+    data = _data(2 * MIB + 3)
+    async with _env(era) as env:
+        with pytest.raises(UploadError, match=r"changed size .*\(2097155 bytes when chosen"):
+            await env.client.projects.create(_Growing(data))
+        assert env.emulator.requests.find(path="/v1/complete_project_upload") == []
+
+
+async def test_a_file_opened_for_writing_only_is_refused_before_any_request(
+    tmp_path: Path,
+) -> None:
+    with (tmp_path / "w.wav").open("wb") as handle:
+        handle.write(b"RIFF" * 1000)
+        async with _env("b") as env:
+            with pytest.raises(InvalidRequestError, match="cannot read this BufferedWriter"):
+                await env.client.projects.create(handle)
+            assert list(env.emulator.requests) == []
