@@ -331,14 +331,18 @@ class InOrderReader:
             data, self._leftover = data[:count], data[count:]
         return data
 
-    async def stream(self, offset: int, length: int, chunk_size: int) -> AsyncIterator[bytes]:
-        """Yield ``length`` bytes from ``offset``, which must be where the last read ended."""
+    def check_start(self, offset: int) -> None:
+        """Raise :class:`UploadError` unless ``offset`` is where the last read ended."""
         if offset != self.position:
             raise UploadError(
                 f"{self._label} can be read only once, and re-sending it after a failed "
                 f"attempt needs byte {offset} again ({self.position} bytes were already read); "
                 "pass a path, bytes or a seekable file to allow re-sending it"
             )
+
+    async def stream(self, offset: int, length: int, chunk_size: int) -> AsyncIterator[bytes]:
+        """Yield ``length`` bytes from ``offset``, which must be where the last read ended."""
+        self.check_start(offset)
         end = offset + length
         try:
             while self.position < end:

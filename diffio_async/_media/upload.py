@@ -10,7 +10,7 @@ A source read in order (a stream, a file object that cannot seek, an async itera
 once from start to end: era-B parts are cut from that one pass one after the other, and the
 part in flight is kept in memory so a retry re-sends it from there (memory stays about one
 part). Era A re-opens it for a retry (``from_stream``'s factory) or, when it can be read only
-once, fails with :class:`UploadError` once bytes were sent.
+once, fails with :class:`UploadError` once bytes were sent (before sending the doomed retry).
 
 A file source must be a regular file: FIFOs, devices and sockets are refused, and each open
 (``O_NONBLOCK``, then ``fstat`` on the open descriptor) checks again, so a file swapped for a
@@ -167,6 +167,11 @@ class MediaSource:
     )
     """Checks, just before a project is created, that the source is still what it was (a file
     source: still a regular file of the same size); raises :class:`InvalidRequestError`."""
+    _check_start: Callable[[int], None] | None = attrs.field(
+        default=None, alias="check_start", repr=False, eq=False
+    )
+    """Checks, before a request is sent, that a once-only source can still be read from an
+    offset (not already read past it); raises :class:`UploadError`."""
 
     @classmethod
     def from_path(
@@ -332,6 +337,7 @@ class MediaSource:
             content_type=content_type or _guess_type(file_name),
             in_order=True,
             opener=lambda offset, length: reader.stream(offset, length, CHUNK_SIZE),
+            check_start=reader.check_start,
         )
 
     @classmethod
@@ -398,6 +404,7 @@ class MediaSource:
             content_type=info.content_type or _guess_type(name),
             in_order=True,
             opener=lambda offset, length: reader.stream(offset, length, CHUNK_SIZE),
+            check_start=reader.check_start,
         )
 
     def open(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
@@ -643,13 +650,19 @@ async def _upload_signed(
     assert project.upload_url is not None
     body = _Body(media.open, progress)
     headers = {"Content-Type": media.content_type, "Content-Length": str(media.size)}
+
+    def content() -> _Body:
+        if media._check_start is not None:  # a once-only source: no doomed re-send
+            media._check_start(0)
+        return body
+
     try:
         async with transport.send_media(
             (project.upload_method or "PUT").upper(),
             project.upload_url,
             endpoint="upload",
             headers=headers,
-            content=lambda: body,
+            content=content,
         ):
             pass
     finally:
