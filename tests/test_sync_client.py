@@ -603,3 +603,96 @@ def test_closing_an_async_client_from_another_loop_is_refused_and_leaves_it_open
         assert not client.closed
         portal.call(client.aclose)  # on its own loop
     assert client.closed
+
+
+# --- review of issue 9: Ctrl-C during a blocking call -----------------------------------------
+
+CTRL_C_DURING_RESTORE = """
+import os, signal, sys, threading
+import anyio
+from diffio_async import Diffio, MediaSource
+from diffio_async.emulator import Emulator, serve_in_thread
+
+cleaned_up = threading.Event()
+
+async def chunks():
+    try:
+        yield b"RIFF" + bytes(1000)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the main thread waits for restore
+        await anyio.sleep_forever()
+        yield b""
+    finally:
+        cleaned_up.set()  # runs once the call is cancelled (or its iterator closed)
+
+with Emulator(api_key=sys.argv[1]) as emulator, serve_in_thread(emulator) as url:
+    client = Diffio(sys.argv[1], url, backend=sys.argv[2])
+    source = MediaSource.from_async_iterable(chunks(), size=2004, file_name="a.wav")
+    try:
+        client.restore(source, output=sys.argv[3])
+    except KeyboardInterrupt:
+        print("interrupted")
+    # A bound on a hang, not a timing: the interrupted call must have been cancelled.
+    print("cancelled" if cleaned_up.wait(30) else "still running")
+    client.close()
+"""
+
+
+def test_ctrl_c_during_a_blocking_call_cancels_that_call(backend: str, tmp_path: Path) -> None:
+    """FAILS (review of issue 9): KeyboardInterrupt in the calling thread leaves the call
+    running on the loop thread (anyio's portal future is never cancelled): an interrupted
+    restore goes on uploading, polling, and writes its output after the user pressed Ctrl-C
+    (a notebook cell that was stopped, a script that catches KeyboardInterrupt)."""
+    done = subprocess.run(
+        [sys.executable, "-c", CTRL_C_DURING_RESTORE, TEST_API_KEY, backend, f"{tmp_path}/o.mp3"],
+        capture_output=True,
+        text=True,
+        timeout=600,  # a bound on a hang, not a timing
+        check=False,
+    )
+    assert done.stdout.split() == ["interrupted", "cancelled"], done.stderr
+
+
+CTRL_C_DURING_BATCH = """
+import os, signal, sys
+from pathlib import Path
+from diffio_async import Diffio
+from diffio_async.emulator import Emulator, serve_in_thread
+
+folder = Path(sys.argv[3])
+with Emulator(api_key=sys.argv[1], generation_seconds=3600) as emulator:
+    with serve_in_thread(emulator) as url:
+        client = Diffio(sys.argv[1], url, backend=sys.argv[2])
+
+        def on_stage(source, stage):
+            if stage == "wait":  # the main thread is blocked in next(results)
+                os.kill(os.getpid(), signal.SIGINT)
+
+        try:
+            with client.restore_many(
+                folder / "in", output_dir=folder / "out", on_stage=on_stage
+            ) as results:
+                for item in results:
+                    print("result", item.ok)
+        except KeyboardInterrupt:
+            print("interrupted")
+        client.close()
+"""
+
+
+def test_ctrl_c_while_iterating_restore_many_raises_keyboard_interrupt(
+    backend: str, tmp_path: Path
+) -> None:
+    """FAILS (review of issue 9): Ctrl-C in ``for item in results`` ends in
+    ``RuntimeError: aclose(): asynchronous generator is already running`` (the interrupted
+    ``__anext__`` still runs on the loop while the ``with`` block's exit closes the
+    generator) instead of the KeyboardInterrupt."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.wav").write_bytes(AUDIO)
+    done = subprocess.run(
+        [sys.executable, "-c", CTRL_C_DURING_BATCH, TEST_API_KEY, backend, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,  # a bound on a hang, not a timing
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "interrupted\n"), done.stderr
