@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import httpx2
 import pytest
 from bulk_helpers import FAST_POLL, collect
 
-from diffio_async import BatchOptions, RestoreOptions, RetryPolicy
-from diffio_async.errors import BatchAbortedError
-from diffio_async.testing import EmulatedDiffio, emulated_diffio
+from diffio_async import AsyncDiffio, BatchOptions, RestoreOptions, RetryPolicy
+from diffio_async.emulator import Emulator, serve_in_thread
+from diffio_async.errors import BatchAbortedError, EventLoopMismatchError
+from diffio_async.testing import TEST_API_KEY, EmulatedDiffio, emulated_diffio
 from diffio_async.workflows import bulk
 from diffio_async.workflows.bulk import ItemResult
 
@@ -282,3 +284,31 @@ async def test_the_retry_window_opens_at_a_failure_not_when_the_file_started(
         (result,) = await collect(env, [path], tmp_path / "out", retry_for=0.5)
         assert result.ok, result.error
         assert result.attempts == 2
+
+
+def test_a_batch_on_a_second_event_loop_stops_at_once(tmp_path: Path) -> None:
+    """FAILS (review of issue 9): an AsyncDiffio taken to a second event loop fails every file
+    of a batch one by one with EventLoopMismatchError (each hashed, each counted as failed at
+    ``upload``) instead of stopping the batch once: the error is a usage error that every
+    later file would hit the same way, like a 401."""
+    paths = _make_files(tmp_path / "in", 5)
+    # No keep-alive: the first loop leaves no connection behind that only it could close.
+    http = httpx2.AsyncClient(limits=httpx2.Limits(max_keepalive_connections=0))
+    with (
+        Emulator(api_key=TEST_API_KEY, generation_seconds=0) as emulator,
+        serve_in_thread(emulator) as url,
+    ):
+        client = AsyncDiffio(TEST_API_KEY, url, http_client=http)
+        anyio.run(client.projects.list)  # the first loop owns the pool from now on
+
+        async def batch() -> list[ItemResult]:
+            async with client.restore_many(paths, output_dir=tmp_path / "out") as items:
+                return [item async for item in items]
+
+        with pytest.raises((EventLoopMismatchError, BatchAbortedError)) as info:
+            anyio.run(batch)
+        anyio.run(http.aclose)
+    error = info.value
+    cause = error.cause if isinstance(error, BatchAbortedError) else error
+    assert isinstance(cause, EventLoopMismatchError)
+    assert len(emulator.requests) == 1  # only the first loop's call was sent
