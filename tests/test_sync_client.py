@@ -652,6 +652,61 @@ def test_ctrl_c_during_a_blocking_call_cancels_that_call(backend: str, tmp_path:
     assert done.stdout.split() == ["interrupted", "cancelled"], done.stderr
 
 
+CTRL_C_INSIDE_A_RUNNING_LOOP = """
+import os, signal, sys, threading
+import anyio, trio
+from diffio_async import Diffio, MediaSource
+from diffio_async.emulator import Emulator, serve_in_thread
+
+cleaned_up = threading.Event()
+
+async def chunks():
+    try:
+        yield b"RIFF" + bytes(1000)
+        os.kill(os.getpid(), signal.SIGINT)
+        await anyio.sleep_forever()
+        yield b""
+    finally:
+        cleaned_up.set()
+
+async def cell(client):  # a notebook cell on trio, whose SIGINT handler raises at once
+    source = MediaSource.from_async_iterable(chunks(), size=2004, file_name="a.wav")
+    try:
+        client.restore(source, output=sys.argv[3])
+    except KeyboardInterrupt:
+        print("interrupted")
+
+with Emulator(api_key=sys.argv[1]) as emulator, serve_in_thread(emulator) as url:
+    client = Diffio(sys.argv[1], url, backend=sys.argv[2])
+    trio.run(cell, client)
+    print("cancelled" if cleaned_up.wait(30) else "still running")
+    client.close()
+"""
+
+
+def test_ctrl_c_during_a_blocking_call_inside_a_running_loop_cancels_that_call(
+    backend: str, tmp_path: Path
+) -> None:
+    """The path of a caller that runs an event loop itself (calls go through a helper
+    thread): the interrupt cancels the call there too."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CTRL_C_INSIDE_A_RUNNING_LOOP,
+            TEST_API_KEY,
+            backend,
+            f"{tmp_path}/o.mp3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,  # a bound on a hang, not a timing
+        check=False,
+    )
+    assert done.stdout.split() == ["interrupted", "cancelled"], done.stderr
+    assert not (tmp_path / "o.mp3").exists()
+
+
 CTRL_C_DURING_BATCH = """
 import os, signal, sys
 from pathlib import Path

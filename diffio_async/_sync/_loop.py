@@ -55,6 +55,9 @@ class LoopThread:
         checked_backend(backend)
         self._lock = threading.Lock()
         self._closed = False
+        self._unfinished: set[threading.Event] = set()
+        """One event per call in flight, set when it ends; all set when the loop stops (a
+        call cancelled before its task ran never sets its own)."""
         started: queue.SimpleQueue[anyio.from_thread.BlockingPortal | BaseException] = (
             queue.SimpleQueue()
         )
@@ -69,6 +72,9 @@ class LoopThread:
                 run_event_loop(serve, backend=backend)
             except BaseException as exc:  # a start failure goes to the starter
                 started.put(exc)
+            finally:
+                for ended in list(self._unfinished):
+                    ended.set()
 
         self._thread = threading.Thread(target=run, name=f"diffio-{backend}-loop", daemon=True)
         self._thread.start()
@@ -84,10 +90,15 @@ class LoopThread:
         return self._closed
 
     def call(self, function: Callable[[], Awaitable[T]]) -> T:
-        """Run ``function()`` on the loop and wait for its result (or exception)."""
+        """Run ``function()`` on the loop and wait for its result (or exception).
+
+        An exception raised in this thread while it waits (Ctrl-C's KeyboardInterrupt) cancels
+        the call on the loop, waits until it has really ended (so it writes nothing after),
+        then goes on up.
+        """
         self._check_open()
         try:
-            return _outside_event_loops(lambda: self._portal.call(function))
+            return self._call_cancelling_when_interrupted(function)
         except concurrent.futures.CancelledError:
             raise ClientClosedError("the Diffio client was closed while this call ran") from None
         except RuntimeError as exc:
@@ -95,20 +106,51 @@ class LoopThread:
                 raise ClientClosedError("the Diffio client is closed") from exc
             raise
 
+    def _call_cancelling_when_interrupted(self, function: Callable[[], Awaitable[T]]) -> T:
+        ended = threading.Event()
+        self._unfinished.add(ended)
+
+        async def run() -> T:
+            try:
+                return await function()
+            finally:
+                ended.set()
+
+        started: list[concurrent.futures.Future[T]] = []
+        try:
+            _outside_event_loops(lambda: started.append(self._portal.start_task_soon(run)))
+            return started[0].result()
+        except BaseException:
+            # cancel() is false once the call ended (its own exception is being raised).
+            if started and started[0].cancel():
+                ended.wait()  # set by the call's finally, or when the loop stopped
+            raise
+        finally:
+            self._unfinished.discard(ended)
+
     @contextmanager
     def enter(self, manager: AbstractAsyncContextManager[T]) -> Iterator[T]:
-        """``manager`` as a blocking context manager; both its halves run in one task."""
+        """``manager`` as a blocking context manager; both its halves run in one task.
+
+        An interrupt of the ``with`` block (KeyboardInterrupt, SystemExit: not an Exception)
+        exits ``manager`` as a block left early would, and goes on up: thrown into the loop,
+        it would stop the loop's thread.
+        """
         self._check_open()
         blocking = self._portal.wrap_async_context_manager(manager)
         value = _outside_event_loops(blocking.__enter__)
         try:
             yield value
-        except BaseException as exc:
+        except Exception as exc:
             if self._closed:  # close() cancelled the manager's task, which exited it
                 raise
             leave = functools.partial(blocking.__exit__, type(exc), exc, exc.__traceback__)
             if not _outside_event_loops(leave):
                 raise
+        except BaseException:
+            if not self._closed:
+                _outside_event_loops(lambda: blocking.__exit__(None, None, None))
+            raise
         else:
             if not self._closed:
                 _outside_event_loops(lambda: blocking.__exit__(None, None, None))
@@ -157,7 +199,14 @@ def _outside_event_loops(call: Callable[[], T]) -> T:
 
     helper = threading.Thread(target=run, name="diffio-call", daemon=True)
     helper.start()
-    helper.join()
+    try:
+        helper.join()
+    except BaseException:
+        # Interrupted (Ctrl-C): let the helper finish first, so that the caller knows what it
+        # did (a task it started, to cancel). The calls made through here are short, or end
+        # soon (an exit that cancels).
+        helper.join()
+        raise
     return outcome.result()
 
 
