@@ -69,6 +69,7 @@ from ..errors import (
     BatchAbortedError,
     DiffioError,
     DownloadError,
+    EventLoopMismatchError,
     GenerationFailedError,
     InternalServerError,
     InvalidRequestError,
@@ -142,7 +143,7 @@ class ItemResult(_HandedOn):
 def _is_fatal(error: BaseException) -> bool:
     """Whether ``error`` would fail every later item too (so the batch should stop)."""
     cause = error.__cause__ if isinstance(error, UploadError) else error
-    if isinstance(cause, AuthenticationError | PaymentRequiredError):
+    if isinstance(cause, AuthenticationError | PaymentRequiredError | EventLoopMismatchError):
         return True
     if isinstance(cause, PermissionDeniedError):
         # A 403 from a signed URL or the edge host is about that URL (expired), not the key.

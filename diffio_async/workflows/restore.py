@@ -18,7 +18,13 @@ from .._checks import idempotency_key as check_idempotency_key
 from .._http.transport import counting_attempts
 from .._media.download import check_dest
 from .._media.upload import ProgressCallback, UploadSource, as_media_source
-from ..errors import DiffioError, DownloadError, InvalidRequestError, RestoreError
+from ..errors import (
+    DiffioError,
+    DownloadError,
+    EventLoopMismatchError,
+    InvalidRequestError,
+    RestoreError,
+)
 from ..resources.generation_handle import Generation
 from ..types import CreateProjectResponse, GenerationProgress
 from ..types._model import _HandedOn
@@ -140,6 +146,8 @@ async def restore(
                 path, content = await _download_file(generation, options, output), None
             served = generation.last_download
             assert served is not None  # set by every download
+    except EventLoopMismatchError:  # a programming error, raised before any request: no stage
+        raise
     except (DiffioError, OSError) as exc:  # OSError: the output folder or disk failed us
         project_id = project.api_project_id if project else getattr(exc, "project_id", None)
         generation_id = generation.id if generation else None
