@@ -4,6 +4,7 @@ threads at once, calls from inside a running event loop, callbacks, and its life
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import inspect
 import io
@@ -603,6 +604,44 @@ def test_closing_an_async_client_from_another_loop_is_refused_and_leaves_it_open
         assert not client.closed
         portal.call(client.aclose)  # on its own loop
     assert client.closed
+
+
+@pytest.mark.parametrize(("first", "second"), LOOP_PAIRS, ids=lambda b: b)
+def test_an_async_client_whose_loop_ended_can_be_closed_from_another_loop(
+    url: str, first: str, second: str
+) -> None:
+    """``asyncio.run(client.aclose())`` after ``asyncio.run(main())``: the first loop is gone,
+    and so are its connections; the client is closed for good."""
+    client = AsyncDiffio(TEST_API_KEY, url)
+    anyio.run(client.projects.list, backend=first)  # leaves a keep-alive connection behind
+    anyio.run(client.aclose, backend=second)
+    assert client.closed
+    with pytest.raises(ClientClosedError):
+        anyio.run(client.projects.list, backend=second)
+    # The dead loop's connection is not touched (only its loop could close it): its socket
+    # is freed with the client, as when a client is never closed.
+    with pytest.warns(ResourceWarning, match="unclosed"):
+        del client
+        gc.collect()
+
+
+@pytest.mark.parametrize("second", BACKENDS)
+def test_restore_on_a_second_event_loop_raises_the_mismatch_itself(
+    emulator: Emulator, url: str, second: str, tmp_path: Path
+) -> None:
+    """A usage error, not a failed stage: ``except EventLoopMismatchError`` catches it."""
+    http = httpx2.AsyncClient(limits=httpx2.Limits(max_keepalive_connections=0))
+    client = AsyncDiffio(TEST_API_KEY, url, http_client=http)
+    anyio.run(client.projects.list)
+
+    async def restore() -> None:
+        await client.restore(AUDIO, output=tmp_path / "out.mp3")
+
+    with pytest.raises(EventLoopMismatchError):
+        anyio.run(restore, backend=second)
+    assert len(emulator.requests) == 1, "the second loop's upload was never sent"
+    assert list(tmp_path.iterdir()) == []
+    anyio.run(http.aclose)
 
 
 # --- review of issue 9: Ctrl-C during a blocking call -----------------------------------------

@@ -550,7 +550,7 @@ def _keep_signed_urls_out_of_httpx_logs() -> None:
 
 
 def _nothing() -> None:
-    """The release of a request that took no slot."""
+    """Does nothing: the release of a request that took no slot, the probe of a loop."""
 
 
 class _RequestSlots:
@@ -605,6 +605,12 @@ _OTHER_LOOP = (
     "blocking diffio_async.Diffio from synchronous code"
 )
 
+_CLOSE_ON_OTHER_LOOP = (
+    "this AsyncDiffio's connections belong to the event loop of its first request, which "
+    "still runs: close it there (await client.aclose() on that loop); once that loop has "
+    "ended, any event loop may close the client"
+)
+
 
 @attrs.define(eq=False)
 class _Shared:
@@ -625,6 +631,17 @@ class _Shared:
         if self.loop is None:
             self.loop = loop
         return loop != self.loop
+
+    def loop_ended(self) -> bool:
+        """Whether the event loop of the first request has finished running (asyncio's
+        loop is closed, trio's run is over): a no-op sent to it is refused then."""
+        if self.loop is None:
+            return False
+        try:
+            self.loop.backend_class.run_sync_soon(_nothing, (), self.loop.native_token)
+        except anyio.RunFinishedError:
+            return True
+        return False
 
     def check_loop(self) -> None:
         """:class:`EventLoopMismatchError` unless running on the pool's event loop."""
@@ -715,15 +732,20 @@ class Transport:
 
         A copy only marks itself closed: the pool belongs to the transport it came from.
         """
-        if not (self._is_copy or self._shared.closed) and self._shared.owns_http:
-            # The connections of another loop cannot be closed from this one: refuse, and
-            # stay open for an aclose() on the pool's own loop.
-            self._shared.check_loop()
+        dead_pool = False
+        open_pool = not (self._is_copy or self._shared.closed) and self._shared.owns_http
+        if open_pool and self._shared.on_other_loop():
+            # The connections of another loop cannot be closed from this one. While that loop
+            # runs: refuse, and stay open for an aclose() on it. Once it ended, no loop can
+            # close them: drop the pool without touching them (freed with the client).
+            if not self._shared.loop_ended():
+                raise EventLoopMismatchError(_CLOSE_ON_OTHER_LOOP)
+            dead_pool = True
         self._closed = True
         if self._is_copy or self._shared.closed:
             return
         self._shared.closed = True
-        if self._shared.owns_http:
+        if self._shared.owns_http and not dead_pool:
             await self._shared.http.aclose()
 
     def _check_open(self) -> None:
