@@ -677,10 +677,10 @@ with Emulator(api_key=sys.argv[1]) as emulator, serve_in_thread(emulator) as url
 
 
 def test_ctrl_c_during_a_blocking_call_cancels_that_call(backend: str, tmp_path: Path) -> None:
-    """FAILS (review of issue 9): KeyboardInterrupt in the calling thread leaves the call
-    running on the loop thread (anyio's portal future is never cancelled): an interrupted
-    restore goes on uploading, polling, and writes its output after the user pressed Ctrl-C
-    (a notebook cell that was stopped, a script that catches KeyboardInterrupt)."""
+    """Review of issue 9: a KeyboardInterrupt in the calling thread cancels the call on the
+    loop thread and waits until it ended before going on up: an interrupted restore must not
+    go on uploading, polling, and write its output after the user pressed Ctrl-C (a notebook
+    cell that was stopped, a script that catches KeyboardInterrupt)."""
     done = subprocess.run(
         [sys.executable, "-c", CTRL_C_DURING_RESTORE, TEST_API_KEY, backend, f"{tmp_path}/o.mp3"],
         capture_output=True,
@@ -776,10 +776,9 @@ with Emulator(api_key=sys.argv[1], generation_seconds=3600) as emulator:
 def test_ctrl_c_while_iterating_restore_many_raises_keyboard_interrupt(
     backend: str, tmp_path: Path
 ) -> None:
-    """FAILS (review of issue 9): Ctrl-C in ``for item in results`` ends in
+    """Review of issue 9: Ctrl-C in ``for item in results`` raises KeyboardInterrupt, not
     ``RuntimeError: aclose(): asynchronous generator is already running`` (the interrupted
-    ``__anext__`` still runs on the loop while the ``with`` block's exit closes the
-    generator) instead of the KeyboardInterrupt."""
+    ``__anext__`` is cancelled before the ``with`` block's exit closes the generator)."""
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.wav").write_bytes(AUDIO)
     done = subprocess.run(

@@ -287,10 +287,10 @@ async def test_the_retry_window_opens_at_a_failure_not_when_the_file_started(
 
 
 def test_a_batch_on_a_second_event_loop_stops_at_once(tmp_path: Path) -> None:
-    """FAILS (review of issue 9): an AsyncDiffio taken to a second event loop fails every file
-    of a batch one by one with EventLoopMismatchError (each hashed, each counted as failed at
-    ``upload``) instead of stopping the batch once: the error is a usage error that every
-    later file would hit the same way, like a 401."""
+    """Review of issue 9: an AsyncDiffio taken to a second event loop stops the batch once
+    (BatchAbortedError), rather than failing every file one by one with
+    EventLoopMismatchError: a usage error that every later file would hit the same way, like
+    a 401."""
     paths = _make_files(tmp_path / "in", 5)
     # No keep-alive: the first loop leaves no connection behind that only it could close.
     http = httpx2.AsyncClient(limits=httpx2.Limits(max_keepalive_connections=0))
