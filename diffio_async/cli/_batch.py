@@ -13,6 +13,7 @@ from ..errors import BatchAbortedError, DiffioError, LedgerError, OutputCollisio
 from ..webhooks import WebhookRouter
 from ..workflows._options import BatchOptions, RestoreOptions
 from ..workflows.bulk import ItemResult
+from ..workflows.ledger._location import redact_url
 from ._display import Display, item_json
 from ._errors import UsageError, hide, one_line
 
@@ -92,7 +93,7 @@ def _start_error(exc: DiffioError, output_dir: str, ledger: str | None) -> str:
             + " (pass --on-collision rename, or restore them into separate -o folders)"
         )
     if isinstance(exc, LedgerError) and ledger is not None:
-        return f"cannot use --ledger {ledger}: {exc}"
+        return f"cannot use --ledger {redact_url(ledger)}: {exc}"
     return str(exc)
 
 

@@ -29,6 +29,7 @@ from ..errors import (
 from ..webhook_listener import listen_for_webhooks
 from ..webhooks import WebhookRouter
 from ..workflows._options import BatchOptions, RestoreOptions
+from ..workflows.ledger._location import redact_url
 from ._batch import run_batch
 from ._display import model_json
 from ._errors import UsageError, fail, keys_in, lone, one_line, os_message, scrub
@@ -87,7 +88,7 @@ def _interrupted(args: argparse.Namespace) -> str:
         )
     return (
         "interrupted; run the same command again with --ledger "
-        f"{shlex.quote(args.ledger)} to resume: finished files are skipped, uploaded "
+        f"{shlex.quote(redact_url(args.ledger))} to resume: finished files are skipped, uploaded "
         "projects and created generations are reused"
     )
 

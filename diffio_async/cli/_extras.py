@@ -10,11 +10,12 @@ from ._errors import UsageError
 
 __all__ = ["EXTRA_MODULES", "Extra", "install_hint", "require_extra"]
 
-Extra = Literal["emulator", "cli"]
+Extra = Literal["emulator", "cli", "postgres"]
 
 EXTRA_MODULES: dict[Extra, tuple[str, ...]] = {
     "emulator": ("starlette", "uvicorn"),
     "cli": ("rich",),
+    "postgres": ("psycopg",),
 }
 """The modules each extra installs."""
 

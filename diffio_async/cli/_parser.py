@@ -132,7 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=8,
         help=f"files in flight, 1 to {MAX_CONCURRENCY} (8)",
     )
-    restore.add_argument("--ledger", help="SQLite file that makes the batch resumable")
+    restore.add_argument(
+        "--ledger",
+        help="SQLite file (or postgresql:// URL) that makes the batch resumable",
+    )
     restore.add_argument(
         "--on-collision",
         choices=["error", "rename"],

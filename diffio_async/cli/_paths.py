@@ -9,9 +9,11 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import InvalidRequestError
+from ..errors import InvalidRequestError, LedgerError
 from ..workflows._sources import Collision, Walker
+from ..workflows.ledger._location import is_postgres_url, redact_url, sqlite_path
 from ._errors import UsageError
+from ._extras import require_extra
 
 __all__ = [
     "check_download_target",
@@ -70,8 +72,15 @@ def _probe(folder: Path) -> None:
 
 def check_ledger(raw: str) -> None:
     """The ledger must be a (new or existing) regular file in a folder we can write to
-    (SQLite keeps its journal beside it)."""
-    path = Path(raw)
+    (SQLite keeps its journal beside it), or a ``postgresql://`` URL with its driver installed
+    (the server itself is reached when the batch starts)."""
+    if is_postgres_url(raw):
+        require_extra("postgres", f"--ledger {redact_url(raw)}")
+        return
+    try:
+        path = Path(sqlite_path(raw))
+    except LedgerError as exc:
+        raise UsageError(str(exc)) from None
     if path.is_dir():
         raise UsageError(f"--ledger {raw} is a folder; name a file, e.g. {path / 'batch.sqlite'}")
     if path.exists() and not path.is_file():

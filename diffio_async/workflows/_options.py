@@ -23,6 +23,7 @@ from ..resources._polling import PollPolicy
 from ..resources.generations import normalize_download_type
 from ..types import DownloadTypeName
 from ._sources import Collision
+from .ledger._location import redact_url
 
 __all__ = [
     "MAX_CONCURRENCY",
@@ -179,6 +180,11 @@ def _ledger(value: str | os.PathLike[str] | None) -> str | None:
     return None if value is None else path_like("ledger", value)
 
 
+def _ledger_repr(value: str | None) -> str:
+    """A PostgreSQL URL is shown without its password."""
+    return repr(None if value is None else redact_url(value))
+
+
 def _retry_for(value: float | None) -> float | None:
     return optional_seconds("retry_for", value)
 
@@ -202,8 +208,9 @@ class BatchOptions:
 
     ``concurrency`` (at most ``MAX_CONCURRENCY``, 1024) bounds items in flight (it shrinks on
     429s and grows back); ``transfer_concurrency`` bounds uploads and downloads (``None``:
-    ``min(16, concurrency)``); ``ledger`` is a SQLite file that makes the batch resumable and
-    billing-safe; ``retry_for`` is how long (seconds) one item keeps retrying transient failures
+    ``min(16, concurrency)``); ``ledger`` is a SQLite file (or a ``postgresql://`` URL) that
+    makes the batch resumable and billing-safe (its repr hides a URL's password);
+    ``retry_for`` is how long (seconds) one item keeps retrying transient failures
     (connections, 5xx, 429, broken transfers) from its last finished step, with capped,
     jittered backoff (``0``: no retry; ``None``: for as long as the batch runs); a permanent
     error (a 4xx other than 408/409/429) fails the item at once; ``on_collision`` is
@@ -219,7 +226,7 @@ class BatchOptions:
 
     concurrency: int = attrs.field(default=8, converter=_concurrency)
     transfer_concurrency: int | None = attrs.field(default=None, converter=_transfer_concurrency)
-    ledger: str | None = attrs.field(default=None, converter=_ledger)
+    ledger: str | None = attrs.field(default=None, converter=_ledger, repr=_ledger_repr)
     retry_for: float | None = attrs.field(default=900.0, converter=_retry_for)
     on_collision: Collision = attrs.field(default="error", validator=_on_collision)
     polls_per_second: float = attrs.field(default=100.0, converter=_polls_per_second)

@@ -8,8 +8,9 @@ are the table in ``_states`` (``TRANSITIONS``)::
                                    any of them -> failed -> retry
 
 The parts, one job each: ``_states`` (the pure state machine), ``_keys`` (idempotency keys),
-``_store`` (the ``LedgerStore`` protocol), ``_sqlite`` (the SQLite store), ``_hashing`` (the
-content hash of a file). :class:`Ledger` puts them together.
+``_store`` (the ``LedgerStore`` protocol), ``_sqlite`` (the SQLite store), ``_postgres`` (the
+PostgreSQL store, with the ``postgres`` extra), ``_location`` (which store a path or URL names),
+``_hashing`` (the content hash of a file). :class:`Ledger` puts them together.
 
 Every write returns only once it is durable, so a batch killed at any point (SIGKILL, power
 loss) finds every acknowledged step, and never half an entry.
@@ -41,6 +42,8 @@ from ...errors import InvalidRequestError, LedgerError
 from ._entry import STATES, EntryState, Identity, LedgerEntry
 from ._hashing import hash_file
 from ._keys import canonical_options, check_content_hash, idempotency_key_for
+from ._location import is_postgres_url, sqlite_path
+from ._postgres import PostgresStore
 from ._sqlite import SCHEMA_VERSION, SQLiteLedgerStore
 from ._states import (
     apply_changes,
@@ -59,6 +62,7 @@ __all__ = [
     "Ledger",
     "LedgerEntry",
     "LedgerStore",
+    "PostgresStore",
     "SQLiteLedgerStore",
     "canonical_options",
     "hash_file",
@@ -89,15 +93,17 @@ class Ledger:
 
     @classmethod
     async def open(cls, where: str | os.PathLike[str] | LedgerStore) -> Ledger:
-        """Open the ledger in the SQLite file at ``where`` (created with its schema if new), or
-        on a :class:`LedgerStore` that is not open yet.
+        """Open the ledger at ``where``: a SQLite file (a path, or ``sqlite:///path``; created
+        with its schema if new), a PostgreSQL database (a ``postgresql://`` URL: its batch
+        ``"default"``, see :class:`PostgresStore` for named batches; needs the ``postgres``
+        extra), or a :class:`LedgerStore` that is not open yet.
 
         Raises :class:`LedgerLockedError` when another batch holds it or it cannot be written,
         :class:`LedgerFormatError` when the file is not a diffio_async ledger (another SQLite
         database, garbage) or was written by a newer version, and :class:`LedgerError` when it
         cannot be opened at all.
         """
-        store = SQLiteLedgerStore(where) if isinstance(where, str | os.PathLike) else where
+        store = _store_at(where) if isinstance(where, str | os.PathLike) else where
         await store.open()
         return cls(store)
 
@@ -279,6 +285,13 @@ class Ledger:
         return await self._store.update(
             source, lambda old: renew_generation(_existing(old, source), error, time.time())
         )
+
+
+def _store_at(where: str | os.PathLike[str]) -> LedgerStore:
+    """The store a path or URL names (see :meth:`Ledger.open`)."""
+    if is_postgres_url(where):
+        return PostgresStore(os.fspath(where))
+    return SQLiteLedgerStore(sqlite_path(where))
 
 
 def _check_source(source: str) -> None:

@@ -102,3 +102,26 @@ async def test_ledger_open_takes_a_store_and_opens_it(tmp_path: Path) -> None:
         with pytest.raises(LedgerError, match="already open"):
             await store.open()
     assert store.closed and ledger.closed
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("spelling", ["path", "sqlite:///relative", "sqlite:////absolute"])
+async def test_ledger_open_takes_a_path_or_a_sqlite_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spelling: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    where = {
+        "path": "l.sqlite",
+        "sqlite:///relative": "sqlite:///l.sqlite",
+        "sqlite:////absolute": f"sqlite:///{tmp_path / 'l.sqlite'}",
+    }[spelling]
+    async with await Ledger.open(where) as ledger:
+        assert ledger.path is not None and ledger.path.resolve() == tmp_path / "l.sqlite"
+        await ledger.record("/in/a.wav")
+    assert (tmp_path / "l.sqlite").is_file()
+
+
+@pytest.mark.anyio
+async def test_a_sqlite_url_without_a_path_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(LedgerError, match="three slashes"):
+        await Ledger.open("sqlite://l.sqlite")

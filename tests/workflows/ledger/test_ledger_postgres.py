@@ -1,0 +1,384 @@
+"""The PostgreSQL ledger store against a real server (``postgres_server.py``, one per session):
+the store conformance suite, and what only PostgreSQL does (named batches in one database,
+the advisory lock across processes, schema versions, lost connections, secrets)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+import traceback
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import attrs
+import psycopg
+import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
+from postgres_server import PASSWORD, PostgresServer
+from store_conformance import LedgerStoreConformance
+
+from diffio_async import BatchOptions
+from diffio_async.errors import LedgerError, LedgerFormatError, LedgerLockedError
+from diffio_async.workflows.ledger import Ledger, LedgerEntry, LedgerStore, PostgresStore
+from diffio_async.workflows.ledger._entry import fresh_entry
+
+ENTRY_COLUMNS = (
+    "source, size, content_hash, model, options, state, last_good_state, project_id, "
+    "generation_id, idempotency_key, output_path, error, error_stage, attempts, created_at, "
+    "updated_at"
+)
+
+
+def _admin(url: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(url, autocommit=True)
+
+
+class PostgresStores:
+    """The conformance suite's factory: batches of one database, named apart per test."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.prefix = uuid.uuid4().hex[:12]
+
+    def store(self, batch: str = "batch") -> LedgerStore:
+        return PostgresStore(self.url, batch=f"{self.prefix}-{batch}")
+
+    async def crash_copy(self, store: LedgerStore, batch: str, copy: str) -> None:
+        """What a SIGKILL leaves: the committed rows (a commit is acknowledged only once the
+        server flushed it), copied to another batch from another connection."""
+
+        def copy_rows() -> None:
+            with _admin(self.url) as admin, admin.transaction():
+                admin.execute(
+                    "INSERT INTO diffio_ledger_batches (name, epoch) VALUES (%s, 0)",
+                    (f"{self.prefix}-{copy}",),
+                )
+                admin.execute(
+                    f"INSERT INTO diffio_ledger_entries (batch, {ENTRY_COLUMNS}) "
+                    f"SELECT %s, {ENTRY_COLUMNS} FROM diffio_ledger_entries WHERE batch = %s "
+                    "ORDER BY seq",
+                    (f"{self.prefix}-{copy}", f"{self.prefix}-{batch}"),
+                )
+
+        await anyio.to_thread.run_sync(copy_rows)
+
+
+@pytest.fixture
+def database(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of a new, empty database (for tests that look at or break the whole schema)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with _admin(postgres_server.url()) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield postgres_server.url(name)
+    with _admin(postgres_server.url()) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+class TestPostgresStore(LedgerStoreConformance):
+    """Every test of the store contract, on PostgreSQL."""
+
+    @pytest.fixture
+    def stores(self, postgres_server: PostgresServer) -> PostgresStores:
+        return PostgresStores(postgres_server.url())
+
+
+def _entry(source: str, **fields: Any) -> LedgerEntry:
+    return attrs.evolve(fresh_entry(source, 1_700_000_000.5), **fields)
+
+
+@pytest.mark.anyio
+async def test_ledger_open_selects_postgres_by_url_on_the_default_batch(database: str) -> None:
+    digest = hashlib.sha256(b"a").hexdigest()
+    async with await Ledger.open(database) as ledger:
+        assert ledger.path is None
+        entry = await ledger.register("/in/a.wav", size=1, content_hash=digest, model="m")
+        assert entry.state == "hashed"
+    with _admin(database) as admin:
+        rows = admin.execute("SELECT batch, source, state FROM diffio_ledger_entries").fetchall()
+    assert rows == [("default", "/in/a.wav", "hashed")]
+    async with await Ledger.open(database) as ledger:  # resumes what it wrote
+        assert await ledger.get("/in/a.wav") == entry
+
+
+@pytest.mark.anyio
+async def test_two_batches_in_one_database_are_independent(database: str) -> None:
+    nightly = PostgresStore(database, batch="nightly")
+    weekly = PostgresStore(database, batch="weekly")
+    await nightly.open()
+    await weekly.open()  # both held at once
+    try:
+        await nightly.update("/in/a.wav", lambda _: _entry("/in/a.wav", attempts=1))
+        await weekly.update("/in/a.wav", lambda _: _entry("/in/a.wav", attempts=7))
+        await weekly.update("/in/b.wav", lambda _: _entry("/in/b.wav", state="failed"))
+        assert [(e.source, e.attempts) for e in await nightly.entries()] == [("/in/a.wav", 1)]
+        assert [e.source for e in await weekly.entries()] == ["/in/a.wav", "/in/b.wav"]
+        assert (await nightly.counts())["failed"] == 0
+        assert (await weekly.counts())["failed"] == 1
+        assert await nightly.get("/in/b.wav") is None
+    finally:
+        await nightly.aclose()
+        await weekly.aclose()
+
+
+HOLDER = """
+import sys, anyio
+from diffio_async.workflows.ledger import PostgresStore
+
+async def main():
+    store = PostgresStore(sys.argv[1], batch="shared")
+    await store.open()
+    print("held", flush=True)
+    await anyio.to_thread.run_sync(sys.stdin.readline)  # until killed
+
+anyio.run(main)
+"""
+
+
+@pytest.mark.anyio
+async def test_a_batch_held_by_another_process_is_refused_until_that_process_dies(
+    database: str,
+) -> None:
+    async with await anyio.open_process(
+        [sys.executable, "-c", HOLDER, database],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])},
+        stderr=None,
+    ) as holder:
+        try:
+            assert holder.stdout is not None
+            said = BufferedByteReceiveStream(holder.stdout)
+            assert await said.receive_until(b"\n", 100) == b"held"
+            with pytest.raises(LedgerLockedError, match="in use by another batch"):
+                await PostgresStore(database, batch="shared").open()
+            other = PostgresStore(database, batch="other")  # another batch is free
+            await other.open()
+            await other.aclose()
+        finally:
+            holder.kill()
+            await holder.wait()
+    # The server ends a dead client's session, and its lock with it (as soon as it notices
+    # the closed socket: retry until then).
+    with anyio.fail_after(30):
+        while True:
+            store = PostgresStore(database, batch="shared")
+            try:
+                await store.open()
+                break
+            except LedgerLockedError:
+                await anyio.sleep(0.05)
+    await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_newer_schema_is_refused_and_a_damaged_one_too(database: str) -> None:
+    store = PostgresStore(database)
+    await store.open()  # creates schema version 1
+    await store.aclose()
+    with _admin(database) as admin:
+        assert admin.execute("SELECT version FROM diffio_ledger_schema").fetchall() == [(1,)]
+        admin.execute("UPDATE diffio_ledger_schema SET version = 2")
+    with pytest.raises(LedgerFormatError, match="schema version 2, newer"):
+        await PostgresStore(database).open()
+    with _admin(database) as admin:
+        admin.execute("DELETE FROM diffio_ledger_schema")
+    with pytest.raises(LedgerFormatError, match="damaged"):
+        await PostgresStore(database).open()
+
+
+@pytest.mark.anyio
+async def test_many_stores_creating_the_schema_at_once_create_it_once(database: str) -> None:
+    stores = [PostgresStore(database, batch=f"b{i}") for i in range(4)]
+    async with anyio.create_task_group() as tg:
+        for store in stores:
+            tg.start_soon(store.open)
+    for store in stores:
+        await store.aclose()
+
+
+def _backends(url: str, state: str, last_query: str = "%") -> list[int]:
+    """The server processes of this database's ledger connections in ``state`` (whose last
+    query is like ``last_query``)."""
+    with _admin(url) as admin:
+        rows = admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'diffio_async ledger' AND state = %s AND query LIKE %s",
+            (state, last_query),
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _terminate(url: str, pids: list[int]) -> None:
+    with _admin(url) as admin:
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
+
+
+@pytest.mark.anyio
+async def test_a_connection_killed_mid_update_loses_no_acknowledged_step(database: str) -> None:
+    store = PostgresStore(database, batch="b", connections=1)
+    await store.open()
+    try:
+        for i in range(5):
+            await store.update(f"/in/{i}.wav", lambda _, i=i: _entry(f"/in/{i}.wav"))
+        inside, release = threading.Event(), threading.Event()
+
+        def stalled(current: LedgerEntry | None) -> LedgerEntry:
+            inside.set()
+            release.wait()
+            return _entry("/in/lost.wav")
+
+        async def kill_it() -> None:
+            await anyio.to_thread.run_sync(inside.wait)
+            pids = await anyio.to_thread.run_sync(_backends, database, "idle in transaction")
+            assert len(pids) == 1
+            await anyio.to_thread.run_sync(_terminate, database, pids)
+            release.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(kill_it)
+            with pytest.raises(LedgerError, match="failed"):
+                await store.update("/in/lost.wav", stalled)
+        # The next call connects again; every acknowledged step is there, the lost one not.
+        assert [e.source for e in await store.entries()] == [f"/in/{i}.wav" for i in range(5)]
+        await store.update("/in/lost.wav", lambda _: _entry("/in/lost.wav"))
+        assert await store.get("/in/lost.wav") is not None
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_store_that_lost_its_lock_to_another_writes_nothing_more(database: str) -> None:
+    first = PostgresStore(database, batch="b")
+    await first.open()
+    await first.update("/in/a.wav", lambda _: _entry("/in/a.wav"))
+    # The lock's connection dies (a network cut, a restarted pooler); another store takes
+    # the batch. The first one must not interleave its steps with the new holder's.
+    lock = await anyio.to_thread.run_sync(
+        _backends, database, "idle", "INSERT INTO diffio_ledger_batches%"
+    )
+    assert len(lock) == 1  # the connection that took the lock, and bumped the epoch
+    await anyio.to_thread.run_sync(_terminate, database, lock)
+    second = PostgresStore(database, batch="b")
+    await second.open()
+    try:
+        with pytest.raises(LedgerLockedError, match="lost its lock"):
+            await first.update("/in/a.wav", lambda _: _entry("/in/a.wav", attempts=9))
+        assert (await second.get("/in/a.wav")) == _entry("/in/a.wav")
+        await second.update("/in/a.wav", lambda _: _entry("/in/a.wav", attempts=1))
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+def _everything_said(exc: BaseException) -> str:
+    """The message, repr, chained exceptions and traceback of ``exc``: what a user may see."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) + repr(exc)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "make_url",
+    [
+        pytest.param(lambda server: server.url(password="wrong-" + PASSWORD), id="bad password"),
+        pytest.param(lambda server: server.url("no_such_db"), id="no database"),
+        pytest.param(
+            lambda server: server.url().replace(f":{server.port}/", ":1/"), id="nothing listens"
+        ),
+        pytest.param(lambda server: server.url() + "?sslmode=nonsense", id="bad option"),
+        pytest.param(  # libpq quotes the whole URL in this message
+            lambda server: server.url().replace("@127.0.0.1", "@[::1"), id="malformed"
+        ),
+        pytest.param(
+            lambda server: (
+                f"postgresql://diffio@127.0.0.1:{server.port}/postgres?password="
+                f"{PASSWORD.replace('!', '%21').replace('@', '%40')}&bogus=1"
+            ),
+            id="password in the query",
+        ),
+    ],
+)
+async def test_the_password_never_appears_in_errors_or_reprs(
+    postgres_server: PostgresServer, make_url: Any
+) -> None:
+    url = make_url(postgres_server)
+    store = PostgresStore(url)
+    with pytest.raises(LedgerError) as caught:
+        await store.open()
+    said = _everything_said(caught.value) + repr(store) + store.url
+    said += repr(BatchOptions(ledger=url))
+    secrets = {PASSWORD, "wrong-" + PASSWORD, "Zq7", "pw-Zq7%21x%40secret"}
+    assert [secret for secret in secrets if secret in said] == []
+    assert "***" in repr(store)
+
+
+@pytest.mark.anyio
+async def test_a_closed_store_names_its_batch_without_the_password(database: str) -> None:
+    store = PostgresStore(database, batch="b")
+    with pytest.raises(LedgerError, match="closed") as caught:
+        await store.get("/in/a.wav")
+    assert "'b'" in str(caught.value) and PASSWORD not in str(caught.value)
+
+
+BLOCKER = """
+import sys
+
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "psycopg":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, Blocker())
+"""
+
+HINT = "pip install 'diffio-async[postgres]'"
+
+
+def _without_psycopg(then: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DIFFIO_API_KEY": "dk_test_not_used"}
+    env["PYTHONPATH"] = str(Path(__file__).parents[3])
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKER + then],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=cwd,
+    )
+
+
+def test_without_psycopg_sqlite_works_and_a_postgres_url_names_the_extra(tmp_path: Path) -> None:
+    done = _without_psycopg(
+        "import anyio\n"
+        "from diffio_async.workflows.ledger import Ledger\n"
+        "async def main():\n"
+        "    async with await Ledger.open('sqlite:///l.sqlite'):\n"
+        "        print('sqlite ok')\n"
+        "    await Ledger.open('postgresql://u:hunter2@127.0.0.1:1/db')\n"
+        "anyio.run(main)\n",
+        tmp_path,
+    )
+    assert done.stdout == "sqlite ok\n"
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("diffio_async.errors.LedgerError: ") and HINT in last
+    assert "hunter2" not in done.stderr
+
+
+def test_without_psycopg_the_command_names_the_extra_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a.wav").write_bytes(b"RIFF")
+    done = _without_psycopg(
+        "import runpy\n"
+        "sys.argv = ['diffio-async', 'restore', 'a.wav', '-o', 'out', '--ledger',"
+        " 'postgresql://u:hunter2@127.0.0.1:1/db']\n"
+        "runpy.run_module('diffio_async', run_name='__main__')\n",
+        tmp_path,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and HINT in done.stderr, done.stderr
+    assert "hunter2" not in done.stderr and "postgresql://u:***@" in done.stderr
