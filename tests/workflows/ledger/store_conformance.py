@@ -240,6 +240,25 @@ class LedgerStoreConformance:
         finally:
             await store.aclose()
 
+    @pytest.mark.anyio
+    async def test_first_writes_of_one_new_source_from_many_tasks_all_count(
+        self, stores: StoreFactory
+    ) -> None:
+        def count(current: LedgerEntry | None) -> LedgerEntry:
+            base = current or _entry("/in/new.wav")
+            return attrs.evolve(base, attempts=base.attempts + 1)
+
+        store = stores.store()
+        await store.open()
+        try:
+            async with anyio.create_task_group() as tg:  # each may find no entry yet
+                for _ in range(20):
+                    tg.start_soon(store.update, "/in/new.wav", count)
+            entry = await store.get("/in/new.wav")
+            assert entry is not None and entry.attempts == 20
+        finally:
+            await store.aclose()
+
     # --- durability --------------------------------------------------------------------------
 
     @pytest.mark.anyio

@@ -26,6 +26,8 @@ from store_conformance import LedgerStoreConformance
 
 from diffio_async import BatchOptions
 from diffio_async.errors import LedgerError, LedgerFormatError, LedgerLockedError
+from diffio_async.testing import emulated_diffio
+from diffio_async.workflows.bulk import ItemResult
 from diffio_async.workflows.ledger import Ledger, LedgerEntry, LedgerStore, PostgresStore
 from diffio_async.workflows.ledger._entry import fresh_entry
 
@@ -382,3 +384,48 @@ def test_without_psycopg_the_command_names_the_extra_in_one_line(tmp_path: Path)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and HINT in done.stderr, done.stderr
     assert "hunter2" not in done.stderr and "postgresql://u:***@" in done.stderr
+
+
+@pytest.mark.anyio
+async def test_restore_many_resumes_from_a_postgres_ledger(database: str, tmp_path: Path) -> None:
+    sources = []
+    for name in ("a", "b", "c"):
+        sources.append(tmp_path / "in" / f"{name}.wav")
+        sources[-1].parent.mkdir(exist_ok=True)
+        sources[-1].write_bytes(b"RIFF-" + name.encode())
+    async with emulated_diffio(generation_seconds=0.05) as env:
+
+        async def restore_all() -> list[ItemResult]:
+            batch = BatchOptions(ledger=database)
+            async with env.client.restore_many(
+                sources, output_dir=tmp_path / "out", batch=batch
+            ) as items:
+                return [item async for item in items]
+
+        first = await restore_all()
+        assert all(result.ok and not result.skipped for result in first)
+        again = await restore_all()
+        assert all(result.skipped for result in again)
+        assert len(env.emulator.generation_ids) == 3  # the second run billed nothing
+    async with await Ledger.open(database) as ledger:
+        assert (await ledger.counts())["downloaded"] == 3
+
+
+def test_the_command_reports_an_unreachable_postgres_ledger_without_its_password(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a.wav").write_bytes(b"RIFF")
+    url = f"postgresql://diffio:{PASSWORD.replace('!', '%21').replace('@', '%40')}@127.0.0.1:1/x"
+    command = ["restore", "a.wav", "-o", "out", "--emulator", "--ledger", url]
+    done = subprocess.run(
+        [sys.executable, "-m", "diffio_async", *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])},
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("diffio-async: ") and done.stderr.count("\n") == 1
+    assert "cannot use --ledger postgresql://diffio:***@127.0.0.1:1/x" in done.stderr
+    assert "Zq7" not in done.stderr
