@@ -8,7 +8,8 @@ which makes that a failure: CI never skips them silently.
 
 PostgreSQL refuses to run as root. As root, the server runs as ``nobody`` through ``setpriv``
 (util-linux, on every Debian), which execs the server in place (unlike ``su``/``runuser``, no
-parent process is left between us and it, so our signals reach the server itself); its folder
+parent process is left between us and it, so our signals reach the server itself, and its
+``--pdeathsig`` stops the server if the test run dies without cleaning up); its folder
 is a fresh ``mkdtemp`` under the system temp folder (pytest's own temp folders are private to
 root) handed over to ``nobody``. The server asks for a password (SCRAM) on TCP, so the tests
 can check that a password never leaks.
@@ -93,16 +94,15 @@ def running_server() -> Iterator[PostgresServer]:
         unavailable("initdb/postgres not found on PATH or in /usr/lib/postgresql/*/bin")
         return  # unreachable (unavailable raises); for the type checker
     root = Path(tempfile.mkdtemp(prefix="diffio-pg-"))
-    as_server_user: list[str] = []
+    # --pdeathsig: the server gets a fast shutdown if the test run itself is killed.
+    as_server_user = ["setpriv", "--pdeathsig=SIGINT", "--"]
     if os.geteuid() == 0:
         nobody = pwd.getpwnam("nobody")
         os.chown(root, nobody.pw_uid, nobody.pw_gid)
-        as_server_user = [
-            "setpriv",
+        as_server_user[1:1] = [
             f"--reuid={nobody.pw_uid}",
             f"--regid={nobody.pw_gid}",
             "--clear-groups",
-            "--",
         ]
     try:
         password_file = root / "password"

@@ -195,6 +195,7 @@ class PostgresStore:
         self._closing = False
         self._running = 0
         self._drained: anyio.Event | None = None
+        self._disconnected: anyio.Event | None = None  # set while an aclose runs
 
     def __repr__(self) -> str:
         """The URL without its password, and the batch."""
@@ -222,6 +223,8 @@ class PostgresStore:
         """
         if self._lock_connection is not None:
             raise LedgerError(f"the {self._name()} is already open")
+        # Not abandoned on cancellation: anyio waits for the thread and returns its result,
+        # so a batch taken is always recorded here (and released by aclose).
         self._lock_connection, self._epoch = await anyio.to_thread.run_sync(self._take_batch)
         self._closing = False
 
@@ -229,13 +232,21 @@ class PostgresStore:
         """Wait for running calls, then release the lock and disconnect. Idempotent,
         cancel-safe."""
         with anyio.CancelScope(shield=True):
-            if self.closed:
+            if self._lock_connection is None:
+                return
+            if self._disconnected is not None:  # another task is closing it: wait for that
+                await self._disconnected.wait()
                 return
             self._closing = True
-            while self._running:
-                self._drained = anyio.Event()
-                await self._drained.wait()
-            await anyio.to_thread.run_sync(self._disconnect)
+            self._disconnected = disconnected = anyio.Event()
+            try:
+                while self._running:
+                    self._drained = anyio.Event()
+                    await self._drained.wait()
+                await anyio.to_thread.run_sync(self._disconnect)
+            finally:
+                self._disconnected = None
+                disconnected.set()
 
     async def get(self, source: str) -> LedgerEntry | None:
         """The committed entry of ``source``, or ``None``."""

@@ -429,3 +429,44 @@ def test_the_command_reports_an_unreachable_postgres_ledger_without_its_password
     assert done.stderr.startswith("diffio-async: ") and done.stderr.count("\n") == 1
     assert "cannot use --ledger postgresql://diffio:***@127.0.0.1:1/x" in done.stderr
     assert "Zq7" not in done.stderr
+
+
+@pytest.mark.anyio
+async def test_every_aclose_returns_only_once_running_calls_ended_and_the_lock_is_free(
+    database: str,
+) -> None:
+    store = PostgresStore(database, batch="b")
+    await store.open()
+    inside, release = threading.Event(), threading.Event()
+    finished: list[str] = []
+
+    def stalled(current: LedgerEntry | None) -> LedgerEntry:
+        inside.set()
+        release.wait()
+        return _entry("/in/a.wav")
+
+    async def update() -> None:
+        await store.update("/in/a.wav", stalled)
+        finished.append("update")
+
+    async def close(name: str) -> None:
+        try:
+            await store.aclose()
+            assert finished[:1] == ["update"], f"{name} returned before the running update ended"
+            finished.append(name)
+        finally:
+            release.set()  # a failure must not leave the update's thread waiting
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(update)
+        await anyio.to_thread.run_sync(inside.wait)
+        tg.start_soon(close, "first")
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(close, "second")  # while the first waits
+        await anyio.wait_all_tasks_blocked()
+        release.set()
+    assert sorted(finished) == ["first", "second", "update"] and store.closed
+    again = PostgresStore(database, batch="b")
+    await again.open()
+    assert await again.get("/in/a.wav") == _entry("/in/a.wav")
+    await again.aclose()
