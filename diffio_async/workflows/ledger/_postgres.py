@@ -31,7 +31,8 @@ COMMITTED transaction, calls the pure change, writes, and commits with
 acknowledged). Two first writes of one new source collide on the primary key; the loser
 re-runs its change on the winner's entry (as on a serialization failure or deadlock). A
 connection lost during a write raises :class:`LedgerError`: the step was not acknowledged, and
-the next call connects again.
+the next call connects again. An idle connection the server ended (a restart, a timeout) is
+noticed before use and replaced, without a round trip.
 
 **Secrets.** The password never appears in a message, a repr or an exception chain: errors
 show the URL with ``***`` and scrub the driver's text.
@@ -39,6 +40,7 @@ show the URL with ``***`` and scrub the driver's text.
 
 from __future__ import annotations
 
+import selectors
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -372,6 +374,9 @@ class PostgresStore:
         driver = _psycopg()
         with self._idle_lock:
             connection = self._idle.pop() if self._idle else None
+        if connection is not None and not _still_connected(connection):
+            connection.close()  # the server ended it while idle (a restart, a timeout)
+            connection = None
         failure: LedgerError | None = None
         try:
             if connection is None:
@@ -523,6 +528,20 @@ class PostgresStore:
             pass  # a lost connection: the server released the lock with it
         finally:
             lock_connection.close()
+
+
+def _still_connected(connection: psycopg.Connection[Any]) -> bool:
+    """Whether an idle connection is still up, as far as can be known without a round trip.
+
+    An idle connection of ours is sent nothing (no LISTEN): if its socket has something to
+    read, the server ended the session (its goodbye, then the close) or said something we do
+    not wait for; either way a new connection is the safe choice.
+    """
+    if connection.closed or connection.broken:
+        return False
+    with selectors.DefaultSelector() as selector:
+        selector.register(connection.fileno(), selectors.EVENT_READ)
+        return not selector.select(timeout=0)
 
 
 def _row_to_entry(row: tuple[Any, ...]) -> LedgerEntry:

@@ -470,3 +470,25 @@ async def test_every_aclose_returns_only_once_running_calls_ended_and_the_lock_i
     await again.open()
     assert await again.get("/in/a.wav") == _entry("/in/a.wav")
     await again.aclose()
+
+
+@pytest.mark.anyio
+async def test_connections_the_server_ended_while_idle_are_replaced(database: str) -> None:
+    store = PostgresStore(database, batch="b", connections=2)
+    await store.open()
+    try:
+        async with anyio.create_task_group() as tg:  # two connections in the idle set
+            for source in ("/in/a.wav", "/in/b.wav"):
+                tg.start_soon(store.update, source, lambda _, s=source: _entry(s))
+        idle = await anyio.to_thread.run_sync(_backends, database, "idle")
+        lock = await anyio.to_thread.run_sync(
+            _backends, database, "idle", "INSERT INTO diffio_ledger_batches%"
+        )
+        pooled = [pid for pid in idle if pid not in lock]
+        assert pooled  # (a server restart, idle_session_timeout, a pooler's recycling)
+        await anyio.to_thread.run_sync(_terminate, database, pooled)
+        assert [e.source for e in await store.entries()] == ["/in/a.wav", "/in/b.wav"]
+        await store.update("/in/a.wav", lambda _: _entry("/in/a.wav", attempts=1))
+        assert (await store.get("/in/a.wav")) == _entry("/in/a.wav", attempts=1)
+    finally:
+        await store.aclose()
