@@ -21,7 +21,7 @@ import attrs
 import psycopg
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
-from postgres_server import PASSWORD, PostgresServer
+from postgres_server import PASSWORD, REQUIRE_ENV, PostgresServer, unavailable
 from store_conformance import LedgerStoreConformance
 
 from diffio_async import BatchOptions
@@ -492,3 +492,14 @@ async def test_connections_the_server_ended_while_idle_are_replaced(database: st
         assert (await store.get("/in/a.wav")) == _entry("/in/a.wav", attempts=1)
     finally:
         await store.aclose()
+
+
+def test_a_missing_server_fails_where_required_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(REQUIRE_ENV, "1")  # what .ci/run sets
+    with pytest.raises(pytest.fail.Exception, match="no PostgreSQL server: no initdb"):
+        unavailable("no initdb")
+    monkeypatch.delenv(REQUIRE_ENV)
+    with pytest.raises(pytest.skip.Exception, match="no initdb"):
+        unavailable("no initdb")
