@@ -4,6 +4,7 @@ the advisory lock across processes, schema versions, lost connections, secrets).
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import subprocess
@@ -503,3 +504,12 @@ def test_a_missing_server_fails_where_required_and_skips_elsewhere(
     monkeypatch.delenv(REQUIRE_ENV)
     with pytest.raises(pytest.skip.Exception, match="no initdb"):
         unavailable("no initdb")
+
+
+def test_the_command_names_a_postgres_ledger_to_resume_without_its_password() -> None:
+    from diffio_async.cli._commands import _interrupted
+
+    said = _interrupted(
+        argparse.Namespace(command="restore", ledger="postgresql://u:hunter2@db/restores")
+    )
+    assert "--ledger 'postgresql://u:***@db/restores' to resume" in said and "hunter2" not in said
