@@ -8,6 +8,7 @@ paying twice.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -296,3 +297,86 @@ async def test_a_batch_started_before_the_change_resumes_without_paying_twice(
     assert len(env.emulator.generation_ids) == len(before_generations) + 1
     for name in names:
         assert (out / name.replace(".wav", ".mp3")).read_bytes() == AUDIO + name.encode()
+
+
+# --- review of issue 9: a served suffix never replaces a file nobody named --------------------
+
+
+async def test_restore_never_replaces_its_source_under_a_served_suffix(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    """FAILS (review of issue 9): ``restore("clip.mp4", output="clip.mp3")`` with the default
+    download type gets the video, renames the output to ``clip.mp4`` and replaces the source
+    recording with the restored one (restore_many refuses this layout; restore does not)."""
+    source = _write(tmp_path / "clip.mp4", VIDEO)
+    before = source.stat().st_ino
+    options = RestoreOptions(poll=QUICK_POLL)
+    try:
+        result = await env.client.restore(source, output=tmp_path / "clip.mp3", options=options)
+    except (InvalidRequestError, RestoreError):
+        pass  # refused (best before any request): fine
+    else:
+        assert result.output != source
+    assert source.stat().st_ino == before, "the source file was replaced"
+    assert source.read_bytes() == VIDEO
+
+
+async def test_restore_never_replaces_another_file_under_a_served_suffix(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    """FAILS (review of issue 9): the caller named ``take.mp3``; the served suffix turns it
+    into ``take.mp4`` and an existing ``take.mp4`` (another recording) is silently replaced."""
+    source = _write(tmp_path / "in" / "clip.mp4", VIDEO)
+    other = _write(tmp_path / "take.mp4", b"another recording, not to be lost")
+    options = RestoreOptions(poll=QUICK_POLL)
+    with contextlib.suppress(InvalidRequestError, RestoreError):  # refused: fine
+        await env.client.restore(source, output=tmp_path / "take.mp3", options=options)
+    assert other.read_bytes() == b"another recording, not to be lost"
+
+
+async def test_restore_many_in_place_with_a_video_content_type_never_replaces_the_source(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    """FAILS (review of issue 9): ``_may_be_served_as`` guesses from the name alone that
+    ``capture.wav`` comes back as MP3, but ``content_type="video/mp4"`` makes it a video
+    project; its video is served under the source's name and replaces the source."""
+    source = _write(tmp_path / "in" / "capture.wav", VIDEO)
+    before = source.stat().st_ino
+    [result] = await collect(env, [source], tmp_path / "in", content_type="video/mp4")
+    assert source.stat().st_ino == before, "the source file was replaced"
+    assert not result.ok or result.output != source
+
+
+async def test_a_transcript_the_ledger_recorded_is_not_taken_for_the_default_output(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    """FAILS (review of issue 9): after a run with ``download_type="transcript"`` (out/talk.json
+    recorded), a run with the default type matches the recorded name without its suffix and
+    reports the item skipped with ``talk.json`` as its output: the MP3 is never downloaded."""
+    source = _write(tmp_path / "in" / "talk.wav", AUDIO)
+    ledger = tmp_path / "batch.sqlite"
+    out = tmp_path / "out"
+    [first] = await collect(env, [source], out, ledger=ledger, download_type="transcript")
+    assert first.ok and first.output == out / "talk.json"
+    [second] = await collect(env, [source], out, ledger=ledger)
+    assert second.ok and second.output == out / "talk.mp3"
+    assert (out / "talk.mp3").read_bytes() == AUDIO
+    assert len(env.emulator.generation_ids) == 1  # and never paid twice
+
+
+async def test_an_mp3_the_ledger_recorded_for_a_video_is_not_taken_for_its_video(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    """FAILS (review of issue 9): a video project restored once as audio (explicitly, or by a
+    version whose default was audio: every older ledger) is skipped by a default run, which
+    reports ``clip.mp3``: the issue's point (a video project gets its video) never happens on
+    an existing ledger."""
+    source = _write(tmp_path / "in" / "clip.mp4", VIDEO)
+    ledger = tmp_path / "batch.sqlite"
+    out = tmp_path / "out"
+    [first] = await collect(env, [source], out, ledger=ledger, download_type="audio")
+    assert first.ok and first.output == out / "clip.mp3"
+    [second] = await collect(env, [source], out, ledger=ledger)
+    assert second.ok and second.output == out / "clip.mp4"
+    assert (out / "clip.mp4").read_bytes() == VIDEO
+    assert len(env.emulator.generation_ids) == 1
