@@ -380,3 +380,22 @@ async def test_an_mp3_the_ledger_recorded_for_a_video_is_not_taken_for_its_video
     assert second.ok and second.output == out / "clip.mp4"
     assert (out / "clip.mp4").read_bytes() == VIDEO
     assert len(env.emulator.generation_ids) == 1
+
+
+async def test_a_served_suffix_replaces_only_a_media_suffix(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    """FAILS (review of issue 9): ``Path.with_suffix`` takes whatever follows the last dot for
+    a suffix: outputs ``take.1`` and ``take.2`` both become ``take.mp3`` (the second restore
+    silently replaces the first, both paid for), ``interview.2024-05-01`` becomes
+    ``interview.mp3``."""
+    options = RestoreOptions(poll=QUICK_POLL)
+    outputs = []
+    for number in (1, 2):
+        source = _write(tmp_path / "in" / f"take{number}.wav", AUDIO + bytes([number]))
+        output = tmp_path / f"take.{number}"
+        result = await env.client.restore(source, output=output, options=options)
+        assert result.output is not None
+        outputs.append(result.output)
+    assert outputs[0] != outputs[1]
+    assert [path.read_bytes() for path in outputs] == [AUDIO + b"\x01", AUDIO + b"\x02"]
