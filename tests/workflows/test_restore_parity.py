@@ -399,3 +399,18 @@ async def test_a_served_suffix_replaces_only_a_media_suffix(
         outputs.append(result.output)
     assert outputs[0] != outputs[1]
     assert [path.read_bytes() for path in outputs] == [AUDIO + b"\x01", AUDIO + b"\x02"]
+
+
+async def test_a_folder_where_a_served_output_should_go_is_never_written_into(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    """FAILS (review of issue 9): with ``out/talk.mp3/`` a folder, talk.wav's served output
+    (planned as ``out/talk.wav``, checked as such by ``_prepare_output``) becomes
+    ``out/talk.mp3``, which the download treats as a folder: the item reports success with
+    ``out/talk.mp3/diffio_ai_talk.mp3``. A video source in the same situation is refused
+    (IsADirectoryError): the audio one should be too."""
+    _write(tmp_path / "in" / "talk.wav", AUDIO)
+    (tmp_path / "out" / "talk.mp3").mkdir(parents=True)
+    [result] = await collect(env, tmp_path / "in", tmp_path / "out")
+    assert list((tmp_path / "out" / "talk.mp3").iterdir()) == []
+    assert not result.ok
