@@ -259,3 +259,26 @@ async def test_aiohttp_upload_streams_a_multipart_field_into_a_restore(
             headers, body = _multipart({}, "x.wav", 4, _generated(4, hashlib.sha256()))
             refused = await http.post(f"{url}/restore", content=body, headers=headers)
             assert refused.status_code == 400 and "size" in refused.text
+
+
+@pytest.mark.anyio
+async def test_fastapi_upload_keeps_each_callers_result(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """FAILS (review of issue 9): the FastAPI example restores into one folder under the
+    server's file name (``diffio_ai_<uploaded name>``): two callers who upload a ``talk.wav``
+    get the same output name, the second restore replaces the first caller's result, and the
+    first reply now points at the second caller's recording."""
+    first_bytes, second_bytes = b"RIFF" + b"\x01" * 4000, b"RIFF" + b"\x02" * 4000
+    with _emulated("a", monkeypatch, tmp_path):
+        app = _load("fastapi_upload").app
+        async with _served(_uvicorn(app)) as url, httpx2.AsyncClient(timeout=120) as http:
+            replies = []
+            for content in (first_bytes, second_bytes):
+                answer = await http.post(
+                    f"{url}/restore", files={"file": ("talk.wav", content, "audio/wav")}
+                )
+                assert answer.status_code == 200, answer.text
+                replies.append(answer.json())
+    first_output = tmp_path / "restored" / replies[0]["output"]
+    assert first_output.read_bytes() == first_bytes
