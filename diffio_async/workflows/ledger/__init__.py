@@ -162,6 +162,7 @@ class Ledger:
         generation_id: str | _Unset | None = _UNSET,
         idempotency_key: str | _Unset | None = _UNSET,
         output_path: str | os.PathLike[str] | _Unset | None = _UNSET,
+        served_type: str | _Unset | None = _UNSET,
         error: str | _Unset | None = _UNSET,
         error_stage: str | _Unset | None = _UNSET,
     ) -> LedgerEntry:
@@ -196,6 +197,7 @@ class Ledger:
             "generation_id": generation_id,
             "idempotency_key": idempotency_key,
             "output_path": output_path,
+            "served_type": served_type,
             "error": error,
             "error_stage": error_stage,
         }

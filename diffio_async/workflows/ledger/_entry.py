@@ -51,6 +51,9 @@ class LedgerEntry:
     generation_id: str | None = None
     idempotency_key: str | None = None
     output_path: str | None = None
+    served_type: str | None = None
+    """What the server served to ``output_path`` when it chose (the default download type:
+    ``"audio"``, ``"video"``); ``None`` for an explicit type, or a ledger that predates it."""
     error: str | None = None
     error_stage: str | None = None
     attempts: int = 0

@@ -66,6 +66,10 @@ _LATER_INDEXES: Final = (
     "CREATE INDEX IF NOT EXISTS entries_by_content ON entries (content_hash)",
 )
 
+# Added after schema 1 was written: nullable, so older files gain them when opened (and an
+# older version, naming its columns, still reads and writes such a file).
+_LATER_COLUMNS: Final = (("served_type", "TEXT"),)
+
 _COLUMNS: Final = (
     "source",
     "size",
@@ -78,6 +82,7 @@ _COLUMNS: Final = (
     "generation_id",
     "idempotency_key",
     "output_path",
+    "served_type",
     "error",
     "error_stage",
     "attempts",
@@ -405,6 +410,7 @@ def _initialize(connection: sqlite3.Connection, path: Path) -> None:
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("BEGIN IMMEDIATE")  # take the write lock now: read-only fails here
         if is_ledger:
+            _add_later_columns(connection)
             for statement in _LATER_INDEXES:
                 connection.execute(statement)
             connection.execute("COMMIT")
@@ -415,6 +421,7 @@ def _initialize(connection: sqlite3.Connection, path: Path) -> None:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         connection.execute(statement)
+                _add_later_columns(connection)
                 for statement in _LATER_INDEXES:
                     connection.execute(statement)
                 connection.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
@@ -431,6 +438,14 @@ def _initialize(connection: sqlite3.Connection, path: Path) -> None:
         ) from exc
     except sqlite3.Error as exc:
         raise LedgerError(f"cannot open the ledger {str(path)!r}: {exc}") from exc
+
+
+def _add_later_columns(connection: sqlite3.Connection) -> None:
+    """Add the :data:`_LATER_COLUMNS` a file lacks (inside the opening transaction)."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(entries)")}
+    for name, kind in _LATER_COLUMNS:
+        if name not in present:
+            connection.execute(f"ALTER TABLE entries ADD COLUMN {name} {kind}")
 
 
 def _open_error(path: Path, exc: sqlite3.OperationalError) -> LedgerError:

@@ -192,7 +192,7 @@ def apply_changes(
                     "is never replaced (retry from 'hashed' to start over)"
                 )
             values[field] = changes[field]
-    for field in ("output_path", "error", "error_stage", "attempts"):
+    for field in ("output_path", "served_type", "error", "error_stage", "attempts"):
         if field in changes:
             values[field] = changes[field]
     if (

@@ -96,6 +96,25 @@ async def test_schema_is_created_and_entries_survive_reopen(tmp_path: Path) -> N
 
 
 @pytest.mark.anyio
+async def test_a_ledger_written_before_served_type_gains_it_when_opened(tmp_path: Path) -> None:
+    """``served_type`` (what the server chose to serve) came after schema 1: a file without
+    the column keeps its entries (``served_type`` None) and records it once reopened."""
+    path = tmp_path / "old.sqlite"
+    async with await Ledger.open(path) as ledger:
+        entry = await _run_to(ledger, (await _register(ledger)).source, 1, "downloaded")
+    with sqlite3.connect(path) as raw:
+        raw.execute("ALTER TABLE entries DROP COLUMN served_type")  # as older versions wrote it
+    raw.close()
+    async with await Ledger.open(path) as reopened:
+        old = await reopened.get(entry.source)
+        assert old is not None and old.served_type is None and old.output_path == "/out/1.mp3"
+        again = await reopened.record(entry.source, state="downloaded", served_type="audio")
+        assert again.served_type == "audio"
+    async with await Ledger.open(path) as third:
+        assert await third.get(entry.source) == again
+
+
+@pytest.mark.anyio
 async def test_closed_ledger_refuses_calls_and_aclose_is_idempotent(tmp_path: Path) -> None:
     ledger = await Ledger.open(tmp_path / "l.sqlite")
     await ledger.aclose()
