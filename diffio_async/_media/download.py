@@ -19,10 +19,11 @@ import contextlib
 import hashlib
 import inspect
 import os
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import anyio
 
@@ -35,7 +36,56 @@ from .upload import CHUNK_SIZE, ProgressCallback, closing_shielded
 if TYPE_CHECKING:
     from .._http.transport import Transport
 
-__all__ = ["check_dest", "download_to_path", "resolve_target", "temp_name", "temp_prefix"]
+__all__ = [
+    "MEDIA_SUFFIXES",
+    "SERVED_SUFFIX",
+    "check_dest",
+    "download_to_path",
+    "is_served_name",
+    "resolve_target",
+    "served_name",
+    "temp_name",
+    "temp_prefix",
+    "without_media_suffix",
+]
+
+MEDIA_SUFFIXES: Final = frozenset(
+    {
+        *(".mp3", ".wav", ".flac", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wma", ".aif"),
+        *(".aiff", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".json"),
+    }
+)
+"""The suffixes a served suffix replaces (compared lower-cased); any other is kept and the
+served suffix appended: ``take.1`` becomes ``take.1.mp3``, never ``take.mp3``."""
+
+SERVED_SUFFIX: Final = re.compile(r"\.[A-Za-z0-9]{1,7}")
+"""What a suffix taken from the server's answer looks like: a dot and up to 7 letters or
+digits."""
+
+
+def without_media_suffix(path: Path) -> Path:
+    """``path`` less its suffix when that is a media one (:data:`MEDIA_SUFFIXES`)."""
+    return path.with_suffix("") if path.suffix.lower() in MEDIA_SUFFIXES else path
+
+
+def is_served_name(path: Path, named: Path) -> bool:
+    """Whether ``path`` is a name that :func:`served_name` may give ``named`` (for any
+    suffix of the :data:`SERVED_SUFFIX` shape)."""
+    base = without_media_suffix(named)
+    rest = path.name[len(base.name) :]
+    return (
+        path.parent == base.parent
+        and path.name.startswith(base.name)
+        and SERVED_SUFFIX.fullmatch(rest) is not None
+    )
+
+
+def served_name(path: Path, suffix: str) -> Path:
+    """``path`` named for a download served with ``suffix``: a media suffix is replaced,
+    anything else kept (``talk.wav`` -> ``talk.mp3``, ``talk`` and ``take.1`` gain it)."""
+    base = without_media_suffix(path)
+    return base.with_name(base.name + suffix)
+
 
 MAX_URL_REFRESHES = 3
 """How many times an expired or refused media URL is replaced before giving up."""

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import inspect
 import logging
 import mimetypes
 import numbers
 import os
-import re
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path, PurePath
 from typing import Any, Protocol
@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import anyio
 
 from .._http.transport import RequestOptions, Transport
-from .._media.download import check_dest, download_to_path
+from .._media.download import SERVED_SUFFIX, check_dest, download_to_path, served_name
 from .._media.upload import ProgressCallback, closing_shielded
 from ..errors import (
     APIConnectionError,
@@ -365,6 +365,7 @@ class Generation:
         transfer_limiter: anyio.CapacityLimiter | None = None,
         known_complete: bool = False,
         served_suffix: bool = False,
+        overwrite_served: bool = False,
     ) -> Path:
         """Download the result to ``dest`` (a file path, or a folder for the server's name).
 
@@ -372,8 +373,13 @@ class Generation:
         ``None`` (the default: the server's choice, the video of a project with video,
         otherwise the audio); :attr:`last_download` then says what was served. With
         ``served_suffix=True`` a file ``dest`` takes the suffix of what was served (``.mp3``,
-        ``.json``, or the video's own): ``out/take.wav`` becomes ``out/take.mp3`` for audio,
-        ``out/take.mp4`` for an MP4 video.
+        ``.json``, or the video's own): a media suffix (``.wav``, ``.mp3``, ``.mp4``, ...) is
+        replaced, any other kept and the served one appended (``out/take.wav`` becomes
+        ``out/take.mp3`` for audio, ``out/take.mp4`` for an MP4 video; ``out/take.1`` becomes
+        ``out/take.1.mp3``). A file already at that other name is never replaced: the download
+        raises :class:`DownloadError` before fetching (unless ``overwrite_served=True``: the
+        caller owns the folder, as ``restore_many`` does its ``output_dir``); a folder there
+        raises :class:`IsADirectoryError`.
 
         Streams to a temp file beside the target and renames it into place, so a failure or
         cancellation never leaves a partial file and never clobbers an existing one. An
@@ -392,7 +398,12 @@ class Generation:
         assert patience is not None
         _check_callable("on_progress", on_progress)
         _check_type("transfer_limiter", transfer_limiter, anyio.CapacityLimiter)
-        for name, flag in (("known_complete", known_complete), ("served_suffix", served_suffix)):
+        flags = (
+            ("known_complete", known_complete),
+            ("served_suffix", served_suffix),
+            ("overwrite_served", overwrite_served),
+        )
+        for name, flag in flags:
             if not isinstance(flag, bool):
                 raise InvalidRequestError(
                     f"{name} must be True or False, not {type(flag).__name__}"
@@ -402,7 +413,9 @@ class Generation:
         )
         self.last_download = info
         if served_suffix:
-            dest = await anyio.to_thread.run_sync(_served_dest, dest, info)
+            dest = await anyio.to_thread.run_sync(
+                _served_dest, dest, info, overwrite_served, self.id
+            )
         async with transfer_limiter or contextlib.nullcontext():
             return await download_to_path(
                 self._http,
@@ -414,29 +427,44 @@ class Generation:
 
 
 _FIXED_SUFFIXES = {"audio": ".mp3", "transcript": ".json"}
-_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,7}")
-"""A suffix taken from the server's answer: a dot and up to 7 letters or digits."""
 
 
 def _served_path(dest: Path, info: DownloadInfo) -> Path:
-    """``dest`` with the suffix of what ``info`` served: ``.mp3`` for audio, ``.json`` for a
-    transcript; for a video (or a type this SDK does not know) the suffix of the answer's
-    ``file_name``, else the one its ``mime_type`` suggests, else ``dest``'s own."""
+    """``dest`` named for what ``info`` served (:func:`served_name`): ``.mp3`` for audio,
+    ``.json`` for a transcript; for a video (or a type this SDK does not know) the suffix of
+    the answer's ``file_name``, else the one its ``mime_type`` suggests, else ``dest`` as is."""
     suffix = _FIXED_SUFFIXES.get(info.download_type)
     if suffix is None:
         named = PurePath(info.file_name or "").suffix
         guessed = mimetypes.guess_extension(info.mime_type or "") or ""
-        suffix = next((s for s in (named, guessed) if _SUFFIX.fullmatch(s)), dest.suffix)
-    return dest.with_suffix(suffix) if dest.name else dest
+        suffix = next((s for s in (named, guessed) if SERVED_SUFFIX.fullmatch(s)), None)
+    return served_name(dest, suffix) if suffix and dest.name else dest
 
 
-def _served_dest(dest: str | os.PathLike[str], info: DownloadInfo) -> str | os.PathLike[str]:
+def _served_dest(
+    dest: str | os.PathLike[str], info: DownloadInfo, overwrite: bool, generation_id: str
+) -> str | os.PathLike[str]:
     """``dest`` as :func:`_served_path` names it, unless it is a folder (see
-    ``resolve_target``: the server's own file name is used there)."""
+    ``resolve_target``: the server's own file name is used there). Another name than
+    ``dest`` must not be a folder, nor (unless ``overwrite``) an existing file."""
     raw = os.fspath(dest)
     if raw.endswith((os.sep, "/")) or Path(raw).is_dir():
         return dest
-    return _served_path(Path(raw), info)
+    named = Path(raw)
+    served = _served_path(named, info)
+    if served != named:
+        if served.is_dir():
+            raise IsADirectoryError(
+                errno.EISDIR, "a folder is where the served output should go", str(served)
+            )
+        if not overwrite and os.path.lexists(served):
+            raise DownloadError(
+                f"the result was served as {served.suffix} and {served} already exists; it "
+                f"is not replaced, since you named {named}: move it away or name the output "
+                f"{served.name}",
+                generation_id=generation_id,
+            )
+    return served
 
 
 def _check_callable(name: str, value: object) -> None:

@@ -14,9 +14,13 @@ The rules, chosen so that no layout can overwrite an output or bill one file twi
 * When the server decides the output's type (``suffix=None``: the default download type,
   the video of a project with video, otherwise the MP3), the suffix is known only at the
   download. The planned output then keeps the source's suffix (``out/a/x.wav``; the
-  download replaces it by the served one) and outputs are claimed by their name *without*
-  its suffix, so whatever suffix each gets, two outputs never meet: ``x.wav`` and ``x.mp4``
-  in one folder collide, as ``take.wav`` and ``take.flac`` always have.
+  download replaces a media suffix by the served one and appends it to any other: see
+  ``served_name``) and outputs are claimed by their name *without* a media suffix, so
+  whatever suffix each gets, two outputs never meet: ``x.wav`` and ``x.mp4`` in one folder
+  collide, as ``take.wav`` and ``take.flac`` always have. A source restored in place whose
+  output could be served under its own name is refused (an audio upload, by
+  ``content_type`` or else by its name, comes back as MP3; anything else may keep its
+  container).
 * Two distinct sources wanting one output (``a/x.wav`` and ``b/x.wav`` given directly,
   ``take.wav`` and ``take.flac``, two folders with the same layout) *collide*. With
   ``on_collision="error"`` (the default) a batch given as a list, tuple, set or folder is
@@ -50,9 +54,17 @@ import anyio
 import attrs
 
 from .._checks import path_like
+from .._media.download import without_media_suffix
 from ..errors import InvalidRequestError, OutputCollisionError
 
-__all__ = ["Collision", "Job", "Walker", "collision_error", "find_collisions"]
+__all__ = [
+    "Collision",
+    "Job",
+    "Walker",
+    "collision_error",
+    "find_collisions",
+    "uploads_audio",
+]
 
 Collision = Literal["error", "rename"]
 """What ``restore_many`` does when two sources want one output file."""
@@ -151,12 +163,16 @@ class Walker:
         suffix: str | None,
         on_collision: Collision,
         contested: Collection[str] = (),
+        content_type: str | None = None,
     ) -> None:
         self.output_dir = output_dir
         self.suffix = suffix
         """The outputs' suffix (``""``: the source's own; ``None``: chosen at the download)."""
+        self.content_type = content_type
+        """The media type every source is uploaded as (``RestoreOptions.content_type``), or
+        ``None`` when each one's is guessed from its name."""
         self.on_collision = on_collision
-        self.contested = frozenset(self._name(Path(output)) for output in contested)
+        self.contested = frozenset(self._unshown(output) for output in contested)
         self._output_id: _FileId | None = None
         self._walked: set[_FileId] = set()
         self._files: set[_FileId] = set()
@@ -264,24 +280,34 @@ class Walker:
             output = _renamed(plain, key, attempt)
             attempt += 1
         # A suffix the server chooses may be longer than the source's: keep room for it.
-        longest = output.name if self.suffix is not None else output.stem + "." * _SUFFIX_ROOM
+        longest = (
+            output.name
+            if self.suffix is not None
+            else without_media_suffix(output).name + "." * _SUFFIX_ROOM
+        )
         if len(longest.encode("utf-8")) > _MAX_NAME_BYTES:
             return self._refused(
                 source, f"the output name for {source} would be over {_MAX_NAME_BYTES} bytes"
             )
-        if os.path.realpath(output) == key and self._may_be_served_as(output):
+        if self._may_be_served_as_source(output, key):
             return self._refused(source, f"the output of {source} would overwrite the source")
         self._claim(output, source)
         return Job(source=source, key=key, output=output, size=size)
 
-    def _may_be_served_as(self, output: Path) -> bool:
-        """Whether the download may write ``output``'s own suffix. With the server choosing,
-        an audio file comes back as MP3 (so ``talk.wav`` restored in place is safe, but
-        ``talk.mp3`` is not), and anything else may come back in its own container."""
+    def _may_be_served_as_source(self, output: Path, key: str) -> bool:
+        """Whether the download may write over the source (real path ``key``). With a fixed
+        suffix: when the output is the source. With the server choosing (see
+        ``served_name``): when the source is the output's name but for a media suffix, unless
+        the source is uploaded as audio (``content_type``, else guessed from its name): an
+        audio project comes back as MP3, so ``talk.wav`` restored in place is safe but
+        ``talk.mp3`` is not; anything else may come back in its own container."""
         if self.suffix is not None:
-            return True
-        kind = mimetypes.guess_type(output.name)[0] or ""
-        return not kind.startswith("audio/") or output.suffix.lower() == ".mp3"
+            return os.path.realpath(output) == key
+        source = Path(key)
+        base = without_media_suffix(Path(os.path.realpath(output)))
+        if base != source.with_suffix("") or source == base:
+            return False
+        return not uploads_audio(key, self.content_type) or source.suffix.lower() == ".mp3"
 
     def _claimant(self, output: Path) -> str | None:
         """Which source already takes ``output``: as its output, as a folder of its output,
@@ -303,12 +329,16 @@ class Walker:
 
     def _shown(self, output: Path) -> str:
         """``output`` as errors show it: ``out/x.*`` when the download chooses the suffix."""
-        return str(output) if self.suffix is not None else f"{output.with_suffix('')}.*"
+        return str(output) if self.suffix is not None else f"{without_media_suffix(output)}.*"
+
+    def _unshown(self, shown: str) -> str:
+        """The :meth:`_name` of an output as :meth:`_shown` shows it."""
+        return _fold(Path(shown.removesuffix(".*") if self.suffix is None else shown))
 
     def _name(self, output: Path) -> str:
         """What two outputs are compared by: the folded path, less its suffix when the suffix
         is only chosen at the download."""
-        return _fold(output.with_suffix("") if self.suffix is None else output)
+        return _fold(without_media_suffix(output) if self.suffix is None else output)
 
     def _folder_name(self, folder: Path) -> str | None:
         """What a folder of an output is compared with outputs by (:meth:`_name`'s terms):
@@ -316,7 +346,8 @@ class Walker:
         folder without a suffix: every output ends with one)."""
         if self.suffix is not None:
             return _fold(folder)
-        return _fold(folder.with_suffix("")) if folder.suffix else None
+        base = without_media_suffix(folder)
+        return _fold(base) if base != folder else None
 
     def _refused(self, source: str, message: str) -> Job:
         shown = source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
@@ -355,6 +386,13 @@ def _parents_below(path: Path, top: Path) -> list[Path]:
     return parents
 
 
+def uploads_audio(source: str, content_type: str | None) -> bool:
+    """Whether ``source`` is uploaded as audio (``content_type``, else guessed from its name),
+    so that the server's default download type serves it as MP3."""
+    kind = content_type or mimetypes.guess_type(source)[0] or ""
+    return kind.startswith("audio/")
+
+
 def _is_utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -374,9 +412,10 @@ async def find_collisions(
     sources: str | os.PathLike[str] | Collection[object],
     output_dir: Path,
     suffix: str | None,
+    content_type: str | None = None,
 ) -> dict[str, list[str]]:
     """Walk a whole (non-lazy) batch once: the outputs that more than one source wants."""
-    walker = Walker(output_dir, suffix, "error")
+    walker = Walker(output_dir, suffix, "error", content_type=content_type)
     async with contextlib.aclosing(walker.jobs(sources)) as jobs:
         async for _ in jobs:
             pass

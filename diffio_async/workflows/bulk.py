@@ -62,7 +62,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .._catalog import DEFAULT_MODEL_BY_ERA
 from .._checks import path_like
 from .._http.retry import RetryPolicy, delays, hinted_delay
-from .._media.download import temp_prefix
+from .._media.download import is_served_name, served_name, temp_prefix
 from ..errors import (
     APIConnectionError,
     AuthenticationError,
@@ -90,7 +90,7 @@ from ._adaptive import AdaptiveLimit
 from ._options import BatchOptions, RestoreOptions, checked_options, without_download_type
 from ._pace import Pace
 from ._services import FailureEvents, Services
-from ._sources import Job, Walker, collision_error, find_collisions
+from ._sources import Job, Walker, collision_error, find_collisions, uploads_audio
 from .ledger import Ledger, LedgerEntry, canonical_options, hash_file
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -105,7 +105,8 @@ _SUFFIXES = {"audio": ".mp3", "transcript": ".json"}
 """The suffix of each download type's outputs (a video keeps its source's). With the default
 download type (``None``) the server chooses what to serve, so an output's suffix is chosen at
 its download (see ``_sources``): the planned name keeps the source's suffix, outputs are told
-apart by their names without suffix, and the ledger records the name actually written."""
+apart by their names without a media suffix, and the ledger records the name actually written
+and what was served (``served_type``)."""
 
 _SERVED_GUESSES = (".mp3",)
 """Beside the planned name, what an output with a served suffix is most likely called (the
@@ -243,22 +244,31 @@ class _Item:
         planned = self.job.output
         if not self._served_suffix:
             return [planned]
-        guesses = (planned.with_suffix(suffix) for suffix in _SERVED_GUESSES)
+        guesses = (served_name(planned, suffix) for suffix in _SERVED_GUESSES)
         return [planned, *(guess for guess in guesses if guess != planned)]
 
-    def _is_planned(self, recorded: str | None) -> bool:
-        """Whether ``recorded`` (a ledger's output path) is this item's planned output: the
-        same path, or with a served suffix the same path but for its suffix."""
+    def _is_planned(self, entry: LedgerEntry) -> bool:
+        """Whether ``entry``'s recorded output is this item's planned output: the same path;
+        with a served suffix, the same path but for the served suffix (``served_name``) when
+        the server chose then too (``served_type`` recorded), or else (an explicit type, an
+        older ledger) the MP3 of a source uploaded as audio, which is what the server serves
+        it. So a transcript, or the MP3 of a video project, never stands for the default
+        output."""
+        recorded = entry.output_path
         if recorded is None:
             return False
         planned = self.job.output
-        if recorded == str(planned):
-            return True
-        return self._served_suffix and Path(recorded).with_suffix("") == planned.with_suffix("")
+        if not self._served_suffix:
+            return recorded == str(planned)
+        if entry.served_type is not None:
+            return recorded == str(planned) or is_served_name(Path(recorded), planned)
+        content_type = self.settings.options.content_type
+        audio = uploads_audio(self.key, content_type)
+        return audio and Path(recorded) == served_name(planned, _SUFFIXES["audio"])
 
     def _resume(self, entry: LedgerEntry) -> ItemResult | None:
         recorded = entry.output_path
-        if entry.state == "downloaded" and self._is_planned(recorded):
+        if entry.state == "downloaded" and self._is_planned(entry):
             assert recorded is not None
             output = Path(recorded)
             if output.is_file():
@@ -350,9 +360,14 @@ class _Item:
             transfer_limiter=self.settings.transfers,
             known_complete=True,  # waited on above, or recorded complete by the ledger
             served_suffix=self._served_suffix,
+            overwrite_served=True,  # output_dir is the batch's (the source is kept: _sources)
         )
         self.timings["download"] = anyio.current_time() - started
-        await self._record(state="downloaded", output_path=str(self.output))
+        served = self.generation.last_download
+        served_type = served.download_type if self._served_suffix and served else None
+        await self._record(
+            state="downloaded", output_path=str(self.output), served_type=served_type
+        )
 
     async def _create_generation(self) -> Generation:
         assert self.project_id is not None
@@ -508,7 +523,7 @@ async def restore_many(
     suffix = None if options.download_type is None else _SUFFIXES.get(options.download_type, "")
     clashes: dict[str, list[str]] = {}
     if isinstance(sources, str | os.PathLike | Collection):  # not lazy: look at it all first
-        clashes = await find_collisions(sources, out, suffix)
+        clashes = await find_collisions(sources, out, suffix, options.content_type)
         if clashes and batch.on_collision == "error":
             raise collision_error(clashes)
 
@@ -532,7 +547,13 @@ async def restore_many(
     failures.add_failure_listener(adaptive.on_failure)
     try:
         async with anyio.create_task_group() as outer:
-            walker = Walker(out, suffix, batch.on_collision, contested=clashes)
+            walker = Walker(
+                out,
+                suffix,
+                batch.on_collision,
+                contested=clashes,
+                content_type=options.content_type,
+            )
             outer.start_soon(
                 _run_pool, walker.jobs(sources), settings, batch.concurrency, send_results, fatal
             )

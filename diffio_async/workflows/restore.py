@@ -16,7 +16,7 @@ from .._catalog import DEFAULT_MODEL_BY_ERA
 from .._checks import callback, positive_int
 from .._checks import idempotency_key as check_idempotency_key
 from .._http.transport import counting_attempts
-from .._media.download import check_dest
+from .._media.download import check_dest, is_served_name, served_name
 from .._media.upload import ProgressCallback, UploadSource, as_media_source
 from ..errors import (
     DiffioError,
@@ -30,6 +30,7 @@ from ..types import CreateProjectResponse, GenerationProgress
 from ..types._model import _HandedOn
 from ._options import RestoreOptions, checked_options
 from ._services import Services
+from ._sources import uploads_audio
 
 __all__ = ["DEFAULT_MAX_BYTES", "RestoreResult", "restore"]
 
@@ -97,6 +98,11 @@ async def restore(
                 "max_bytes bounds a result kept in memory: pass it with output=None only"
             )
         await anyio.to_thread.run_sync(lambda: check_dest(output, name="output"))
+        if await anyio.to_thread.run_sync(_may_replace_source, source, output, options):
+            raise InvalidRequestError(
+                f"output {os.fspath(output)} could be written over the source file (the "
+                "output takes the suffix of what is served); pick another output name"
+            )
     limit = positive_int("max_bytes", DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
@@ -176,11 +182,36 @@ async def restore(
     )
 
 
+def _may_replace_source(
+    source: UploadSource, output: str | os.PathLike[str], options: RestoreOptions
+) -> bool:
+    """Whether restoring the path ``source`` to ``output`` could write over the source: the
+    output is the source, or (when the output takes the served suffix, see
+    :func:`served_name`) the source is the output's name with the suffix it may be served
+    with: ``.mp3`` for an audio upload (``content_type``, else guessed from the name), any
+    for the rest (a video keeps a container the server names). Runs in a worker thread."""
+    if not isinstance(source, str | os.PathLike):
+        return False
+    raw_source, raw_output = os.fspath(source), os.fspath(output)
+    if not isinstance(raw_source, str) or os.path.isdir(raw_output):
+        return False  # bytes paths are not sources; into a folder: the server's name
+    real_source, named = Path(os.path.realpath(raw_source)), Path(os.path.realpath(raw_output))
+    with contextlib.suppress(OSError):
+        if named == real_source or os.path.samefile(raw_source, raw_output):
+            return True
+    if options.download_type is not None:
+        return False
+    if uploads_audio(raw_source, options.content_type):
+        return served_name(named, ".mp3") == real_source
+    return is_served_name(real_source, named)
+
+
 async def _download_file(
     generation: Generation, options: RestoreOptions, output: str | os.PathLike[str]
 ) -> Path:
     """Download to ``output``; with the server's default type a file name takes the suffix of
-    what was served (``clean.mp3`` becomes ``clean.mp4`` for a video)."""
+    what was served (``clean.mp3`` becomes ``clean.mp4`` for a video; see
+    :func:`served_name`), and never replaces a file of that other name."""
     return await generation.download(
         output,
         download_type=options.download_type,

@@ -24,6 +24,7 @@ from diffio_async import (
     AsyncDiffio,
     AuthenticationError,
     ConfigurationError,
+    DownloadError,
     Generation,
     GenerationFailedError,
     GenerationProgress,
@@ -409,6 +410,46 @@ async def test_download_by_default_gets_what_the_server_serves_and_can_take_its_
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["as-given.bin", written])
         with pytest.raises(InvalidRequestError, match="served_suffix must be True or False"):
             await generation.download(tmp_path, served_suffix=1)  # type: ignore[arg-type]
+
+
+@VIRTUAL
+async def test_a_served_suffix_replaces_only_a_media_suffix_and_never_another_file(
+    tmp_path: Any,
+) -> None:
+    """Review of issue 9: ``take.1`` gains the served suffix (``take.1.mp3``, not
+    ``take.mp3``); a file already at the served name, which the caller did not name, is not
+    replaced (DownloadError before any media request) unless ``overwrite_served``; a folder
+    there is always refused."""
+    async with emulated_diffio(loopback=False) as env:
+        project = await env.client.projects.create(
+            b"RIFF" + bytes(3000), file_name="talk.wav", content_type="audio/wav"
+        )
+        generation = await env.client.generations.create(project, model="diffio-3.5")
+        await generation.wait()
+        for name in ("take.1", "take.2", "interview.2024-05-01", "clean"):
+            path = await generation.download(tmp_path / name, served_suffix=True)
+            assert path == tmp_path / f"{name}.mp3"
+        other = tmp_path / "other.mp3"
+        other.write_bytes(b"another take")
+        gets = len([e for e in env.emulator.requests if e.method == "GET"])
+        with pytest.raises(DownloadError, match="already exists"):
+            await generation.download(tmp_path / "other.wav", served_suffix=True)
+        assert other.read_bytes() == b"another take"
+        assert len([e for e in env.emulator.requests if e.method == "GET"]) == gets
+        named = await generation.download(tmp_path / "other.mp3", served_suffix=True)
+        assert named == other and other.read_bytes() == b"RIFF" + bytes(3000)  # named: replaced
+        other.write_bytes(b"another take")
+        replaced = await generation.download(
+            tmp_path / "other.wav", served_suffix=True, overwrite_served=True
+        )
+        assert replaced == other and other.read_bytes() == b"RIFF" + bytes(3000)
+        (tmp_path / "folder.mp3").mkdir()
+        for overwrite in (False, True):
+            with pytest.raises(IsADirectoryError):
+                await generation.download(
+                    tmp_path / "folder.wav", served_suffix=True, overwrite_served=overwrite
+                )
+        assert list((tmp_path / "folder.mp3").iterdir()) == []
 
 
 def test_poll_schedule_never_exceeds_the_cap_and_halves_on_change() -> None:

@@ -305,7 +305,7 @@ async def test_a_batch_started_before_the_change_resumes_without_paying_twice(
 async def test_restore_never_replaces_its_source_under_a_served_suffix(
     env: EmulatedDiffio, tmp_path: Path
 ) -> None:
-    """FAILS (review of issue 9): ``restore("clip.mp4", output="clip.mp3")`` with the default
+    """Fixed (review of issue 9): ``restore("clip.mp4", output="clip.mp3")`` with the default
     download type gets the video, renames the output to ``clip.mp4`` and replaces the source
     recording with the restored one (restore_many refuses this layout; restore does not)."""
     source = _write(tmp_path / "clip.mp4", VIDEO)
@@ -324,7 +324,7 @@ async def test_restore_never_replaces_its_source_under_a_served_suffix(
 async def test_restore_never_replaces_another_file_under_a_served_suffix(
     env: EmulatedDiffio, tmp_path: Path
 ) -> None:
-    """FAILS (review of issue 9): the caller named ``take.mp3``; the served suffix turns it
+    """Fixed (review of issue 9): the caller named ``take.mp3``; the served suffix turns it
     into ``take.mp4`` and an existing ``take.mp4`` (another recording) is silently replaced."""
     source = _write(tmp_path / "in" / "clip.mp4", VIDEO)
     other = _write(tmp_path / "take.mp4", b"another recording, not to be lost")
@@ -337,7 +337,7 @@ async def test_restore_never_replaces_another_file_under_a_served_suffix(
 async def test_restore_many_in_place_with_a_video_content_type_never_replaces_the_source(
     env: EmulatedDiffio, tmp_path: Path
 ) -> None:
-    """FAILS (review of issue 9): ``_may_be_served_as`` guesses from the name alone that
+    """Fixed (review of issue 9): ``_may_be_served_as`` guesses from the name alone that
     ``capture.wav`` comes back as MP3, but ``content_type="video/mp4"`` makes it a video
     project; its video is served under the source's name and replaces the source."""
     source = _write(tmp_path / "in" / "capture.wav", VIDEO)
@@ -350,7 +350,7 @@ async def test_restore_many_in_place_with_a_video_content_type_never_replaces_th
 async def test_a_transcript_the_ledger_recorded_is_not_taken_for_the_default_output(
     env: EmulatedDiffio, tmp_path: Path
 ) -> None:
-    """FAILS (review of issue 9): after a run with ``download_type="transcript"`` (out/talk.json
+    """Fixed (review of issue 9): after a run with ``download_type="transcript"`` (out/talk.json
     recorded), a run with the default type matches the recorded name without its suffix and
     reports the item skipped with ``talk.json`` as its output: the MP3 is never downloaded."""
     source = _write(tmp_path / "in" / "talk.wav", AUDIO)
@@ -367,7 +367,7 @@ async def test_a_transcript_the_ledger_recorded_is_not_taken_for_the_default_out
 async def test_an_mp3_the_ledger_recorded_for_a_video_is_not_taken_for_its_video(
     env: EmulatedDiffio, tmp_path: Path
 ) -> None:
-    """FAILS (review of issue 9): a video project restored once as audio (explicitly, or by a
+    """Fixed (review of issue 9): a video project restored once as audio (explicitly, or by a
     version whose default was audio: every older ledger) is skipped by a default run, which
     reports ``clip.mp3``: the issue's point (a video project gets its video) never happens on
     an existing ledger."""
@@ -385,7 +385,7 @@ async def test_an_mp3_the_ledger_recorded_for_a_video_is_not_taken_for_its_video
 async def test_a_served_suffix_replaces_only_a_media_suffix(
     env: EmulatedDiffio, tmp_path: Path
 ) -> None:
-    """FAILS (review of issue 9): ``Path.with_suffix`` takes whatever follows the last dot for
+    """Fixed (review of issue 9): ``Path.with_suffix`` takes whatever follows the last dot for
     a suffix: outputs ``take.1`` and ``take.2`` both become ``take.mp3`` (the second restore
     silently replaces the first, both paid for), ``interview.2024-05-01`` becomes
     ``interview.mp3``."""
@@ -404,7 +404,7 @@ async def test_a_served_suffix_replaces_only_a_media_suffix(
 async def test_a_folder_where_a_served_output_should_go_is_never_written_into(
     env: EmulatedDiffio, tmp_path: Path
 ) -> None:
-    """FAILS (review of issue 9): with ``out/talk.mp3/`` a folder, talk.wav's served output
+    """Fixed (review of issue 9): with ``out/talk.mp3/`` a folder, talk.wav's served output
     (planned as ``out/talk.wav``, checked as such by ``_prepare_output``) becomes
     ``out/talk.mp3``, which the download treats as a folder: the item reports success with
     ``out/talk.mp3/diffio_ai_talk.mp3``. A video source in the same situation is refused
@@ -414,3 +414,30 @@ async def test_a_folder_where_a_served_output_should_go_is_never_written_into(
     [result] = await collect(env, tmp_path / "in", tmp_path / "out")
     assert list((tmp_path / "out" / "talk.mp3").iterdir()) == []
     assert not result.ok
+
+
+async def test_an_output_that_could_be_the_source_is_refused_before_any_request(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    """The source under any served suffix (``clip.mp3`` -> ``clip.mp4``), through a link, or
+    (with an explicit type) the source itself: refused up front, nothing created."""
+    source = _write(tmp_path / "clip.mp4", VIDEO)
+    (tmp_path / "link").symlink_to(tmp_path)
+    refused = [
+        (tmp_path / "clip.mp3", None),
+        (tmp_path / "clip", None),
+        (tmp_path / "link" / "clip.wav", None),
+        (tmp_path / "clip.mp4", "video"),
+    ]
+    for output, download_type in refused:
+        options = RestoreOptions(poll=QUICK_POLL, download_type=download_type)
+        with pytest.raises(InvalidRequestError, match="over the source"):
+            await env.client.restore(source, output=output, options=options)
+    mp3 = _write(tmp_path / "talk.mp3", AUDIO)  # audio comes back as MP3: talk.wav is its
+    with pytest.raises(InvalidRequestError, match="over the source"):
+        await env.client.restore(mp3, output=tmp_path / "talk.wav", options=RestoreOptions())
+    assert env.emulator.requests.find(path="/v1/create_project") == []
+    assert source.read_bytes() == VIDEO
+    kept = RestoreOptions(poll=QUICK_POLL, download_type="audio")
+    result = await env.client.restore(source, output=tmp_path / "clip.mp3", options=kept)
+    assert result.output == tmp_path / "clip.mp3" and source.read_bytes() == VIDEO
