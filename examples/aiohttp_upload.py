@@ -2,11 +2,12 @@
 
 ``POST /restore`` takes a multipart form with a ``size`` field (the file's size in bytes:
 uploads declare their length up front, and a multipart part does not say its own) followed
-by a ``file`` field, and answers JSON. The field is read in order, a chunk at a time, while
-the SDK uploads it: the request body is never held in memory or written to disk. On an
-era-B (edge) server a part that must be re-sent is re-sent from the copy kept of that one
-part; on an era-A server the single upload request cannot be re-sent once bytes went out
-(the error says so).
+by a ``file`` field, and answers JSON (``output`` is ``<request id>/<the server's file
+name>`` under RESTORED_DIR: a folder per request, so callers never overwrite each other).
+The field is read in order, a chunk at a time, while the SDK uploads it: the request body is
+never held in memory or written to disk. On an era-B (edge) server a part that must be
+re-sent is re-sent from the copy kept of that one part; on an era-A server the single upload
+request cannot be re-sent once bytes went out (the error says so).
 
 One client per process (created on startup, closed on cleanup) is shared by every request.
 Run with ``python examples/aiohttp_upload.py`` (needs aiohttp, and DIFFIO_API_KEY;
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -53,7 +55,10 @@ async def restore(request: web.Request) -> web.Response:
     try:
         # The field's name and content type come from its part headers.
         source = MediaSource.from_file(field, size=size)
-        result = await request.app[DIFFIO].restore(source, output=RESTORED_DIR)
+        # A folder per request: two callers uploading "talk.wav" never share an output.
+        folder = RESTORED_DIR / uuid.uuid4().hex
+        await anyio.Path(folder).mkdir()
+        result = await request.app[DIFFIO].restore(source, output=folder)
     except InvalidRequestError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from exc
     except RestoreError as exc:
@@ -63,7 +68,7 @@ async def restore(request: web.Request) -> web.Response:
             "projectId": result.project_id,
             "generationId": result.generation_id,
             "status": result.progress.status,
-            "output": result.output.name,
+            "output": result.output.relative_to(RESTORED_DIR).as_posix(),
         }
     )
 

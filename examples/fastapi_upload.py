@@ -1,9 +1,11 @@
 """A FastAPI endpoint that restores an uploaded file through one shared ``AsyncDiffio``.
 
 ``POST /restore`` takes a multipart form with a ``file`` field and answers JSON (the ids, the
-final status and where the restored file went). FastAPI spools the upload to a temporary
-file (1 MiB in memory, the rest on disk) and the SDK uploads it from there, a chunk at a time
-in a worker thread: a large request body is never held in memory, by either side.
+final status and where the restored file went: ``<request id>/<the server's file name>``
+under RESTORED_DIR, a folder per request so that callers never overwrite each other).
+FastAPI spools the upload to a temporary file (1 MiB in memory, the rest on disk) and the SDK
+uploads it from there, a chunk at a time in a worker thread: a large request body is never
+held in memory, by either side.
 
 One client per process (created in the lifespan, closed on shutdown) is shared by every
 request. Run with ``uvicorn examples.fastapi_upload:app`` (needs fastapi and
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -44,9 +47,12 @@ app = FastAPI(lifespan=lifespan)
 @app.post("/restore")
 async def restore(request: Request, file: UploadFile) -> dict[str, Any]:
     client: AsyncDiffio = request.app.state.diffio
+    # A folder per request: two callers uploading "talk.wav" never share an output.
+    folder = RESTORED_DIR / uuid.uuid4().hex
+    await anyio.Path(folder).mkdir()
     try:
         # The UploadFile itself: its name and content type come along.
-        result = await client.restore(file, output=RESTORED_DIR)
+        result = await client.restore(file, output=folder)
     except RestoreError as exc:
         raise HTTPException(status_code=502, detail=str(exc)) from exc
     finally:
@@ -55,5 +61,5 @@ async def restore(request: Request, file: UploadFile) -> dict[str, Any]:
         "projectId": result.project_id,
         "generationId": result.generation_id,
         "status": result.progress.status,
-        "output": result.output.name,
+        "output": result.output.relative_to(RESTORED_DIR).as_posix(),
     }

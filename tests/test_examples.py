@@ -262,23 +262,30 @@ async def test_aiohttp_upload_streams_a_multipart_field_into_a_restore(
 
 
 @pytest.mark.anyio
-async def test_fastapi_upload_keeps_each_callers_result(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+@pytest.mark.parametrize("example", ["fastapi_upload", "aiohttp_upload"])
+async def test_an_upload_example_keeps_each_callers_result(
+    example: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """FAILS (review of issue 9): the FastAPI example restores into one folder under the
-    server's file name (``diffio_ai_<uploaded name>``): two callers who upload a ``talk.wav``
-    get the same output name, the second restore replaces the first caller's result, and the
-    first reply now points at the second caller's recording."""
-    first_bytes, second_bytes = b"RIFF" + b"\x01" * 4000, b"RIFF" + b"\x02" * 4000
+    """Review of issue 9: the upload examples once restored into one folder under the
+    server's file name (``diffio_ai_<uploaded name>``), so a second caller uploading a
+    ``talk.wav`` replaced the first caller's result. Each request now has its own output."""
+    contents = [b"RIFF" + b"\x01" * 4000, b"RIFF" + b"\x02" * 4000]
     with _emulated("a", monkeypatch, tmp_path):
-        app = _load("fastapi_upload").app
-        async with _served(_uvicorn(app)) as url, httpx2.AsyncClient(timeout=120) as http:
+        module = _load(example)
+        if example == "fastapi_upload":
+            server = _uvicorn(module.app)
+        else:
+            server = _aiohttp_server(module.make_app())
+        async with _served(server) as url, httpx2.AsyncClient(timeout=120) as http:
             replies = []
-            for content in (first_bytes, second_bytes):
+            for content in contents:
                 answer = await http.post(
-                    f"{url}/restore", files={"file": ("talk.wav", content, "audio/wav")}
+                    f"{url}/restore",
+                    data={"size": str(len(content))},  # sent before the file (aiohttp's order)
+                    files={"file": ("talk.wav", content, "audio/wav")},
                 )
                 assert answer.status_code == 200, answer.text
                 replies.append(answer.json())
-    first_output = tmp_path / "restored" / replies[0]["output"]
-    assert first_output.read_bytes() == first_bytes
+    outputs = [tmp_path / "restored" / reply["output"] for reply in replies]
+    assert outputs[0] != outputs[1]
+    assert [output.read_bytes() for output in outputs] == contents
