@@ -457,7 +457,7 @@ def _served_dest(
             raise IsADirectoryError(
                 errno.EISDIR, "a folder is where the served output should go", str(served)
             )
-        if not overwrite and os.path.lexists(served):
+        if not overwrite and os.path.lexists(served) and not _same_file(served, named):
             raise DownloadError(
                 f"the result was served as {served.suffix} and {served} already exists; it "
                 f"is not replaced, since you named {named}: move it away or name the output "
@@ -465,6 +465,15 @@ def _served_dest(
                 generation_id=generation_id,
             )
     return served
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    """Whether both exist and are one file (``clip.MP4`` and ``clip.mp4`` on a
+    case-insensitive file system)."""
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return False
 
 
 def _check_callable(name: str, value: object) -> None:

@@ -336,14 +336,14 @@ class Walker:
         return _fold(Path(shown.removesuffix(".*") if self.suffix is None else shown))
 
     def _name(self, output: Path) -> str:
-        """What two outputs are compared by: the folded path, less its suffix when the suffix
-        is only chosen at the download."""
+        """What two outputs are compared by: the folded path, less a media suffix when the
+        suffix is only chosen at the download."""
         return _fold(without_media_suffix(output) if self.suffix is None else output)
 
     def _folder_name(self, folder: Path) -> str | None:
         """What a folder of an output is compared with outputs by (:meth:`_name`'s terms):
         ``None`` when no output can be that folder (with a suffix chosen at the download, a
-        folder without a suffix: every output ends with one)."""
+        folder without a media suffix: every output ends with a served one)."""
         if self.suffix is not None:
             return _fold(folder)
         base = without_media_suffix(folder)
