@@ -8,7 +8,15 @@ from typing import Any, Final, Literal, cast, get_args
 
 import attrs
 
-__all__ = ["STATES", "EntryState", "Identity", "LedgerEntry", "fresh_entry", "utc"]
+__all__ = [
+    "ENTRY_COLUMNS",
+    "STATES",
+    "EntryState",
+    "Identity",
+    "LedgerEntry",
+    "fresh_entry",
+    "utc",
+]
 
 EntryState = Literal[
     "pending",
@@ -78,6 +86,11 @@ class LedgerEntry:
         return Identity(
             size=self.size, content_hash=self.content_hash, model=self.model, options=self.options
         )
+
+
+ENTRY_COLUMNS: Final = tuple(field.name for field in attrs.fields(LedgerEntry))
+"""Every field of :class:`LedgerEntry`, in order: one column each in every store, so a field
+added to the entry is stored everywhere (a store's conformance test writes them all)."""
 
 
 @attrs.frozen(kw_only=True)

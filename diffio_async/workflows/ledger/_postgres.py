@@ -51,7 +51,7 @@ import anyio.to_thread
 import attrs
 
 from ...errors import LedgerError, LedgerFormatError, LedgerLockedError
-from ._entry import STATES, EntryState, Identity, LedgerEntry
+from ._entry import ENTRY_COLUMNS, STATES, EntryState, Identity, LedgerEntry
 from ._location import is_postgres_url, redact_url, scrub
 from ._store import EntryChange
 
@@ -98,6 +98,7 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             generation_id   text,
             idempotency_key text,
             output_path     text,
+            served_type     text,
             error           text,
             error_stage     text,
             attempts        integer NOT NULL DEFAULT 0,
@@ -117,32 +118,14 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
 POSTGRES_SCHEMA_VERSION: Final = len(_MIGRATIONS)
 """The schema version this module writes; a database with a newer one is refused."""
 
-_COLUMNS: Final = (
-    "source",
-    "size",
-    "content_hash",
-    "model",
-    "options",
-    "state",
-    "last_good_state",
-    "project_id",
-    "generation_id",
-    "idempotency_key",
-    "output_path",
-    "error",
-    "error_stage",
-    "attempts",
-    "created_at",
-    "updated_at",
-)
-_SELECT: Final = f"SELECT {', '.join(_COLUMNS)} FROM diffio_ledger_entries WHERE batch = %s"
+_SELECT: Final = f"SELECT {', '.join(ENTRY_COLUMNS)} FROM diffio_ledger_entries WHERE batch = %s"
 _INSERT: Final = (
-    f"INSERT INTO diffio_ledger_entries (batch, {', '.join(_COLUMNS)}) "
-    f"VALUES (%s, {', '.join('%s' for _ in _COLUMNS)})"
+    f"INSERT INTO diffio_ledger_entries (batch, {', '.join(ENTRY_COLUMNS)}) "
+    f"VALUES (%s, {', '.join('%s' for _ in ENTRY_COLUMNS)})"
 )
 _UPDATE: Final = (
     "UPDATE diffio_ledger_entries SET "
-    + ", ".join(f"{column} = %s" for column in _COLUMNS[1:])
+    + ", ".join(f"{column} = %s" for column in ENTRY_COLUMNS[1:])
     + " WHERE batch = %s AND source = %s"
 )
 _MIGRATION_LOCK: Final = "diffio_async ledger schema"
@@ -545,7 +528,7 @@ def _still_connected(connection: psycopg.Connection[Any]) -> bool:
 
 
 def _row_to_entry(row: tuple[Any, ...]) -> LedgerEntry:
-    values = dict(zip(_COLUMNS, row, strict=True))
+    values = dict(zip(ENTRY_COLUMNS, row, strict=True))
     values["created_at"] = _utc(values["created_at"])
     values["updated_at"] = _utc(values["updated_at"])
     return LedgerEntry(**values)
@@ -557,4 +540,4 @@ def _utc(moment: datetime) -> datetime:
 
 def _entry_to_row(entry: LedgerEntry) -> tuple[Any, ...]:
     values = attrs.asdict(entry, recurse=False)
-    return tuple(values[column] for column in _COLUMNS)
+    return tuple(values[column] for column in ENTRY_COLUMNS)

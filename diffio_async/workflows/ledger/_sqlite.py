@@ -23,7 +23,7 @@ import anyio.to_thread
 import attrs
 
 from ...errors import LedgerError, LedgerFormatError, LedgerLockedError
-from ._entry import STATES, EntryState, Identity, LedgerEntry, utc
+from ._entry import ENTRY_COLUMNS, STATES, EntryState, Identity, LedgerEntry, utc
 from ._store import EntryChange
 
 __all__ = ["SCHEMA_VERSION", "SQLiteLedgerStore"]
@@ -70,30 +70,12 @@ _LATER_INDEXES: Final = (
 # older version, naming its columns, still reads and writes such a file).
 _LATER_COLUMNS: Final = (("served_type", "TEXT"),)
 
-_COLUMNS: Final = (
-    "source",
-    "size",
-    "content_hash",
-    "model",
-    "options",
-    "state",
-    "last_good_state",
-    "project_id",
-    "generation_id",
-    "idempotency_key",
-    "output_path",
-    "served_type",
-    "error",
-    "error_stage",
-    "attempts",
-    "created_at",
-    "updated_at",
-)
-_SELECT: Final = f"SELECT {', '.join(_COLUMNS)} FROM entries"
+_SELECT: Final = f"SELECT {', '.join(ENTRY_COLUMNS)} FROM entries"
 _UPSERT: Final = (
-    f"INSERT INTO entries ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+    f"INSERT INTO entries ({', '.join(ENTRY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in ENTRY_COLUMNS)}) "
     f"ON CONFLICT (source) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "source")
+    + ", ".join(f"{c} = excluded.{c}" for c in ENTRY_COLUMNS if c != "source")
 )
 
 _T = TypeVar("_T")
@@ -327,7 +309,7 @@ def _commit(connection: sqlite3.Connection, batch: list[_Write]) -> None:
 
 
 def _row_to_entry(row: tuple[Any, ...]) -> LedgerEntry:
-    values = dict(zip(_COLUMNS, row, strict=True))
+    values = dict(zip(ENTRY_COLUMNS, row, strict=True))
     values["created_at"] = utc(values["created_at"])
     values["updated_at"] = utc(values["updated_at"])
     return LedgerEntry(**values)
@@ -337,7 +319,7 @@ def _entry_to_row(entry: LedgerEntry) -> tuple[Any, ...]:
     values = attrs.asdict(entry, recurse=False)
     values["created_at"] = entry.created_at.timestamp()
     values["updated_at"] = entry.updated_at.timestamp()
-    return tuple(values[column] for column in _COLUMNS)
+    return tuple(values[column] for column in ENTRY_COLUMNS)
 
 
 def _fetch(connection: sqlite3.Connection, source: str) -> LedgerEntry | None:

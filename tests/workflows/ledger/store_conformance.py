@@ -262,6 +262,48 @@ class LedgerStoreConformance:
     # --- durability --------------------------------------------------------------------------
 
     @pytest.mark.anyio
+    async def test_every_field_of_an_entry_is_stored(self, stores: StoreFactory) -> None:
+        """A field added to ``LedgerEntry`` must reach the storage of every store: write an
+        entry whose every field differs from its default, read it back after a reopen."""
+        full = _entry(
+            "/in/full.wav",
+            size=7,
+            content_hash=_digest(7),
+            model=MODEL,
+            options=OPTIONS,
+            state="failed",
+            last_good_state="downloaded",
+            project_id="p-full",
+            generation_id="g-full",
+            idempotency_key="k-full",
+            output_path="/out/full.mp4",
+            served_type="video",
+            error="boom",
+            error_stage="download",
+            attempts=3,
+        )
+        defaults = fresh_entry("/in/full.wav", NOW)
+        unset = [
+            field.name
+            for field in attrs.fields(LedgerEntry)
+            if field.name not in ("source", "created_at", "updated_at")
+            and getattr(full, field.name) == getattr(defaults, field.name)
+        ]
+        assert unset == [], "give these fields a value here"
+        store = stores.store()
+        await store.open()
+        try:
+            await store.update(full.source, _put(full))
+        finally:
+            await store.aclose()
+        reopened = stores.store()
+        await reopened.open()
+        try:
+            assert await reopened.get(full.source) == full
+        finally:
+            await reopened.aclose()
+
+    @pytest.mark.anyio
     async def test_entries_survive_close_and_reopen(self, stores: StoreFactory) -> None:
         store = stores.store()
         await store.open()
