@@ -158,6 +158,7 @@ class SyncGeneration:
         not_ready_patience: float = 30.0,
         known_complete: bool = False,
         served_suffix: bool = False,
+        overwrite_served: bool = False,
     ) -> Path:
         """Download the result to ``dest`` (a file path, or a folder for the server's name);
         return the path written.
@@ -177,5 +178,6 @@ class SyncGeneration:
                 not_ready_patience=not_ready_patience,
                 known_complete=known_complete,
                 served_suffix=served_suffix,
+                overwrite_served=overwrite_served,
             )
         )
