@@ -789,3 +789,64 @@ def test_ctrl_c_while_iterating_restore_many_raises_keyboard_interrupt(
         check=False,
     )
     assert (done.returncode, done.stdout) == (0, "interrupted\n"), done.stderr
+
+
+CTRL_C_ENTERING_BATCH = """
+import os, signal, sys, threading
+from pathlib import Path
+from diffio_async import Diffio
+from diffio_async.emulator import Emulator, serve_in_thread
+
+folder = Path(sys.argv[3])
+interrupted, ran = threading.Event(), threading.Event()
+
+
+def on_sigint(*_):
+    interrupted.set()
+    raise KeyboardInterrupt
+
+
+signal.signal(signal.SIGINT, on_sigint)
+
+
+class Sources(list):
+    def __iter__(self):  # walked on the loop while the main thread waits to enter the block
+        if not interrupted.is_set():
+            os.kill(os.getpid(), signal.SIGINT)
+            interrupted.wait(30)
+        return super().__iter__()
+
+
+with Emulator(api_key=sys.argv[1], generation_seconds=3600) as emulator:
+    with serve_in_thread(emulator) as url:
+        client = Diffio(sys.argv[1], url, backend=sys.argv[2])
+        try:
+            with client.restore_many(
+                Sources([folder / "a.wav"]),
+                output_dir=folder / "out",
+                on_stage=lambda source, stage: ran.set(),
+            ) as results:
+                print("entered")
+        except KeyboardInterrupt:
+            print("interrupted")
+        # A bound on a hang: an interrupted batch must not go on in the background.
+        print("ran on" if ran.wait(10) else "stopped")
+        client.close()
+"""
+
+
+def test_ctrl_c_while_entering_restore_many_stops_the_batch(backend: str, tmp_path: Path) -> None:
+    """Second review of issue 9: Ctrl-C while ``with client.restore_many(...)`` is entered
+    (its sources being walked, its ledger opened) raises KeyboardInterrupt in the caller, but
+    the manager's task goes on on the loop: it enters the batch and restores the files in the
+    background (the uploads are billed) until the client is closed, with no ``with`` block
+    left to stop it."""
+    (tmp_path / "a.wav").write_bytes(AUDIO)
+    done = subprocess.run(
+        [sys.executable, "-c", CTRL_C_ENTERING_BATCH, TEST_API_KEY, backend, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,  # a bound on a hang, not a timing
+        check=False,
+    )
+    assert done.stdout.split() == ["interrupted", "stopped"], done.stderr
