@@ -21,7 +21,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
-from typing import Literal, ParamSpec, TypeVar
+from typing import Any, Generic, Literal, ParamSpec, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -132,28 +132,52 @@ class LoopThread:
     def enter(self, manager: AbstractAsyncContextManager[T]) -> Iterator[T]:
         """``manager`` as a blocking context manager; both its halves run in one task.
 
-        An interrupt of the ``with`` block (KeyboardInterrupt, SystemExit: not an Exception)
-        exits ``manager`` as a block left early would, and goes on up: thrown into the loop,
-        it would stop the loop's thread.
+        An interrupt while it is entered (Ctrl-C while a batch walks its sources) cancels its
+        task and waits until the task ended (a manager already entered is exited as a block
+        left early), then goes on up: the task must not go on without a ``with``
+        block to leave it. An interrupt of the ``with`` block (KeyboardInterrupt,
+        SystemExit: not an Exception) exits ``manager`` as a block left early would, and
+        goes on up: thrown into the loop, it would stop the loop's thread.
         """
         self._check_open()
-        blocking = self._portal.wrap_async_context_manager(manager)
-        value = _outside_event_loops(blocking.__enter__)
+        held = _Held(manager)
+        self._unfinished.add(held.ended)
         try:
-            yield value
-        except Exception as exc:
-            if self._closed:  # close() cancelled the manager's task, which exited it
+            task = _outside_event_loops(lambda: self._portal.start_task_soon(held.run))
+            try:
+                value = held.entered.result()
+            except BaseException:
+                # cancel() is false once the task ended (entering failed: that is raised).
+                if task.cancel():
+                    held.ended.wait()  # set when the task ended, or when the loop stopped
                 raise
-            leave = functools.partial(blocking.__exit__, type(exc), exc, exc.__traceback__)
-            if not _outside_event_loops(leave):
+            try:
+                yield value
+            except Exception as exc:
+                if self._closed:  # close() cancelled the manager's task, which exited it
+                    raise
+                if not self._leave(held, task, exc):
+                    raise
+            except BaseException:
+                if not self._closed:
+                    self._leave(held, task, None)
                 raise
-        except BaseException:
-            if not self._closed:
-                _outside_event_loops(lambda: blocking.__exit__(None, None, None))
-            raise
-        else:
-            if not self._closed:
-                _outside_event_loops(lambda: blocking.__exit__(None, None, None))
+            else:
+                if not self._closed:
+                    self._leave(held, task, None)
+        finally:
+            self._unfinished.discard(held.ended)
+
+    def _leave(
+        self,
+        held: _Held[T],
+        task: concurrent.futures.Future[bool | None],
+        exc: BaseException | None,
+    ) -> bool | None:
+        """Exit ``held``'s manager (with ``exc``, or as a block that ended) and return what
+        its ``__aexit__`` returned."""
+        _outside_event_loops(lambda: self._portal.call(held.release, exc))
+        return task.result()
 
     def iterate(self, iterator: AsyncIterator[T]) -> Iterator[T]:
         """Step ``iterator`` on the loop, one blocking call per item."""
@@ -180,6 +204,49 @@ class LoopThread:
     def _check_open(self) -> None:
         if self._closed or sys.is_finalizing():
             raise ClientClosedError("the Diffio client is closed")
+
+
+class _Held(Generic[T]):
+    """An async context manager held entered by one task on the loop, from its ``run``'s
+    entering until :meth:`release` (called on the loop) lets it exit."""
+
+    def __init__(self, manager: AbstractAsyncContextManager[T]) -> None:
+        self._manager = manager
+        self.entered: concurrent.futures.Future[T] = concurrent.futures.Future()
+        """What entering gave (or raised)."""
+        self.ended = threading.Event()
+        """Set when :meth:`run` has ended."""
+        self._exit: tuple[type[BaseException] | None, BaseException | None, Any] = (
+            None,
+            None,
+            None,
+        )
+        self._leave: anyio.Event | None = None
+
+    def release(self, exc: BaseException | None) -> None:
+        """Let the manager exit (with ``exc``)."""
+        if exc is not None:
+            self._exit = (type(exc), exc, exc.__traceback__)
+        if self._leave is not None:
+            self._leave.set()
+
+    async def run(self) -> bool | None:
+        """Enter the manager, wait for :meth:`release`, exit it; return what exiting did."""
+        try:
+            self._leave = anyio.Event()
+            try:
+                value = await self._manager.__aenter__()
+            except BaseException as exc:
+                self.entered.set_exception(exc)
+                raise
+            self.entered.set_result(value)
+            try:
+                await self._leave.wait()
+            finally:
+                result = await self._manager.__aexit__(*self._exit)
+            return result
+        finally:
+            self.ended.set()
 
 
 def _outside_event_loops(call: Callable[[], T]) -> T:
