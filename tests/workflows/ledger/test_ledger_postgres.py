@@ -321,6 +321,34 @@ async def test_the_password_never_appears_in_errors_or_reprs(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    "url",
+    [
+        # libpq ends the user info at the first "/": host "diffio", port "Zq7", dbname "Wv9@..."
+        pytest.param("postgresql://diffio:Zq7/Wv9@127.0.0.1:1/x", id="unencoded slash"),
+        # libpq ends it at the first "@": password "Zq7", host "Wv9@127.0.0.1"
+        pytest.param("postgresql://diffio:Zq7@Wv9@127.0.0.1:1/x", id="unencoded at"),
+        # sslpassword: the passphrase of the client key, a secret as much as the password
+        pytest.param(
+            "postgresql://diffio@127.0.0.1:1/x?sslpassword=Zq7Wv9&sslmode=nonsense",
+            id="sslpassword",
+        ),
+    ],
+)
+async def test_a_password_written_unencoded_is_hidden_too(url: str) -> None:
+    """Second review of issue 9: a password with an unencoded "/" (libpq then reads a host
+    and a port) was shown whole by ``redact_url``, one with an unencoded "@" half shown, and
+    ``sslpassword=`` not hidden at all: in ``repr(store)``, ``BatchOptions``' repr and the
+    errors of ``open()``. No server is needed: each fails before connecting."""
+    store = PostgresStore(url)
+    with pytest.raises(LedgerError) as caught:
+        await store.open()
+    said = _everything_said(caught.value) + repr(store) + store.url
+    said += repr(BatchOptions(ledger=url))
+    assert [secret for secret in ("Zq7", "Wv9") if secret in said] == [], said
+
+
+@pytest.mark.anyio
 async def test_a_closed_store_names_its_batch_without_the_password(database: str) -> None:
     store = PostgresStore(database, batch="b")
     with pytest.raises(LedgerError, match="closed") as caught:
