@@ -45,23 +45,27 @@ def sqlite_path(where: str | os.PathLike[str]) -> str | os.PathLike[str]:
     return unquote(rest[1:])
 
 
-# libpq's URI rules: the user info ends at the first "@" or "/"; a password may also be given
-# as a query parameter.
-_USERINFO_PASSWORD: Final = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:@/]*:)([^@/]*)(?=@)")
-_QUERY_PASSWORD: Final = re.compile(r"([?&]password=)([^&]*)")
+# The password of the user info: libpq ends the user info at the first "@" or "/", but a
+# password written with an unencoded "@" or "/" is hidden whole: up to the last "@" before
+# the query. A password may also be a query parameter (sslpassword: the client key's).
+_USERINFO_PASSWORD: Final = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:@/?]*:)([^?]*)(?=@)")
+_QUERY_PASSWORD: Final = re.compile(r"([?&](?:ssl)?password=)([^&]*)")
 
 
 def secrets_of(url: str) -> list[str]:
     """The passwords written in ``url`` (user info and ``password=`` query), as written and
-    decoded, longest first, so that a message can be scrubbed of every spelling."""
+    decoded, and the pieces between an unencoded "@" or "/" of the user info's (libpq reads
+    them as a password, host or port: its messages quote them), longest first, so that a
+    message can be scrubbed of every spelling."""
     found = {match.group(2) for match in _USERINFO_PASSWORD.finditer(url)}
+    found |= {piece for secret in found for piece in re.split(r"[@/]", secret)}
     found |= {match.group(2) for match in _QUERY_PASSWORD.finditer(url)}
     found |= {unquote(secret) for secret in found}
     return sorted((secret for secret in found if secret), key=len, reverse=True)
 
 
 def redact_url(url: str) -> str:
-    """``url`` with its password (if any) shown as ``***``."""
+    """``url`` with its passwords (if any) shown as ``***``."""
     shown = _USERINFO_PASSWORD.sub(lambda m: m.group(1) + _HIDDEN, url)
     return _QUERY_PASSWORD.sub(lambda m: m.group(1) + _HIDDEN, shown)
 
