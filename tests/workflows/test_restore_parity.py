@@ -441,3 +441,18 @@ async def test_an_output_that_could_be_the_source_is_refused_before_any_request(
     kept = RestoreOptions(poll=QUICK_POLL, download_type="audio")
     result = await env.client.restore(source, output=tmp_path / "clip.mp3", options=kept)
     assert result.output == tmp_path / "clip.mp3" and source.read_bytes() == VIDEO
+
+
+async def test_an_output_folder_named_like_the_source_is_not_taken_for_the_source(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    """Second review of issue 9: ``restore("clip.mp4", output="clip/")`` (a folder, created by
+    the download, that takes the server's file name) is refused as "could be written over the
+    source": ``_may_replace_source`` reads the new folder ``clip/`` as the file name ``clip``
+    and ``clip.mp4`` as its served name. A folder output is never the source."""
+    source = _write(tmp_path / "clip.mp4", VIDEO)
+    options = RestoreOptions(poll=QUICK_POLL)
+    result = await env.client.restore(source, output=f"{tmp_path}/clip/", options=options)
+    assert result.output is not None and result.output.parent == tmp_path / "clip"
+    assert result.output.read_bytes() == VIDEO
+    assert source.read_bytes() == VIDEO
