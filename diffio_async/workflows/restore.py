@@ -195,6 +195,8 @@ def _may_replace_source(
     raw_source, raw_output = os.fspath(source), os.fspath(output)
     if not isinstance(raw_source, str) or os.path.isdir(raw_output):
         return False  # bytes paths are not sources; into a folder: the server's name
+    if raw_output.endswith((os.sep, "/")):
+        return False  # a folder the download creates: the server's name
     real_source, named = Path(os.path.realpath(raw_source)), Path(os.path.realpath(raw_output))
     with contextlib.suppress(OSError):
         if named == real_source or os.path.samefile(raw_source, raw_output):
