@@ -850,3 +850,24 @@ def test_ctrl_c_while_entering_restore_many_stops_the_batch(backend: str, tmp_pa
         check=False,
     )
     assert done.stdout.split() == ["interrupted", "stopped"], done.stderr
+
+
+@pytest.mark.parametrize("raised", [SystemExit, KeyboardInterrupt])
+def test_a_callback_raising_system_exit_reaches_the_caller_and_leaves_the_client_working(
+    url: str, backend: str, tmp_path: Path, raised: type[BaseException]
+) -> None:
+    """Second review of issue 9: a callback that calls ``sys.exit()`` (or raises
+    KeyboardInterrupt) in its worker thread stops the client's event loop for good: the call
+    raises it, but every later call fails (``RuntimeError: Nursery is closed to new
+    arrivals`` on trio, a ClientClosedError the caller never asked for on asyncio) and
+    ``close()`` raises ``RuntimeError: This portal is not running``."""
+
+    def stop(*_: object) -> None:
+        raise raised
+
+    client = Diffio(TEST_API_KEY, url, backend=backend)
+    with pytest.raises(raised):
+        client.restore(AUDIO, output=tmp_path / "o.mp3", on_upload_progress=stop)
+    assert isinstance(client.projects.list(), list)  # the client goes on
+    client.close()
+    assert _loop_threads(backend) == []
