@@ -113,13 +113,20 @@ class LoopThread:
         async def run() -> T:
             try:
                 return await function()
+            except BaseException as exc:
+                if _ends_the_loop(exc):
+                    raise _Carried(exc) from None
+                raise
             finally:
                 ended.set()
 
         started: list[concurrent.futures.Future[T]] = []
         try:
             _outside_event_loops(lambda: started.append(self._portal.start_task_soon(run)))
-            return started[0].result()
+            try:
+                return started[0].result()
+            except _Carried as carried:
+                raise carried.exc from None
         except BaseException:
             # cancel() is false once the call ended (its own exception is being raised).
             if started and started[0].cancel():
@@ -177,7 +184,10 @@ class LoopThread:
         """Exit ``held``'s manager (with ``exc``, or as a block that ended) and return what
         its ``__aexit__`` returned."""
         _outside_event_loops(lambda: self._portal.call(held.release, exc))
-        return task.result()
+        try:
+            return task.result()
+        except _Carried as carried:
+            raise carried.exc from None
 
     def iterate(self, iterator: AsyncIterator[T]) -> Iterator[T]:
         """Step ``iterator`` on the loop, one blocking call per item."""
@@ -204,6 +214,22 @@ class LoopThread:
     def _check_open(self) -> None:
         if self._closed or sys.is_finalizing():
             raise ClientClosedError("the Diffio client is closed")
+
+
+class _Carried(Exception):
+    """A KeyboardInterrupt or SystemExit raised on the loop (by a callback: ``sys.exit()``),
+    carried to the calling thread as an ordinary exception and raised there again: left to
+    go up on the loop, it would end the loop and with it the client."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(repr(exc))
+        self.exc = exc
+
+
+def _ends_the_loop(exc: BaseException) -> bool:
+    """Whether ``exc`` would end the loop if it went up there: not an Exception, not the
+    loop's own cancellation."""
+    return not isinstance(exc, Exception | anyio.get_cancelled_exc_class())
 
 
 class _Held(Generic[T]):
@@ -238,12 +264,19 @@ class _Held(Generic[T]):
                 value = await self._manager.__aenter__()
             except BaseException as exc:
                 self.entered.set_exception(exc)
+                if _ends_the_loop(exc):
+                    raise _Carried(exc) from None
                 raise
             self.entered.set_result(value)
             try:
                 await self._leave.wait()
             finally:
-                result = await self._manager.__aexit__(*self._exit)
+                try:
+                    result = await self._manager.__aexit__(*self._exit)
+                except BaseException as exc:
+                    if _ends_the_loop(exc):
+                        raise _Carried(exc) from None
+                    raise
             return result
         finally:
             self.ended.set()
