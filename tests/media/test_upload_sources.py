@@ -521,3 +521,37 @@ async def test_a_file_opened_for_writing_only_is_refused_before_any_request(
             with pytest.raises(InvalidRequestError, match="cannot read this BufferedWriter"):
                 await env.client.projects.create(handle)
             assert list(env.emulator.requests) == []
+
+
+# --- second review of issue 9 --------------------------------------------------------------------
+
+
+class _SeekableNoSizeRead(io.BytesIO):
+    """A seekable file object whose ``read`` takes no size (some hand-written wrappers)."""
+
+    name = "a.wav"
+
+    def read(self) -> bytes:  # type: ignore[override]
+        return super().read()
+
+
+class _SeekableBrokenRead(io.BytesIO):
+    """A seekable file object whose ``read`` fails with something not an OSError (a device
+    wrapper raising its own error)."""
+
+    name = "a.wav"
+
+    def read(self, size: int | None = -1) -> bytes:
+        raise RuntimeError("device gone")
+
+
+@pytest.mark.parametrize("kind", [_SeekableNoSizeRead, _SeekableBrokenRead])
+async def test_a_file_object_whose_probe_read_fails_oddly_is_refused_clearly(kind: Any) -> None:
+    """Second review of issue 9: the ``read(0)`` probe turns only OSError/ValueError into
+    InvalidRequestError; a ``read`` that takes no size (TypeError) or raises its own error
+    escapes ``projects.create``/``restore`` raw (not a DiffioError) instead of the clear
+    refusal before any request that bad input gets."""
+    async with _env("b") as env:
+        with pytest.raises(InvalidRequestError, match="cannot read"):
+            await env.client.projects.create(kind(b"RIFF" + bytes(100)))
+        assert list(env.emulator.requests) == []
