@@ -218,8 +218,10 @@ def _refuse_text(handle: IO[bytes], start: int, kind: str) -> None:
     text file, even one wrapped like ``tempfile``'s are) or fails; the position is kept."""
     try:
         probe = handle.read(0)
-    except (OSError, ValueError) as exc:  # opened for writing only, closed
-        raise InvalidRequestError(f"cannot read this {kind}: {exc}") from None
+    except Exception as exc:  # opened for writing only, closed, a read(n) it cannot take
+        raise InvalidRequestError(
+            f"cannot read this {kind}: read(0) raised {type(exc).__name__}: {exc}"
+        ) from None
     finally:
         handle.seek(start)
     _checked_bytes(probe, error=InvalidRequestError)
