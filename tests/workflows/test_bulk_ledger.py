@@ -255,3 +255,24 @@ async def test_the_same_media_under_another_path_is_paid_once(
     assert len(env.emulator.generation_ids) == 1  # replayed under the same key
     assert len(env.emulator.requests.find(path="/v1/create_project")) == 1
     assert {p.read_bytes() for p in (tmp_path / "out").iterdir()} == {b"RIFF-same"}
+
+
+# --- second review of issue 9 --------------------------------------------------------------------
+
+
+async def test_a_later_batch_never_overwrites_an_earlier_video_under_its_served_suffix(
+    env: EmulatedDiffio, tmp_path: Path
+) -> None:
+    """Second review of issue 9: the ledger's owners are looked up under the planned name and
+    its ``.mp3`` only. Day 1 restored ``take.mp4`` (a video) to ``out/take.mp4``; day 2's
+    ``take`` (no suffix, ``content_type="video/mp4"``) is planned as ``out/take``, served as
+    ``.mp4`` and, with ``overwrite_served=True``, replaces day 1's output, reported ok."""
+    video = b"\x00\x00\x00\x18ftypmp42"
+    day1 = _source(tmp_path, "day1/take.mp4", video + b"day1")
+    day2 = _source(tmp_path, "day2/take", video + b"day2")
+    ledger = tmp_path / "batch.sqlite"
+    [first] = await collect(env, [day1], tmp_path / "out", ledger=ledger)
+    assert first.ok and first.output == tmp_path / "out" / "take.mp4"
+    [second] = await collect(env, [day2], tmp_path / "out", ledger=ledger, content_type="video/mp4")
+    assert (tmp_path / "out" / "take.mp4").read_bytes() == video + b"day1"
+    assert not second.ok or second.output != first.output
