@@ -871,3 +871,30 @@ def test_a_callback_raising_system_exit_reaches_the_caller_and_leaves_the_client
     assert client.projects.list()  # the client goes on (the project uploaded before)
     client.close()
     assert _loop_threads(backend) == []
+
+
+@pytest.mark.parametrize("raised", [SystemExit, KeyboardInterrupt])
+def test_an_on_stage_raising_system_exit_stops_the_batch_and_leaves_the_client_working(
+    url: str, backend: str, tmp_path: Path, raised: type[BaseException]
+) -> None:
+    """Second review of issue 9: ``sys.exit()`` in restore_many's ``on_stage`` reaches the
+    batch's pool task on the loop: asyncio lets SystemExit and KeyboardInterrupt out of a task
+    straight through ``run_forever``, so the loop dies (the batch raises ``RuntimeError: This
+    portal is not running``), and on trio the caller got an ExceptionGroup."""
+    (tmp_path / "a.wav").write_bytes(AUDIO)
+
+    def on_stage(source: str, stage: str) -> None:
+        if stage == "upload":
+            raise raised
+
+    client = Diffio(TEST_API_KEY, url, backend=backend)
+    with (
+        pytest.raises(raised),
+        client.restore_many(
+            [tmp_path / "a.wav"], output_dir=tmp_path / "out", on_stage=on_stage
+        ) as results,
+    ):
+        list(results)
+    assert client.projects.list() == ()  # the client goes on (nothing was uploaded)
+    client.close()
+    assert _loop_threads(backend) == []
