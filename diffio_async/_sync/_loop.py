@@ -30,6 +30,9 @@ from anyio import run as run_event_loop  # bound once: a test may patch anyio.ru
 
 from ..errors import ClientClosedError, ConfigurationError, DiffioError, InvalidRequestError
 
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
+
 __all__ = ["Backend", "LoopThread", "checked_backend", "in_worker_thread"]
 
 T = TypeVar("T")
@@ -125,8 +128,10 @@ class LoopThread:
             _outside_event_loops(lambda: started.append(self._portal.start_task_soon(run)))
             try:
                 return started[0].result()
-            except _Carried as carried:
-                raise carried.exc from None
+            except BaseException as exc:
+                if (carried := _carried_in(exc)) is not None:
+                    raise carried from None
+                raise
         except BaseException:
             # cancel() is false once the call ended (its own exception is being raised).
             if started and started[0].cancel():
@@ -186,8 +191,10 @@ class LoopThread:
         _outside_event_loops(lambda: self._portal.call(held.release, exc))
         try:
             return task.result()
-        except _Carried as carried:
-            raise carried.exc from None
+        except BaseException as exc:
+            if (carried := _carried_in(exc)) is not None:
+                raise carried from None
+            raise
 
     def iterate(self, iterator: AsyncIterator[T]) -> Iterator[T]:
         """Step ``iterator`` on the loop, one blocking call per item."""
@@ -224,6 +231,16 @@ class _Carried(Exception):
     def __init__(self, exc: BaseException) -> None:
         super().__init__(repr(exc))
         self.exc = exc
+
+
+def _carried_in(exc: BaseException) -> BaseException | None:
+    """What a :class:`_Carried` in ``exc`` (or in its exception groups) carries."""
+    if isinstance(exc, _Carried):
+        return exc.exc
+    for inner in exc.exceptions if isinstance(exc, BaseExceptionGroup) else ():
+        if (carried := _carried_in(inner)) is not None:
+            return carried
+    return None
 
 
 def _ends_the_loop(exc: BaseException) -> bool:
@@ -342,6 +359,11 @@ def in_worker_thread(
             _callbacks.running = False
 
     async def call(*args: P.args, **kwargs: P.kwargs) -> None:
-        await anyio.to_thread.run_sync(functools.partial(run, *args, **kwargs))
+        try:
+            await anyio.to_thread.run_sync(functools.partial(run, *args, **kwargs))
+        except BaseException as exc:
+            if _ends_the_loop(exc):  # sys.exit() in the callback: carried, not raised here
+                raise _Carried(exc) from None
+            raise
 
     return call
