@@ -541,3 +541,20 @@ def test_the_command_names_a_postgres_ledger_to_resume_without_its_password() ->
         argparse.Namespace(command="restore", ledger="postgresql://u:hunter2@db/restores")
     )
     assert "--ledger 'postgresql://u:***@db/restores' to resume" in said and "hunter2" not in said
+
+
+@pytest.mark.anyio
+async def test_a_url_whose_scheme_is_written_in_capitals_opens_like_any_other(
+    database: str,
+) -> None:
+    """Second review of issue 9: ``is_postgres_url`` selects the PostgreSQL store for
+    ``POSTGRESQL://`` (schemes are case-insensitive), but the URL goes to libpq as written,
+    which takes only lower-case schemes: ``missing "=" after "POSTGRESQL://..." in connection
+    info string``."""
+    url = "POSTGRESQL" + database[database.index("://") :]
+    store = PostgresStore(url, batch="capitals")
+    await store.open()
+    try:
+        assert await store.get("/in/a.wav") is None
+    finally:
+        await store.aclose()
