@@ -393,7 +393,8 @@ class PostgresStore:
         """A new connection: autocommit (transactions are explicit), READ COMMITTED, and
         commits flushed before they are acknowledged."""
         driver = _psycopg()
-        params = driver.conninfo.conninfo_to_dict(self._url)
+        scheme, rest = self._url.split("://", 1)  # libpq takes lower-case schemes only
+        params = driver.conninfo.conninfo_to_dict(f"{scheme.lower()}://{rest}")
         params.setdefault("connect_timeout", _CONNECT_TIMEOUT)
         params.setdefault("fallback_application_name", "diffio_async ledger")
         connection: psycopg.Connection[Any] = driver.connect(**params, autocommit=True)
