@@ -327,9 +327,14 @@ class UploadError(DiffioError):
 
 
 class DownloadError(DiffioError):
-    """Downloading a result failed or came back with the wrong size."""
+    """Downloading a result failed or came back with the wrong size.
+
+    ``existing`` is set when the download refused to replace a file that was already at the
+    name the served result takes (a name the caller did not give): that file's path.
+    """
 
     generation_id: str | None = None
+    existing: str | None = None
 
 
 class GenerationFailedError(DiffioError):

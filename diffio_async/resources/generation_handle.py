@@ -463,6 +463,7 @@ def _served_dest(
                 f"is not replaced, since you named {named}: move it away or name the output "
                 f"{served.name}",
                 generation_id=generation_id,
+                existing=str(served),
             )
     return served
 

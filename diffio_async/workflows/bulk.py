@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import inspect
 import json
 import math
@@ -206,6 +207,20 @@ class _Item:
         if self.settings.ledger is not None:
             await self.settings.ledger.record(self.key, **changes)
 
+    async def _refuse_an_output_of_another(self, output: Path) -> None:
+        """Raise if the ledger records ``output`` as another source's: an earlier batch on
+        this ledger wrote there, and it is never overwritten."""
+        ledger = self.settings.ledger
+        owner = (
+            None if ledger is None else await ledger.output_owner(str(output), other_than=self.key)
+        )
+        if owner is not None:
+            raise OutputCollisionError(
+                f"{self.job.source} would be written to {output}, which the ledger "
+                f"records as the output of {owner}; use another output_dir",
+                clashes={str(output): (owner, self.job.source)},
+            )
+
     async def load(self) -> ItemResult | None:
         """Hash the file and read its ledger entry; a finished item returns its result."""
         ledger = self.settings.ledger
@@ -213,13 +228,7 @@ class _Item:
             return None
         await self._enter("hash")
         for output in self._likely_outputs():
-            owner = await ledger.output_owner(str(output), other_than=self.key)
-            if owner is not None:  # an earlier batch on this ledger wrote there: never overwrite
-                raise OutputCollisionError(
-                    f"{self.job.source} would be written to {output}, which the ledger "
-                    f"records as the output of {owner}; use another output_dir",
-                    clashes={str(output): (owner, self.job.source)},
-                )
+            await self._refuse_an_output_of_another(output)
         size, digest = await hash_file(self.key)
         entry = await ledger.register(
             self.key,
@@ -354,14 +363,23 @@ class _Item:
         started = anyio.current_time()
         sweep = self._likely_outputs() if self.sweep_stale_parts else []
         await anyio.to_thread.run_sync(_prepare_output, self.job.output, sweep)
-        self.output = await self.generation.download(
+        download = functools.partial(
+            self.generation.download,
             self.job.output,
             download_type=self.settings.options.download_type,
             transfer_limiter=self.settings.transfers,
             known_complete=True,  # waited on above, or recorded complete by the ledger
             served_suffix=self._served_suffix,
-            overwrite_served=True,  # output_dir is the batch's (the source is kept: _sources)
         )
+        try:
+            self.output = await download()
+        except DownloadError as exc:
+            # A file at the served name: output_dir is the batch's, so it is replaced (an
+            # earlier run's output), unless the ledger records it as another source's.
+            if exc.existing is None:
+                raise
+            await self._refuse_an_output_of_another(Path(exc.existing))
+            self.output = await download(overwrite_served=True)
         self.timings["download"] = anyio.current_time() - started
         served = self.generation.last_download
         served_type = served.download_type if self._served_suffix and served else None

@@ -260,12 +260,6 @@ async def test_the_same_media_under_another_path_is_paid_once(
 # --- second review of issue 9 --------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug, not fixed yet: the served name is known only from the download answer, "
-    "and restore_many replaces a file there (overwrite_served=True) without asking the ledger "
-    "whether another source's output is recorded at that name",
-)
 async def test_a_later_batch_never_overwrites_an_earlier_video_under_its_served_suffix(
     env: EmulatedDiffio, tmp_path: Path
 ) -> None:
