@@ -31,6 +31,7 @@ from ..webhooks import WebhookRouter
 from ..workflows._options import BatchOptions, RestoreOptions
 from ..workflows.ledger._location import redact_url
 from ._batch import run_batch
+from ._batch_group import batch_command
 from ._display import model_json
 from ._errors import UsageError, fail, keys_in, lone, one_line, os_message, scrub
 from ._extras import require_extra
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..emulator import run_cli
 
         return run_cli(list(args.rest), prog="diffio-async emulator")
-    if args.verbose:
+    if getattr(args, "verbose", 0):
         print_on_stderr(logging.DEBUG if args.verbose > 1 else logging.INFO)
     try:
         try:
@@ -99,6 +100,8 @@ async def _run(args: argparse.Namespace) -> int:
         from ._demo import demo
 
         return await demo(args)
+    if args.command == "batch":
+        return await batch_command(args)
     if getattr(args, "emulator", False):
         require_extra("emulator", f"diffio-async {args.command} --emulator")
     else:

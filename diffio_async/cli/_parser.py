@@ -215,4 +215,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     connection(download)
     output(download, 'the written file as {"path": ...} on stdout')
+
+    batch = commands.add_parser(
+        "batch", help="a named batch on a PostgreSQL ledger, worked by many machines"
+    )
+    actions = batch.add_subparsers(
+        dest="action", required=True, metavar="ACTION", help="add or status"
+    )
+
+    def named(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("name", metavar="NAME", help="the batch's name")
+        sub.add_argument("--ledger", required=True, help="the postgresql:// URL of the ledger")
+
+    add = actions.add_parser(
+        "add", help="register files or folders (adding one twice adds it once)"
+    )
+    named(add)
+    add.add_argument("paths", nargs="+", metavar="SOURCE", help="files or folders")
+    add.add_argument("--json", action="store_true", help="the counts as one JSON object")
+    status = actions.add_parser(
+        "status", help="counts per state and per worker, throughput and ETA"
+    )
+    named(status)
+    status.add_argument("--json", action="store_true", help="the status as one JSON object")
     return parser

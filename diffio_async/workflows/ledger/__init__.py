@@ -9,7 +9,8 @@ are the table in ``_states`` (``TRANSITIONS``)::
 
 The parts, one job each: ``_states`` (the pure state machine), ``_keys`` (idempotency keys),
 ``_store`` (the ``LedgerStore`` protocol), ``_sqlite`` (the SQLite store), ``_postgres`` (the
-PostgreSQL store, with the ``postgres`` extra), ``_location`` (which store a path or URL names),
+PostgreSQL store, with the ``postgres`` extra), ``_claims`` (many workers on one batch:
+leases), ``_location`` (which store a path or URL names),
 ``_hashing`` (the content hash of a file). :class:`Ledger` puts them together.
 
 Every write returns only once it is durable, so a batch killed at any point (SIGKILL, power
@@ -39,6 +40,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from ...errors import InvalidRequestError, LedgerError
+from ._claims import BatchStatus, ClaimingStore, LeaseLostError, WorkerStatus
 from ._entry import STATES, EntryState, Identity, LedgerEntry
 from ._hashing import hash_file
 from ._keys import canonical_options, check_content_hash, idempotency_key_for
@@ -57,13 +59,17 @@ from ._store import LedgerStore
 __all__ = [
     "SCHEMA_VERSION",
     "STATES",
+    "BatchStatus",
+    "ClaimingStore",
     "EntryState",
     "Identity",
     "Ledger",
     "LedgerEntry",
     "LedgerStore",
+    "LeaseLostError",
     "PostgresStore",
     "SQLiteLedgerStore",
+    "WorkerStatus",
     "canonical_options",
     "hash_file",
     "idempotency_key_for",

@@ -15,15 +15,17 @@ and PostgreSQL runs the calls of many tasks in parallel.
 transaction under a transaction-level advisory lock (two processes starting at once migrate
 once), and a database written by a newer diffio_async is refused (:class:`LedgerFormatError`).
 Tables are ``diffio_ledger_batches`` (one row per batch name) and ``diffio_ledger_entries``
-(keyed by batch and source). Leases (owner, expiry, version) for many workers on one batch
-will be a later migration.
+(keyed by batch and source). Version 2 adds each entry's lease (owner, expiry, version) for
+many workers on one batch (``shared=True``: the rule is in ``_claims``).
 
 **Locking.** :meth:`PostgresStore.open` takes ``pg_try_advisory_lock`` on a hash of the schema
 and batch name, on a dedicated connection held until :meth:`aclose`: a second store on the
 batch (in any process, on any machine) is refused at once with :class:`LedgerLockedError`.
-Each open also bumps the batch's ``epoch``, and every write checks it in its transaction: if
-the lock's connection dies and another store takes the batch, this store's writes are refused
-instead of interleaving with the new holder's.
+A shared store (many workers on one batch) takes that lock shared instead, and fences its
+writes by per-item leases (see ``_claims``). Each single-process open also bumps the
+batch's ``epoch``, and every write checks it in its transaction: if the lock's connection
+dies and another store takes the batch, this store's writes are refused instead of
+interleaving with the new holder's.
 
 **Consistency and durability.** :meth:`update` reads the entry ``FOR UPDATE`` in a READ
 COMMITTED transaction, calls the pure change, writes, and commits with
@@ -40,9 +42,12 @@ show the URL with ``***`` and scrub the driver's text.
 
 from __future__ import annotations
 
+import os
+import secrets
 import selectors
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -51,6 +56,7 @@ import anyio.to_thread
 import attrs
 
 from ...errors import LedgerError, LedgerFormatError, LedgerLockedError
+from ._claims import BatchStatus, LeaseLostError, WorkerStatus
 from ._entry import ENTRY_COLUMNS, STATES, EntryState, Identity, LedgerEntry
 from ._location import is_postgres_url, redact_url, scrub
 from ._store import EntryChange
@@ -113,6 +119,11 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX diffio_ledger_entries_by_content "
         "ON diffio_ledger_entries (batch, content_hash)",
     ),
+    (
+        "ALTER TABLE diffio_ledger_entries ADD COLUMN lease_owner text, "
+        "ADD COLUMN lease_expires timestamptz, "
+        "ADD COLUMN lease_version bigint NOT NULL DEFAULT 0",
+    ),
 )
 
 POSTGRES_SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -128,9 +139,17 @@ _UPDATE: Final = (
     + ", ".join(f"{column} = %s" for column in ENTRY_COLUMNS[1:])
     + " WHERE batch = %s AND source = %s"
 )
+_HELD: Final = "unnest(%s::text[], %s::bigint[]) AS held (source, version)"
+_RELEASE: Final = (
+    f"UPDATE diffio_ledger_entries AS e SET lease_expires = NULL FROM {_HELD} "
+    "WHERE e.batch = %s AND e.source = held.source AND e.lease_version = held.version"
+)
 _MIGRATION_LOCK: Final = "diffio_async ledger schema"
 _RETRIES: Final = 20  # re-runs of one change on write conflicts before giving up
 _CONNECT_TIMEOUT: Final = "10"  # seconds, unless the URL says otherwise
+_FINISHED: Final = "('downloaded', 'failed')"
+_ADD_CHUNK: Final = 500  # sources registered per statement
+_THROUGHPUT_WINDOW: Final = 600.0  # seconds of downloads that make the throughput
 
 _T = TypeVar("_T")
 
@@ -158,9 +177,22 @@ class PostgresStore:
     creates or migrates the schema, and takes the batch's lock until :meth:`aclose`.
     ``connections`` bounds the connections (and worker threads) used at once, beside the one
     that holds the lock.
+
+    ``shared=True`` makes it a :class:`ClaimingStore`: one of many workers on the batch, each
+    write fenced by the item's lease (``lease_seconds`` long, claimed under ``owner``: by
+    default the host name, process id and a random part).
     """
 
-    def __init__(self, url: str, *, batch: str = DEFAULT_BATCH, connections: int = 4) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        batch: str = DEFAULT_BATCH,
+        connections: int = 4,
+        shared: bool = False,
+        owner: str | None = None,
+        lease_seconds: float = 60.0,
+    ) -> None:
         """Describe the store (nothing is opened yet)."""
         if not isinstance(url, str) or not is_postgres_url(url):
             raise LedgerError("a PostgreSQL ledger is a postgresql:// URL")
@@ -168,8 +200,17 @@ class PostgresStore:
             raise LedgerError("the batch name must be a non-empty string")
         if not isinstance(connections, int) or connections < 1:
             raise LedgerError("connections must be an integer >= 1")
+        if not isinstance(lease_seconds, int | float) or not 0 < lease_seconds < 86400:
+            raise LedgerError("lease_seconds must be a number of seconds above 0, below a day")
+        if owner is not None and (not isinstance(owner, str) or not owner):
+            raise LedgerError("owner must be a non-empty string")
         _psycopg()
         self._url = url
+        self.shared = shared
+        """Whether many workers share the batch (leases, no exclusive lock)."""
+        self._owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._lease_seconds = float(lease_seconds)
+        self._held: dict[str, int] = {}  # claimed source -> its lease version
         self.batch = batch
         """The batch whose entries this store keeps."""
         self._limiter = anyio.CapacityLimiter(connections)
@@ -195,6 +236,11 @@ class PostgresStore:
     def closed(self) -> bool:
         """True unless the store is open."""
         return self._lock_connection is None or self._closing
+
+    @property
+    def owner(self) -> str:
+        """This worker's id, recorded on the items it claims (shared stores)."""
+        return self._owner
 
     def _name(self) -> str:
         return f"batch {self.batch!r} of the ledger {self.url}"
@@ -278,7 +324,10 @@ class PostgresStore:
             for attempt in range(_RETRIES + 1):
                 try:
                     with connection.transaction():
-                        return self._step(connection, source, change)
+                        entry = self._step(connection, source, change)
+                    if self.shared and entry.state in ("downloaded", "failed"):
+                        self._held.pop(source, None)
+                    return entry
                 except conflicts:
                     if attempt == _RETRIES:
                         raise
@@ -290,6 +339,8 @@ class PostgresStore:
         self, connection: psycopg.Connection[Any], source: str, change: EntryChange
     ) -> LedgerEntry:
         """One attempt at an update, inside its transaction."""
+        if self.shared:
+            return self._fenced_step(connection, source, change)
         row = connection.execute(
             "SELECT epoch FROM diffio_ledger_batches WHERE name = %s FOR SHARE", (self.batch,)
         ).fetchone()
@@ -298,7 +349,15 @@ class PostgresStore:
                 f"the {self._name()} was taken by another store (this store lost its lock); "
                 "it writes nothing more"
             )
-        current = self._fetch(connection, source, lock=True)
+        return self._write(connection, source, change, self._fetch(connection, source, lock=True))
+
+    def _write(
+        self,
+        connection: psycopg.Connection[Any],
+        source: str,
+        change: EntryChange,
+        current: LedgerEntry | None,
+    ) -> LedgerEntry:
         entry = change(current)
         if entry.source != source:
             raise LedgerError(f"a ledger step for {source!r} returned {entry.source!r}")
@@ -308,6 +367,31 @@ class PostgresStore:
                 connection.execute(_INSERT, (self.batch, *values))
             else:
                 connection.execute(_UPDATE, (*values[1:], self.batch, source))
+        return entry
+
+    def _fenced_step(
+        self, connection: psycopg.Connection[Any], source: str, change: EntryChange
+    ) -> LedgerEntry:
+        """An update by one of many workers: only under this worker's lease on ``source``."""
+        version = self._held.get(source)
+        row = connection.execute(
+            "SELECT lease_version FROM diffio_ledger_entries WHERE batch = %s AND source = %s "
+            "FOR UPDATE",
+            (self.batch, source),
+        ).fetchone()
+        if version is None or row is None or row[0] != version:
+            self._held.pop(source, None)
+            raise LeaseLostError(
+                f"{source!r} of the {self._name()} is not leased to this worker "
+                f"({self._owner}); it writes nothing more for it"
+            )
+        entry = self._write(connection, source, change, self._fetch(connection, source))
+        if entry.state in ("downloaded", "failed"):  # finished: its lease ends with this write
+            connection.execute(
+                "UPDATE diffio_ledger_entries SET lease_expires = NULL "
+                "WHERE batch = %s AND source = %s",
+                (self.batch, source),
+            )
         return entry
 
     async def output_owner(self, output_path: str, *, other_than: str) -> str | None:
@@ -338,6 +422,122 @@ class PostgresStore:
             return None if row is None else str(row[0])
 
         return await self._run(select)
+
+    # --- many workers on one batch (shared stores; the rule is in _claims) --------------------
+
+    async def add_sources(self, sources: Iterable[str]) -> int:
+        """Register ``sources`` as ``pending`` entries (those known already are left as they
+        are); return how many were new."""
+        chosen = list(dict.fromkeys(sources))
+        for source in chosen:
+            if not isinstance(source, str) or not source:
+                raise LedgerError("a source must be a non-empty string")
+
+        def insert(connection: psycopg.Connection[Any]) -> int:
+            added = 0
+            with connection.transaction():
+                for start in range(0, len(chosen), _ADD_CHUNK):
+                    added += connection.execute(
+                        "INSERT INTO diffio_ledger_entries (batch, source, state, "
+                        "last_good_state, created_at, updated_at) "
+                        "SELECT %s, source, 'pending', 'pending', now(), now() "
+                        "FROM unnest(%s::text[]) WITH ORDINALITY AS given (source, n) ORDER BY n "
+                        "ON CONFLICT (batch, source) DO NOTHING",
+                        (self.batch, chosen[start : start + _ADD_CHUNK]),
+                    ).rowcount
+            return added
+
+        return await self._run(insert)
+
+    async def claim(self, limit: int) -> list[str]:
+        """Lease up to ``limit`` unfinished items that no live lease holds, oldest first."""
+        self._check_shared("claim")
+
+        def take(connection: psycopg.Connection[Any]) -> list[str]:
+            with connection.transaction():
+                rows = connection.execute(
+                    "WITH picked AS (SELECT source FROM diffio_ledger_entries "
+                    f"WHERE batch = %s AND state NOT IN {_FINISHED} "
+                    "AND (lease_expires IS NULL OR lease_expires < clock_timestamp()) "
+                    "ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED) "
+                    "UPDATE diffio_ledger_entries AS e SET lease_owner = %s, "
+                    "lease_expires = clock_timestamp() + %s * interval '1 second', "
+                    "lease_version = e.lease_version + 1 FROM picked "
+                    "WHERE e.batch = %s AND e.source = picked.source "
+                    "RETURNING e.source, e.lease_version, e.seq",
+                    (self.batch, limit, self._owner, self._lease_seconds, self.batch),
+                ).fetchall()
+            rows.sort(key=lambda row: row[2])
+            self._held.update((row[0], row[1]) for row in rows)
+            return [str(row[0]) for row in rows]
+
+        return await self._run(take)
+
+    async def renew(self) -> list[str]:
+        """Extend this worker's leases; return the items it lost (and holds no more)."""
+        self._check_shared("renew")
+        held = dict(self._held)
+        if not held:
+            return []
+
+        def extend(connection: psycopg.Connection[Any]) -> list[str]:
+            rows = connection.execute(
+                "UPDATE diffio_ledger_entries AS e "
+                "SET lease_expires = clock_timestamp() + %s * interval '1 second' "
+                f"FROM {_HELD} WHERE e.batch = %s AND e.source = held.source "
+                f"AND e.lease_version = held.version AND e.state NOT IN {_FINISHED} "
+                "RETURNING e.source",
+                (self._lease_seconds, list(held), list(held.values()), self.batch),
+            ).fetchall()
+            kept = {row[0] for row in rows}
+            lost = [source for source in held if source not in kept]
+            for source in lost:  # lost, or finished meanwhile: not ours to renew any more
+                if self._held.get(source) == held[source]:
+                    del self._held[source]
+            return lost
+
+        return await self._run(extend)
+
+    async def status(self) -> BatchStatus:
+        """Counts per state and per worker, throughput and ETA."""
+        counts = await self.counts()
+
+        def select(
+            connection: psycopg.Connection[Any],
+        ) -> tuple[list[tuple[Any, ...]], tuple[Any, ...] | None]:
+            workers = connection.execute(
+                "SELECT lease_owner, count(*) FILTER (WHERE lease_expires > clock_timestamp() "
+                f"AND state NOT IN {_FINISHED}), count(*) FILTER (WHERE state = 'downloaded') "
+                "FROM diffio_ledger_entries WHERE batch = %s AND lease_owner IS NOT NULL "
+                "GROUP BY lease_owner ORDER BY lease_owner",
+                (self.batch,),
+            ).fetchall()
+            pace = connection.execute(
+                "SELECT count(*), extract(epoch FROM clock_timestamp() - min(updated_at)) "
+                "FROM diffio_ledger_entries WHERE batch = %s AND state = 'downloaded' "
+                "AND updated_at > clock_timestamp() - %s * interval '1 second'",
+                (self.batch, _THROUGHPUT_WINDOW),
+            ).fetchone()
+            return workers, pace
+
+        workers, pace = await self._run(select)
+        recent, span = (0, None) if pace is None else (int(pace[0]), pace[1])
+        per_second = recent / max(float(span), 1.0) if recent and span is not None else 0.0
+        unfinished = sum(counts.values()) - counts["downloaded"] - counts["failed"]
+        return BatchStatus(
+            name=self.batch,
+            counts=counts,
+            workers=tuple(
+                WorkerStatus(owner=str(owner), leased=int(leased), downloaded=int(done))
+                for owner, leased, done in workers
+            ),
+            throughput=per_second * 60,
+            eta_seconds=unfinished / per_second if per_second else None,
+        )
+
+    def _check_shared(self, what: str) -> None:
+        if not self.shared:
+            raise LedgerError(f"only a shared store can {what} items (PostgresStore(shared=True))")
 
     # --- connections (worker threads) --------------------------------------------------------
 
@@ -428,15 +628,25 @@ class PostgresStore:
         try:
             connection = self._connect()
             self._migrate(connection)
+            take = "pg_try_advisory_lock_shared" if self.shared else "pg_try_advisory_lock"
             locked = connection.execute(
-                "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || ' ' || %s, 0))",
+                f"SELECT {take}(hashtextextended(current_schema() || ' ' || %s, 0))",
                 (self._lock_name(),),
             ).fetchone()
             if locked is None or not locked[0]:
                 failure = LedgerLockedError(
                     f"the {self._name()} is in use by another batch (another process, or "
-                    "another restore_many in this one); wait for it to end or use another batch"
+                    "another restore_many in this one; or its shared workers, or a "
+                    "single-process batch while workers want it); wait for it to end or use "
+                    "another batch"
                 )
+            elif self.shared:  # the epoch is the single-process store's fence, not ours
+                connection.execute(
+                    "INSERT INTO diffio_ledger_batches (name, epoch) VALUES (%s, 0) "
+                    "ON CONFLICT (name) DO NOTHING",
+                    (self.batch,),
+                )
+                return connection, 0
             else:
                 epoch = connection.execute(
                     "INSERT INTO diffio_ledger_batches (name, epoch) VALUES (%s, 1) "
@@ -503,9 +713,14 @@ class PostgresStore:
             connection.close()
         if lock_connection is None:
             return
+        unlock = "pg_advisory_unlock_shared" if self.shared else "pg_advisory_unlock"
         try:
+            if self._held:  # a worker that stops hands its items on at once
+                sources, versions = zip(*self._held.items(), strict=True)
+                self._held = {}
+                lock_connection.execute(_RELEASE, (list(sources), list(versions), self.batch))
             lock_connection.execute(
-                "SELECT pg_advisory_unlock(hashtextextended(current_schema() || ' ' || %s, 0))",
+                f"SELECT {unlock}(hashtextextended(current_schema() || ' ' || %s, 0))",
                 (self._lock_name(),),
             )
         except driver.Error:

@@ -31,6 +31,7 @@ from diffio_async.testing import emulated_diffio
 from diffio_async.workflows.bulk import ItemResult
 from diffio_async.workflows.ledger import Ledger, LedgerEntry, LedgerStore, PostgresStore
 from diffio_async.workflows.ledger._entry import fresh_entry
+from diffio_async.workflows.ledger._postgres import POSTGRES_SCHEMA_VERSION
 
 ENTRY_COLUMNS = (
     "source, size, content_hash, model, options, state, last_good_state, project_id, "
@@ -181,12 +182,14 @@ async def test_a_batch_held_by_another_process_is_refused_until_that_process_die
 @pytest.mark.anyio
 async def test_a_newer_schema_is_refused_and_a_damaged_one_too(database: str) -> None:
     store = PostgresStore(database)
-    await store.open()  # creates schema version 1
+    await store.open()  # creates the schema at this version
     await store.aclose()
+    newer = POSTGRES_SCHEMA_VERSION + 1
     with _admin(database) as admin:
-        assert admin.execute("SELECT version FROM diffio_ledger_schema").fetchall() == [(1,)]
-        admin.execute("UPDATE diffio_ledger_schema SET version = 2")
-    with pytest.raises(LedgerFormatError, match="schema version 2, newer"):
+        found = admin.execute("SELECT version FROM diffio_ledger_schema").fetchall()
+        assert found == [(POSTGRES_SCHEMA_VERSION,)]
+        admin.execute("UPDATE diffio_ledger_schema SET version = %s", (newer,))
+    with pytest.raises(LedgerFormatError, match=f"schema version {newer}, newer"):
         await PostgresStore(database).open()
     with _admin(database) as admin:
         admin.execute("DELETE FROM diffio_ledger_schema")

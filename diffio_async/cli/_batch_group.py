@@ -1,0 +1,123 @@
+"""``diffio-async batch``: a named batch on a PostgreSQL ledger that many workers share:
+``add`` registers sources, ``status`` shows how far it got (see ``workflows.ledger._claims``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ..errors import LedgerError
+from ..workflows._sources import Walker
+from ..workflows.ledger._claims import BatchStatus
+from ..workflows.ledger._location import is_postgres_url, redact_url
+from ..workflows.ledger._postgres import PostgresStore
+from ._errors import UsageError
+from ._extras import require_extra
+
+__all__ = ["batch_command", "shared_store", "status_json"]
+
+
+async def batch_command(args: argparse.Namespace) -> int:
+    """Run ``batch add`` or ``batch status``; return the exit status."""
+    if args.action == "add":
+        return await _add(args)
+    return await _status(args)
+
+
+@asynccontextmanager
+async def shared_store(args: argparse.Namespace, **settings: Any) -> AsyncIterator[PostgresStore]:
+    """The batch ``args.name`` of ``args.ledger``, opened shared; one line when unusable."""
+    if not is_postgres_url(args.ledger):
+        raise UsageError(
+            f"a batch lives on a PostgreSQL ledger: --ledger postgresql://..., not "
+            f"{redact_url(args.ledger)!r} (for a SQLite ledger use 'diffio-async restore')"
+        )
+    require_extra("postgres", "a postgresql:// ledger")
+    try:
+        store = PostgresStore(args.ledger, batch=args.name, shared=True, **settings)
+        await store.open()
+    except LedgerError as exc:
+        raise UsageError(f"cannot use --ledger {redact_url(args.ledger)}: {exc}") from None
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+async def _add(args: argparse.Namespace) -> int:
+    for raw in args.paths:
+        if not await anyio.Path(raw).exists():
+            raise UsageError(f"no such file or folder: {raw}")
+    # The files restore_many would restore (hidden files and links seen twice left out), by
+    # their real paths: the ledger's keys. Nothing is written: the folder only names outputs.
+    walker = Walker(Path(os.devnull), "", "rename")
+    sources: list[str] = []
+    async for job in walker.jobs(args.paths):
+        if job.refused is not None:
+            raise UsageError(str(job.refused))
+        sources.append(job.key)
+    async with shared_store(args) as store:
+        added = await store.add_sources(sources)
+        total = (await store.status()).total
+    if args.json:
+        print(json.dumps({"batch": args.name, "added": added, "total": total}), flush=True)
+    else:
+        print(
+            f"batch {args.name!r}: {added} added, {len(sources) - added} already there, "
+            f"{total} in all"
+        )
+    return 0
+
+
+def status_json(status: BatchStatus) -> dict[str, Any]:
+    """``batch status --json``: snake_case keys."""
+    return {
+        "batch": status.name,
+        "total": status.total,
+        "unfinished": status.unfinished,
+        "counts": dict(status.counts),
+        "workers": [
+            {"owner": w.owner, "leased": w.leased, "downloaded": w.downloaded}
+            for w in status.workers
+        ],
+        "throughput_per_minute": status.throughput,
+        "eta_seconds": status.eta_seconds,
+    }
+
+
+async def _status(args: argparse.Namespace) -> int:
+    async with shared_store(args) as store:
+        status = await store.status()
+    if args.json:
+        print(json.dumps(status_json(status)), flush=True)
+        return 0
+    require_extra("cli", "the batch status table")
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    states = Table()
+    states.add_column("state")
+    states.add_column("files", justify="right")
+    for state, number in status.counts.items():
+        states.add_row(state, str(number))
+    workers = Table()
+    for column in ("worker", "leased now", "downloaded"):
+        workers.add_column(column, justify="left" if column == "worker" else "right")
+    for worker in status.workers:
+        workers.add_row(escape(worker.owner), str(worker.leased), str(worker.downloaded))
+    console = Console()
+    print(f"batch {status.name!r}: {status.total} files, {status.unfinished} unfinished")
+    console.print(states)
+    if status.workers:
+        console.print(workers)
+    eta = "-" if status.eta_seconds is None else f"{status.eta_seconds:.0f} s"
+    print(f"throughput {status.throughput:.1f} files/min, ETA {eta}", flush=True)
+    return 0

@@ -1,0 +1,99 @@
+"""Many workers on one batch: the ``ClaimingStore`` protocol beside ``LedgerStore``, and what
+``batch status`` shows (:class:`BatchStatus`).
+
+**The rule.** A store opened *shared* (``PostgresStore(url, batch=..., shared=True)``) lets any
+number of workers, on any machines, work one batch. Sources are registered ``pending``
+(:meth:`ClaimingStore.add_sources`, idempotent). A worker takes items with :meth:`claim`: each
+claimed item gets a lease (the worker's owner id, an expiry, and a lease version bumped by
+every claim). The worker renews its leases (:meth:`renew`) while it works. An item whose
+lease expired (a killed or partitioned worker) is claimable again; the next worker resumes it
+from its last recorded step, with the same idempotency key, so a generation is never created
+(and billed) twice. Every write (:meth:`LedgerStore.update`) checks, in its transaction, that
+the item's lease version is still the one this worker claimed (fencing): a worker whose item
+was claimed by another gets :class:`LeaseLostError` and must stop touching the item. A write
+that finishes an item (``downloaded`` or ``failed``) ends its lease.
+
+The batch lock of ``LedgerStore`` becomes two: a single-process store takes the batch's
+advisory lock exclusively, shared stores take it shared. So workers of one batch run side by
+side, and a single-process ``restore_many`` on that batch is refused while they do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Protocol
+
+import attrs
+
+from ...errors import LedgerLockedError
+from ._entry import EntryState
+from ._store import LedgerStore
+
+__all__ = ["BatchStatus", "ClaimingStore", "LeaseLostError", "WorkerStatus"]
+
+
+class LeaseLostError(LedgerLockedError):
+    """This worker's lease on an item was taken by another worker: it writes nothing more
+    for that item."""
+
+
+@attrs.frozen(kw_only=True)
+class WorkerStatus:
+    """One worker of a batch: items it holds under a live lease, and items it finished."""
+
+    owner: str
+    leased: int
+    downloaded: int
+
+
+@attrs.frozen(kw_only=True)
+class BatchStatus:
+    """A batch at a glance: entries per state, per worker, throughput and ETA.
+
+    ``throughput`` is files downloaded per minute over the last ``window`` seconds (or since
+    the first download, when that is more recent); ``eta_seconds`` is the unfinished files
+    at that pace (``None`` when nothing was downloaded lately).
+    """
+
+    name: str
+    counts: Mapping[EntryState, int]
+    workers: tuple[WorkerStatus, ...]
+    throughput: float
+    eta_seconds: float | None
+
+    @property
+    def total(self) -> int:
+        """Every registered source."""
+        return sum(self.counts.values())
+
+    @property
+    def unfinished(self) -> int:
+        """Sources neither downloaded nor failed."""
+        return self.total - self.counts["downloaded"] - self.counts["failed"]
+
+
+class ClaimingStore(LedgerStore, Protocol):
+    """A :class:`LedgerStore` whose batch many workers share (see the module docstring)."""
+
+    @property
+    def owner(self) -> str:
+        """This worker's id, recorded on the items it claims."""
+        ...
+
+    async def add_sources(self, sources: Iterable[str]) -> int:
+        """Register ``sources`` as ``pending`` entries; return how many were new."""
+        ...
+
+    async def claim(self, limit: int) -> list[str]:
+        """Lease up to ``limit`` unfinished items that no live lease holds, oldest first
+        (``SELECT ... FOR UPDATE SKIP LOCKED``: workers never wait on each other)."""
+        ...
+
+    async def renew(self) -> list[str]:
+        """Extend the leases this worker holds; return the items it lost (now another
+        worker's), which it holds no more."""
+        ...
+
+    async def status(self) -> BatchStatus:
+        """Counts per state and per worker, throughput and ETA."""
+        ...
