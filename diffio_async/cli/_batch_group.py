@@ -1,11 +1,13 @@
 """``diffio-async batch``: a named batch on a PostgreSQL ledger that many workers share:
-``add`` registers sources, ``status`` shows how far it got (see ``workflows.ledger._claims``)."""
+``add`` registers sources, ``status`` shows how far it got, ``run`` is one worker (see
+``workflows.ledger._claims`` and ``_batch_worker``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,15 +15,19 @@ from typing import Any
 
 import anyio
 
-from ..errors import LedgerError
+from ..client import AsyncDiffio
+from ..errors import DiffioError, LedgerError
+from ..workflows._options import RestoreOptions
 from ..workflows._sources import Walker
 from ..workflows.ledger._claims import BatchStatus
 from ..workflows.ledger._location import is_postgres_url, redact_url
 from ..workflows.ledger._postgres import PostgresStore
-from ._errors import UsageError
+from ._batch_worker import work_batch
+from ._display import item_json
+from ._errors import UsageError, hide, one_line
 from ._extras import require_extra
 
-__all__ = ["batch_command", "shared_store", "status_json"]
+__all__ = ["batch_command", "run_worker", "shared_store", "status_json"]
 
 
 async def batch_command(args: argparse.Namespace) -> int:
@@ -31,9 +37,8 @@ async def batch_command(args: argparse.Namespace) -> int:
     return await _status(args)
 
 
-@asynccontextmanager
-async def shared_store(args: argparse.Namespace, **settings: Any) -> AsyncIterator[PostgresStore]:
-    """The batch ``args.name`` of ``args.ledger``, opened shared; one line when unusable."""
+def _checked_store(args: argparse.Namespace, **settings: Any) -> PostgresStore:
+    """The shared store of the batch ``args.name`` on ``args.ledger`` (not open yet)."""
     if not is_postgres_url(args.ledger):
         raise UsageError(
             f"a batch lives on a PostgreSQL ledger: --ledger postgresql://..., not "
@@ -41,7 +46,16 @@ async def shared_store(args: argparse.Namespace, **settings: Any) -> AsyncIterat
         )
     require_extra("postgres", "a postgresql:// ledger")
     try:
-        store = PostgresStore(args.ledger, batch=args.name, shared=True, **settings)
+        return PostgresStore(args.ledger, batch=args.name, shared=True, **settings)
+    except LedgerError as exc:
+        raise UsageError(f"cannot use --ledger {redact_url(args.ledger)}: {exc}") from None
+
+
+@asynccontextmanager
+async def shared_store(args: argparse.Namespace) -> AsyncIterator[PostgresStore]:
+    """The batch ``args.name`` of ``args.ledger``, opened shared; one line when unusable."""
+    store = _checked_store(args)
+    try:
         await store.open()
     except LedgerError as exc:
         raise UsageError(f"cannot use --ledger {redact_url(args.ledger)}: {exc}") from None
@@ -121,3 +135,45 @@ async def _status(args: argparse.Namespace) -> int:
     eta = "-" if status.eta_seconds is None else f"{status.eta_seconds:.0f} s"
     print(f"throughput {status.throughput:.1f} files/min, ETA {eta}", flush=True)
     return 0
+
+
+async def run_worker(client: AsyncDiffio, args: argparse.Namespace, *, secret: str | None) -> int:
+    """``batch run``: work the batch until every file is finished; 0 when every file this
+    worker took is done, else 1."""
+    store = _checked_store(args, lease_seconds=args.lease)
+    try:
+        options = RestoreOptions(
+            model=args.model, download_type=args.download_type, timeout=args.timeout
+        )
+    except DiffioError as exc:
+        raise UsageError(str(exc)) from None
+    ok = failed = 0
+    started = False
+    try:
+        async with work_batch(
+            client,
+            store,
+            output_dir=args.output_dir,
+            options=options,
+            concurrency=args.concurrency,
+            renew_every=args.lease / 3,
+            poll=min(args.lease / 3, 5.0),
+        ) as items:
+            started = True
+            async for item in items:
+                ok += item.ok
+                failed += not item.ok
+                if args.json:
+                    print(json.dumps(item_json(item, secret)), flush=True)
+                elif not args.quiet or not item.ok:
+                    error = "" if item.error is None else f": {hide(str(item.error), secret)}"
+                    shown = "done" if item.ok else f"failed at {item.stage}"
+                    print(one_line(f"{item.source} {shown}{error}"), flush=True)
+    except DiffioError as exc:
+        if not started:
+            raise UsageError(f"cannot work batch {args.name!r}: {exc}") from None
+        print(f"diffio-async: worker stopped: {one_line(hide(str(exc), secret))}", file=sys.stderr)
+        return 1
+    if not args.json and not args.quiet:
+        print(f"batch {args.name!r}: this worker finished {ok} file(s), {failed} failed")
+    return 0 if not failed else 1

@@ -31,7 +31,7 @@ from ..webhooks import WebhookRouter
 from ..workflows._options import BatchOptions, RestoreOptions
 from ..workflows.ledger._location import redact_url
 from ._batch import run_batch
-from ._batch_group import batch_command
+from ._batch_group import batch_command, run_worker
 from ._display import model_json
 from ._errors import UsageError, fail, keys_in, lone, one_line, os_message, scrub
 from ._extras import require_extra
@@ -100,7 +100,7 @@ async def _run(args: argparse.Namespace) -> int:
         from ._demo import demo
 
         return await demo(args)
-    if args.command == "batch":
+    if args.command == "batch" and args.action != "run":
         return await batch_command(args)
     if getattr(args, "emulator", False):
         require_extra("emulator", f"diffio-async {args.command} --emulator")
@@ -108,6 +108,9 @@ async def _run(args: argparse.Namespace) -> int:
         args.resolved_key = _api_key(args)  # before any work
     if args.command == "restore":
         return await _restore(args)
+    if args.command == "batch":
+        async with _client(args) as client:
+            return await run_worker(client, args, secret=getattr(args, "resolved_key", None))
     if args.command == "download":
         await anyio.to_thread.run_sync(check_download_target, args.output)
     async with _client(args) as client:

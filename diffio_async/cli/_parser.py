@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         "batch", help="a named batch on a PostgreSQL ledger, worked by many machines"
     )
     actions = batch.add_subparsers(
-        dest="action", required=True, metavar="ACTION", help="add or status"
+        dest="action", required=True, metavar="ACTION", help="add, status or run"
     )
 
     def named(sub: argparse.ArgumentParser) -> None:
@@ -238,4 +238,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     named(status)
     status.add_argument("--json", action="store_true", help="the status as one JSON object")
+    run = actions.add_parser(
+        "run", help="work the batch here until every file is finished (run one per machine)"
+    )
+    named(run)
+    run.add_argument("-o", "--output-dir", required=True, help="where outputs go")
+    run.add_argument(
+        "--model", type=model_key, help=f"model key (known: {', '.join(KNOWN_MODELS)})"
+    )
+    run.add_argument(
+        "--concurrency",
+        type=bounded_int(1, MAX_CONCURRENCY),
+        default=8,
+        help=f"files in flight on this worker, 1 to {MAX_CONCURRENCY} (8)",
+    )
+    run.add_argument(
+        "--lease",
+        type=positive_finite_float,
+        default=60.0,
+        help="seconds a claimed file stays this worker's without a renewal; a killed "
+        "worker's files move on after it (60)",
+    )
+    run.add_argument(
+        "--download-type",
+        default=None,
+        choices=[*DownloadType.ALL, "mp3"],
+        help=f"what to download for each file; {_SERVER_DEFAULT}, each output named after it",
+    )
+    run.add_argument(
+        "--timeout",
+        type=positive_finite_float,
+        default=1800.0,
+        help="per-file wait in seconds, above 0 (1800)",
+    )
+    run.add_argument("--emulator", action="store_true", help="use an in-process emulator")
+    run.add_argument("--era", choices=["a", "b"], default="a", help="emulator API era")
+    connection(run)
+    output(run, "one JSON line per file on stdout")
     return parser

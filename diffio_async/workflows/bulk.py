@@ -92,7 +92,14 @@ from ._options import BatchOptions, RestoreOptions, checked_options, without_dow
 from ._pace import Pace
 from ._services import FailureEvents, Services
 from ._sources import Job, Walker, collision_error, find_collisions, uploads_audio
-from .ledger import Ledger, LedgerEntry, canonical_options, hash_file
+from .ledger import (
+    LeaseLostError,
+    Ledger,
+    LedgerEntry,
+    LedgerStore,
+    canonical_options,
+    hash_file,
+)
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
@@ -432,6 +439,15 @@ class _Item:
 
 
 async def _process(job: Job, settings: _Settings) -> ItemResult:
+    try:
+        return await _process_item(job, settings)
+    except LeaseLostError as exc:
+        # One of many workers on a shared ledger lost the item's lease: another worker has it
+        # now, so this one writes nothing more for it (see ledger._claims).
+        return ItemResult(source=job.source, ok=False, stage="lease", error=exc)
+
+
+async def _process_item(job: Job, settings: _Settings) -> ItemResult:
     item = _Item(job, settings)
     if job.refused is not None:  # refused before any request (see _sources)
         item.stage = "source"
@@ -519,8 +535,12 @@ async def restore_many(
     batch: BatchOptions | None,
     on_stage: Callable[[str, str], object] | None,
     router: WebhookRouter | None,
+    store: LedgerStore | None = None,
 ) -> AsyncIterator[AsyncIterator[ItemResult]]:
-    """Restore every source; see the module docstring and ``AsyncDiffio.restore_many``."""
+    """Restore every source; see the module docstring and ``AsyncDiffio.restore_many``.
+
+    ``store``, a ledger store not open yet, is the ledger instead of ``batch.ledger`` (a
+    shared store's worker: see ``ledger._claims``)."""
     if isinstance(sources, bytes | Mapping) or not isinstance(
         sources, str | os.PathLike | Iterable | AsyncIterable
     ):
@@ -545,7 +565,8 @@ async def restore_many(
         if clashes and batch.on_collision == "error":
             raise collision_error(clashes)
 
-    opened = await Ledger.open(batch.ledger) if batch.ledger is not None else None
+    where = store if store is not None else batch.ledger
+    opened = await Ledger.open(where) if where is not None else None
     pace = Pace()
     adaptive = AdaptiveLimit(batch.concurrency, typical_seconds=pace.typical)
     fatal: list[BaseException] = []

@@ -113,3 +113,36 @@ def test_an_unreachable_ledger_is_one_line_without_its_password(
     err = capsys.readouterr().err
     assert err.startswith("diffio-async: error: cannot use --ledger postgresql://u:***@")
     assert PASSWORD not in err and len(err.strip().splitlines()) == 1
+
+
+def test_batch_run_works_the_batch_and_a_second_run_finds_nothing_left(
+    batch_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sources = _files(tmp_path / "in", "a.wav", "b.wav", "c.wav")
+    name, *ledger = batch_args
+    assert main(["batch", "add", name, str(tmp_path / "in"), *ledger]) == 0
+    capsys.readouterr()
+    run = ["batch", "run", name, *ledger, "-o", str(tmp_path / "out"), "--emulator", "--json"]
+    assert main([*run, "--lease", "5"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(line["source"] for line in lines) == sorted(str(p) for p in sources)
+    assert all(line["ok"] for line in lines)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mp3", "b.mp3", "c.mp3"]
+    assert main(run) == 0  # every file is finished: nothing to claim
+    assert capsys.readouterr().out == ""
+    status = _json(capsys, ["batch", "status", name, *ledger, "--json"])
+    assert status["counts"]["downloaded"] == 3  # type: ignore[index]
+    workers = status["workers"]
+    assert isinstance(workers, list) and len(workers) == 1
+    assert workers[0]["downloaded"] == 3 and workers[0]["leased"] == 0
+    assert status["throughput_per_minute"] > 0  # type: ignore[operator]
+    assert status["eta_seconds"] == 0
+
+
+def test_batch_run_refuses_a_lease_of_a_day_or_more(
+    batch_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, *ledger = batch_args
+    run = ["batch", "run", name, *ledger, "-o", str(tmp_path), "--emulator", "--lease", "86400"]
+    assert main(run) == 2
+    assert "lease_seconds" in capsys.readouterr().err

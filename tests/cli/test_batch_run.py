@@ -1,0 +1,137 @@
+"""Many workers on one shared batch (``batch run``'s worker) against one emulator and the
+suite's real PostgreSQL: every file restored once, one generation per file, and a killed
+worker's items finished by the others once its leases expire."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import pytest
+from postgres_server import PostgresServer
+
+from diffio_async import RestoreOptions
+from diffio_async._catalog import DEFAULT_MODEL_BY_ERA
+from diffio_async.cli._batch_worker import work_batch
+from diffio_async.testing import EmulatedDiffio, emulated_diffio
+from diffio_async.workflows.bulk import ItemResult
+from diffio_async.workflows.ledger import Ledger, PostgresStore, hash_file
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def url(postgres_server: PostgresServer) -> str:
+    return postgres_server.url()
+
+
+def _files(folder: Path, count: int) -> list[str]:
+    folder.mkdir(parents=True)
+    paths = []
+    for number in range(count):
+        path = folder / f"take{number}.wav"
+        path.write_bytes(b"RIFF" + os.urandom(64) + str(number).encode())
+        paths.append(os.path.realpath(path))
+    return paths
+
+
+def _generations_per_file(env: EmulatedDiffio) -> Counter[str]:
+    core = env.emulator._core
+    with core.state.lock:
+        names = {pid: project.file_name for pid, project in core.state.projects.items()}
+    counts: Counter[str] = Counter()
+    for generation_id in env.emulator.generation_ids:
+        project_id = env.emulator.generation_progress(generation_id)["apiProjectId"]
+        counts[names[project_id]] += 1
+    return counts
+
+
+async def _register(url: str, batch: str, sources: list[str]) -> None:
+    store = PostgresStore(url, batch=batch, shared=True, owner="registrar")
+    await store.open()
+    try:
+        assert await store.add_sources(sources) == len(sources)
+    finally:
+        await store.aclose()
+
+
+async def _workers(
+    env: EmulatedDiffio, url: str, batch: str, out: Path, count: int
+) -> dict[str, list[ItemResult]]:
+    results: dict[str, list[ItemResult]] = {}
+
+    async def worker(owner: str) -> None:
+        store = PostgresStore(url, batch=batch, shared=True, owner=owner, lease_seconds=30)
+        async with work_batch(
+            env.client, store, output_dir=out, concurrency=2, renew_every=0.2, poll=0.02
+        ) as items:
+            results[owner] = [item async for item in items]
+
+    async with anyio.create_task_group() as tg:
+        for number in range(count):
+            tg.start_soon(worker, f"w{number}")
+    return results
+
+
+async def test_three_workers_restore_every_file_exactly_once(url: str, tmp_path: Path) -> None:
+    batch = f"run-{uuid.uuid4().hex[:12]}"
+    sources = _files(tmp_path / "in", 9)
+    await _register(url, batch, sources)
+    async with emulated_diffio(generation_seconds=0.05) as env:
+        results = await _workers(env, url, batch, tmp_path / "out", 3)
+        per_file = _generations_per_file(env)
+    done = [item for items in results.values() for item in items]
+    assert sorted(item.source for item in done) == sorted(sources)  # each once, by one worker
+    assert all(item.ok and not item.skipped for item in done), [i.error for i in done]
+    assert per_file == Counter({Path(source).name: 1 for source in sources})
+    outputs = sorted((tmp_path / "out").iterdir())
+    assert [p.name for p in outputs] == sorted(f"{Path(s).stem}.mp3" for s in sources)
+    assert all(p.stat().st_size > 0 for p in outputs)
+    assert sorted(str(item.output) for item in done) == [str(p) for p in outputs]
+    store = PostgresStore(url, batch=batch, shared=True)
+    async with await Ledger.open(store):
+        status = await store.status()
+    assert status.counts["downloaded"] == 9 and status.unfinished == 0
+    assert sum(worker.downloaded for worker in status.workers) == 9
+    assert {worker.owner for worker in status.workers} <= {"w0", "w1", "w2"}
+
+
+async def test_a_killed_workers_items_are_finished_by_the_others(url: str, tmp_path: Path) -> None:
+    batch = f"run-{uuid.uuid4().hex[:12]}"
+    sources = _files(tmp_path / "in", 4)
+    await _register(url, batch, sources)
+    async with emulated_diffio(generation_seconds=0.05) as env:
+        # The worker that dies: it claimed two items, created the generation of the first
+        # (under the ledger's key) and hashed the second, then was SIGKILLed: its leases
+        # were never handed on and run out after 0.3 s.
+        dead = PostgresStore(url, batch=batch, shared=True, owner="dead", lease_seconds=0.3)
+        ledger = await Ledger.open(dead)
+        first, second = await dead.claim(2)
+        settings = RestoreOptions().generation_settings()
+        for source in (first, second):
+            size, digest = await hash_file(source)
+            await ledger.register(
+                source, size=size, content_hash=digest, model="auto", options=settings
+            )
+        project = await env.client.projects.create(first)
+        entry = await ledger.record(first, state="uploaded", project_id=project.api_project_id)
+        generation = await env.client.generations.create(
+            project.api_project_id,
+            model=DEFAULT_MODEL_BY_ERA["a"],
+            idempotency_key=entry.idempotency_key,
+        )
+        await ledger.record(first, state="generation_created", generation_id=generation.id)
+        dead._held.clear()  # what a SIGKILL leaves: no lease is handed on
+        await ledger.aclose()
+
+        results = await _workers(env, url, batch, tmp_path / "out", 2)
+        per_file = _generations_per_file(env)
+    done = {item.source: item for items in results.values() for item in items}
+    assert sorted(done) == sorted(sources)
+    assert all(item.ok for item in done.values()), [i.error for i in done.values()]
+    assert done[first].generation_id == generation.id  # resumed, not created again
+    assert per_file == Counter({Path(source).name: 1 for source in sources})
+    assert all((tmp_path / "out" / f"{Path(s).stem}.mp3").is_file() for s in sources)
