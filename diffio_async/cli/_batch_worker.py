@@ -5,7 +5,10 @@ The items flow into ``restore_many`` as a lazy source: an item is claimed only w
 the ``concurrency`` slots is about to take it (plus the one the source hands on next), so a
 worker never sits on more leases than it works. When nothing is claimable but items are
 unfinished (other workers hold them), it looks again every ``poll`` seconds: an expired lease
-(a killed worker) is taken over then, and the worker ends once every item is finished.
+(a killed worker) is taken over then, and the worker ends once every item is finished. An
+item whose lease this worker lost (paused past it) is left to the others for the rest of
+the run (``restore_many`` takes each file once per run), so the worker also ends once only
+such items are unfinished.
 """
 
 from __future__ import annotations
@@ -43,16 +46,24 @@ async def work_batch(
     # restore_many opens the store; the claims and renewals below start once it is open.
     opened = anyio.Event()
 
+    lost: set[str] = set()  # items whose lease this worker lost: the others finish them
+
     async def claimed() -> AsyncGenerator[str, None]:
         opened.set()
         while True:
-            for source in await store.claim(1):
+            for source in await store.claim(1, excluding=lost):
                 yield source
                 break
             else:
-                if (await store.status()).unfinished == 0:
+                if await store.unfinished(excluding=lost) == 0:
                     return
                 await anyio.sleep(poll)
+
+    async def watched(results: AsyncIterator[ItemResult]) -> AsyncGenerator[ItemResult, None]:
+        async for item in results:
+            if item.stage == "lease":
+                lost.add(item.source)
+            yield item
 
     async def renew() -> None:
         await opened.wait()
@@ -67,17 +78,20 @@ async def work_batch(
     async with anyio.create_task_group() as renewals:
         renewals.start_soon(renew)
         try:
-            async with restore_many(
-                client,
-                client._transport,  # the client's failure events (what AsyncDiffio passes too)
-                claimed(),
-                output_dir=output_dir,
-                options=options,
-                batch=batch,
-                on_stage=on_stage,
-                router=None,
-                store=store,
-            ) as results:
-                yield results
+            async with (
+                restore_many(
+                    client,
+                    client._transport,  # the client's failure events (AsyncDiffio passes them)
+                    claimed(),
+                    output_dir=output_dir,
+                    options=options,
+                    batch=batch,
+                    on_stage=on_stage,
+                    router=None,
+                    store=store,
+                ) as results,
+                contextlib.aclosing(watched(results)) as items,
+            ):
+                yield items
         finally:
             renewals.cancel_scope.cancel()

@@ -135,3 +135,61 @@ async def test_a_killed_workers_items_are_finished_by_the_others(url: str, tmp_p
     assert done[first].generation_id == generation.id  # resumed, not created again
     assert per_file == Counter({Path(source).name: 1 for source in sources})
     assert all((tmp_path / "out" / f"{Path(s).stem}.mp3").is_file() for s in sources)
+
+
+async def test_a_worker_that_lost_its_lease_writes_nothing_more_for_the_item(
+    url: str, tmp_path: Path
+) -> None:
+    batch = f"run-{uuid.uuid4().hex[:12]}"
+    (source,) = _files(tmp_path / "in", 1)
+    await _register(url, batch, [source])
+    taken = False
+
+    async def pause_past_the_lease(where: str, stage: str) -> None:
+        # The worker is paused (SIGSTOP, a partition) once the generation is complete: its
+        # lease runs out and another worker takes the item, then dies itself (its short
+        # lease runs out too).
+        nonlocal taken
+        if stage != "download" or taken:
+            return
+        taken = True
+        await anyio.to_thread.run_sync(_expire_all, url, batch)
+        thief = PostgresStore(url, batch=batch, shared=True, owner="thief", lease_seconds=0.2)
+        await thief.open()
+        assert await thief.claim(1) == [source]
+        thief._held.clear()
+        await thief.aclose()
+
+    async with emulated_diffio(generation_seconds=0.05) as env:
+        store = PostgresStore(url, batch=batch, shared=True, owner="paused", lease_seconds=30)
+        async with work_batch(
+            env.client,
+            store,
+            output_dir=tmp_path / "out",
+            renew_every=600,  # paused: it renews nothing while the others move on
+            poll=0.02,
+            on_stage=pause_past_the_lease,
+        ) as items:
+            (late,) = [item async for item in items]  # it leaves the lost item to the others
+        others = await _workers(env, url, batch, tmp_path / "out", 1)
+        per_file = _generations_per_file(env)
+    assert taken
+    # its late write ("downloaded") was refused: the item's result says so, the batch went on
+    assert (late.ok, late.stage, type(late.error).__name__) == (False, "lease", "LeaseLostError")
+    # once the other worker's lease ran out, the item was claimed again and finished, from
+    # its recorded generation: one generation in all
+    (again,) = others["w0"]
+    assert again.ok and again.source == source
+    assert per_file == Counter({Path(source).name: 1})
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["take0.mp3"]
+
+
+def _expire_all(url: str, batch: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(
+            "UPDATE diffio_ledger_entries SET lease_expires = now() - interval '1 second' "
+            "WHERE batch = %s",
+            (batch,),
+        )

@@ -20,7 +20,7 @@ side, and a single-process ``restore_many`` on that batch is refused while they 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Protocol
 
 import attrs
@@ -84,9 +84,14 @@ class ClaimingStore(LedgerStore, Protocol):
         """Register ``sources`` as ``pending`` entries; return how many were new."""
         ...
 
-    async def claim(self, limit: int) -> list[str]:
+    async def claim(self, limit: int, *, excluding: Collection[str] = ()) -> list[str]:
         """Lease up to ``limit`` unfinished items that no live lease holds, oldest first
-        (``SELECT ... FOR UPDATE SKIP LOCKED``: workers never wait on each other)."""
+        (``SELECT ... FOR UPDATE SKIP LOCKED``: workers never wait on each other); never
+        one this worker holds already (even if its lease ran out), nor one of ``excluding``."""
+        ...
+
+    async def unfinished(self, *, excluding: Collection[str] = ()) -> int:
+        """How many items are neither downloaded nor failed, leaving out ``excluding``."""
         ...
 
     async def renew(self) -> list[str]:

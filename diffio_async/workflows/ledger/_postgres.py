@@ -47,7 +47,7 @@ import secrets
 import selectors
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -449,9 +449,11 @@ class PostgresStore:
 
         return await self._run(insert)
 
-    async def claim(self, limit: int) -> list[str]:
-        """Lease up to ``limit`` unfinished items that no live lease holds, oldest first."""
+    async def claim(self, limit: int, *, excluding: Collection[str] = ()) -> list[str]:
+        """Lease up to ``limit`` unfinished items that no live lease holds, oldest first;
+        never one this worker holds already, nor one of ``excluding``."""
         self._check_shared("claim")
+        skipped = [*self._held, *excluding]
 
         def take(connection: psycopg.Connection[Any]) -> list[str]:
             with connection.transaction():
@@ -459,19 +461,33 @@ class PostgresStore:
                     "WITH picked AS (SELECT source FROM diffio_ledger_entries "
                     f"WHERE batch = %s AND state NOT IN {_FINISHED} "
                     "AND (lease_expires IS NULL OR lease_expires < clock_timestamp()) "
+                    "AND source != ALL(%s::text[]) "
                     "ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED) "
                     "UPDATE diffio_ledger_entries AS e SET lease_owner = %s, "
                     "lease_expires = clock_timestamp() + %s * interval '1 second', "
                     "lease_version = e.lease_version + 1 FROM picked "
                     "WHERE e.batch = %s AND e.source = picked.source "
                     "RETURNING e.source, e.lease_version, e.seq",
-                    (self.batch, limit, self._owner, self._lease_seconds, self.batch),
+                    (self.batch, skipped, limit, self._owner, self._lease_seconds, self.batch),
                 ).fetchall()
             rows.sort(key=lambda row: row[2])
             self._held.update((row[0], row[1]) for row in rows)
             return [str(row[0]) for row in rows]
 
         return await self._run(take)
+
+    async def unfinished(self, *, excluding: Collection[str] = ()) -> int:
+        """How many items are neither downloaded nor failed, leaving out ``excluding``."""
+
+        def count(connection: psycopg.Connection[Any]) -> int:
+            row = connection.execute(
+                "SELECT count(*) FROM diffio_ledger_entries WHERE batch = %s "
+                f"AND state NOT IN {_FINISHED} AND source != ALL(%s::text[])",
+                (self.batch, list(excluding)),
+            ).fetchone()
+            return 0 if row is None else int(row[0])
+
+        return await self._run(count)
 
     async def renew(self) -> list[str]:
         """Extend this worker's leases; return the items it lost (and holds no more)."""

@@ -98,6 +98,9 @@ async def test_an_expired_lease_moves_on_and_fences_the_late_worker(url: str, ba
         assert key is not None
         assert await fast.claim(1) == []  # slow's lease is live
         _expire(url, batch, "/a")  # slow stopped renewing (killed, partitioned)
+        assert await slow.claim(1) == []  # never its own item again while it works on it
+        assert await fast.claim(1, excluding=["/a"]) == []
+        assert (await fast.unfinished(), await fast.unfinished(excluding=["/a"])) == (1, 0)
         assert await fast.claim(1) == ["/a"]
         assert _lease(url, batch, "/a") == ("fast", 2, True)
         # the new holder resumes from the last recorded step, under the same key
