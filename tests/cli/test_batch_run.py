@@ -4,7 +4,9 @@ worker's items finished by the others once its leases expire."""
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -16,7 +18,7 @@ from postgres_server import PostgresServer
 from diffio_async import RestoreOptions
 from diffio_async._catalog import DEFAULT_MODEL_BY_ERA
 from diffio_async.cli._batch_worker import work_batch
-from diffio_async.testing import EmulatedDiffio, emulated_diffio
+from diffio_async.testing import TEST_API_KEY, EmulatedDiffio, emulated_diffio
 from diffio_async.workflows.bulk import ItemResult
 from diffio_async.workflows.ledger import Ledger, PostgresStore, hash_file
 
@@ -193,3 +195,31 @@ def _expire_all(url: str, batch: str) -> None:
             "WHERE batch = %s",
             (batch,),
         )
+
+
+async def test_worker_processes_finish_a_sigkilled_workers_files(url: str, tmp_path: Path) -> None:
+    batch = f"run-{uuid.uuid4().hex[:12]}"
+    sources = _files(tmp_path / "in", 6)
+    await _register(url, batch, sources)
+    async with emulated_diffio(generation_seconds=0.3) as env:
+        argv = [sys.executable, "-m", "diffio_async", "batch", "run", batch, "--ledger", url]
+        argv += ["-o", str(tmp_path / "out"), "--lease", "1", "--concurrency", "2", "--json"]
+        argv += ["--api-key", TEST_API_KEY, "--base-url", env.base_url]
+        async with await anyio.open_process(argv) as doomed:
+            assert doomed.stdout is not None
+            first = await doomed.stdout.receive()  # one file done, the next ones in flight
+            assert b'"ok": true' in first
+            doomed.kill()  # SIGKILL: its leases are never handed on
+        async with await anyio.open_process(argv) as one, await anyio.open_process(argv) as two:
+            outs = []
+            for process in (one, two):
+                assert process.stdout is not None
+                out = b"".join([chunk async for chunk in process.stdout])
+                outs.append(out)
+                assert await process.wait() == 0
+        per_file = _generations_per_file(env)
+    lines = [json.loads(line) for out in outs for line in out.splitlines()]
+    assert all(line["ok"] for line in lines)
+    assert per_file == Counter({Path(source).name: 1 for source in sources})
+    outputs = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert outputs == sorted(f"{Path(s).stem}.mp3" for s in sources)
