@@ -122,16 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     restore = commands.add_parser("restore", help="restore files or folders")
     restore.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
-    restore.add_argument("-o", "--output-dir", required=True, help="where outputs go")
-    restore.add_argument(
-        "--model", type=model_key, help=f"model key (known: {', '.join(KNOWN_MODELS)})"
-    )
-    restore.add_argument(
-        "--concurrency",
-        type=bounded_int(1, MAX_CONCURRENCY),
-        default=8,
-        help=f"files in flight, 1 to {MAX_CONCURRENCY} (8)",
-    )
+    _restore_settings(restore, in_flight="files in flight")
     restore.add_argument(
         "--ledger",
         help="SQLite file (or postgresql:// URL) that makes the batch resumable",
@@ -242,16 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="work the batch here until every file is finished (run one per machine)"
     )
     named(run)
-    run.add_argument("-o", "--output-dir", required=True, help="where outputs go")
-    run.add_argument(
-        "--model", type=model_key, help=f"model key (known: {', '.join(KNOWN_MODELS)})"
-    )
-    run.add_argument(
-        "--concurrency",
-        type=bounded_int(1, MAX_CONCURRENCY),
-        default=8,
-        help=f"files in flight on this worker, 1 to {MAX_CONCURRENCY} (8)",
-    )
+    _restore_settings(run, in_flight="files in flight on this worker")
     run.add_argument(
         "--lease",
         type=positive_finite_float,
@@ -276,3 +258,17 @@ def build_parser() -> argparse.ArgumentParser:
     connection(run)
     output(run, "one JSON line per file on stdout")
     return parser
+
+
+def _restore_settings(parser: argparse.ArgumentParser, *, in_flight: str) -> None:
+    """The output folder, model and concurrency that ``restore`` and ``batch run`` share."""
+    parser.add_argument("-o", "--output-dir", required=True, help="where outputs go")
+    parser.add_argument(
+        "--model", type=model_key, help=f"model key (known: {', '.join(KNOWN_MODELS)})"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=bounded_int(1, MAX_CONCURRENCY),
+        default=8,
+        help=f"{in_flight}, 1 to {MAX_CONCURRENCY} (8)",
+    )
