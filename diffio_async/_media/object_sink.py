@@ -68,8 +68,11 @@ class _ObjectSink:
         def throw_away() -> None:
             with contextlib.suppress(Exception):
                 handle.discard()
-            with contextlib.suppress(Exception):
+            try:
                 handle.close()  # never committed: closing only releases it
+            except Exception:  # s3fs: a discarded file cannot flush; it is done all the same
+                with contextlib.suppress(Exception):
+                    handle.closed = True  # so that its finaliser does not try again
 
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(throw_away)
