@@ -105,7 +105,7 @@ def locate(url: str, *, what: str = "source") -> StoredObject:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigurationError(f"{what} {shown} needs a package: {first}") from None
     try:
-        fs, path = fsspec.core.url_to_fs(shown)
+        fs, path = fsspec.core.url_to_fs(protocol + shown[len(protocol) :])
     except Exception as exc:  # a filesystem refusing its arguments
         raise InvalidRequestError(f"{what} {shown} cannot be used ({type(exc).__name__})") from None
     path = str(path).rstrip("/")
