@@ -104,3 +104,13 @@ async def test_a_sink_that_cannot_be_written_is_a_download_error(s3: Buckets) ->
     with pytest.raises(DownloadError, match="diffio-no-such-bucket-w2"):
         async with object_sink(target) as sink:
             await sink.write(b"a" * (PART_SIZE + 1))
+
+
+async def test_any_other_filesystem_is_read_through_fsspecs_buffered_file() -> None:
+    import fsspec
+
+    fsspec.filesystem("memory").pipe_file("/diffio-test/take.wav", DATA)
+    target = locate("memory://diffio-test/take.wav")
+    media = object_media_source(target, size=len(DATA))
+    assert await _read(media.open(MIB - 3, MIB + 9)) == DATA[MIB - 3 : 2 * MIB + 6]
+    assert await hash_object(target) == (len(DATA), hashlib.sha256(DATA).hexdigest())

@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from ..._media.object_source import open_for_reading
+from ..._media.object_source import open_range
 from ..._media.object_store import StoredObject
 from ...errors import InvalidRequestError
 
@@ -37,11 +37,11 @@ async def hash_file(
 
 
 async def hash_object(target: StoredObject, *, chunk_size: int = 1024 * 1024) -> tuple[int, str]:
-    """:func:`hash_file` of an object on storage, streamed through fsspec (small read-ahead).
+    """:func:`hash_file` of an object on storage, streamed (one ``GetObject`` on S3).
     Failures to read it raise :class:`OSError` naming the object, not the library's text."""
     try:
         with anyio.CancelScope(shield=True):
-            handle = await anyio.to_thread.run_sync(open_for_reading, target)
+            handle = await anyio.to_thread.run_sync(open_range, target)
         return await _hash_handle(handle, chunk_size)
     except FileNotFoundError:
         raise FileNotFoundError(f"no such object: {target.url}") from None
