@@ -24,6 +24,7 @@ __all__ = [
     "CLOUD_HINT",
     "Listed",
     "StoredObject",
+    "bucket_missing",
     "is_url",
     "list_folder",
     "locate",
@@ -176,3 +177,18 @@ def object_exists(target: StoredObject) -> bool:
         return bool(target.fs.isfile(target.path))
     except Exception:  # cannot tell: treat it as absent (it is downloaded again)
         return False
+
+
+def bucket_missing(target: StoredObject) -> bool:
+    """Whether the bucket (the first path component) of ``target`` surely does not exist: a
+    store that cannot tell (no permission to look) is given the benefit of the doubt."""
+    top = target.path.split("/", 1)[0]
+    if not top:
+        return False  # a filesystem without buckets (memory://, file://)
+    try:
+        target.fs.info(top)
+    except FileNotFoundError:
+        return True
+    except Exception:
+        return False
+    return False

@@ -70,7 +70,7 @@ from .._http.retry import RetryPolicy, delays, hinted_delay
 from .._media.download import DownloadSink, is_served_name, served_name, temp_prefix
 from .._media.object_sink import object_sink
 from .._media.object_source import object_media_source
-from .._media.object_store import StoredObject, is_url, locate, object_exists
+from .._media.object_store import StoredObject, bucket_missing, is_url, locate, object_exists
 from ..errors import (
     APIConnectionError,
     AuthenticationError,
@@ -696,6 +696,9 @@ async def _output_root(
         store = await anyio.to_thread.run_sync(
             functools.partial(locate, output_dir, what="output_dir")
         )
+        if await anyio.to_thread.run_sync(bucket_missing, store):
+            # Else every item would be paid for, then fail at its download.
+            raise InvalidRequestError(f"output_dir {store.url}: no such bucket")
         return PurePosixPath(store.path), store
     out = Path(path_like("output_dir", output_dir))
     try:

@@ -213,6 +213,7 @@ async def test_a_bad_output_url_is_refused_before_any_request(
     for output_dir, message in [
         ("s3://", "names no bucket"),
         ("nosuchproto://bucket/out", "unknown protocol"),
+        ("s3://diffio-no-such-bucket-7q/out", "no such bucket"),
     ]:
         with pytest.raises(InvalidRequestError, match=message):
             await _restore(env, [source], output_dir)
