@@ -1,24 +1,28 @@
 """restore_many with sources and outputs on object storage: a local S3 (moto's server, see
-``s3_server.py``) and the emulator, both on loopback, both API eras."""
+``s3_server.py``) and the emulator, both on loopback, both API eras; and the workers of a
+shared batch on the suite's PostgreSQL restoring objects bucket to bucket."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 from bulk_helpers import FAST_POLL
+from postgres_server import PostgresServer
 from s3_server import SECRET, Buckets
 from shared import AUDIO, ERAS, MEDIA, MIB, batch_arguments
 
 from diffio_async import InvalidRequestError, OutputCollisionError
+from diffio_async.cli._batch_worker import work_batch
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
 from diffio_async.workflows.bulk import ItemResult
-from diffio_async.workflows.ledger import Ledger
+from diffio_async.workflows.ledger import Ledger, PostgresStore
 
 pytestmark = pytest.mark.anyio
 
@@ -266,3 +270,36 @@ async def test_no_secret_in_the_ledger_errors_or_logs(
     assert SECRET not in caplog.text
     async for stored in anyio.Path(tmp_path).glob("batch.sqlite*"):  # with -wal, -shm
         assert SECRET.encode() not in await stored.read_bytes()
+
+
+async def test_workers_of_a_shared_batch_restore_objects_bucket_to_bucket(
+    env: EmulatedDiffio, s3: Buckets, postgres_server: PostgresServer
+) -> None:
+    """``batch add`` keys objects by URL; ``batch run``'s workers restore them once each."""
+    files = {f"in/take{n}.wav": _recording(100 + n) for n in range(6)}
+    sources = [s3.put(key, data) for key, data in files.items()]
+    batch, url = f"s3-{uuid.uuid4().hex[:10]}", postgres_server.url()
+    registrar = PostgresStore(url, batch=batch, shared=True, owner="registrar")
+    await registrar.open()
+    try:
+        assert await registrar.add_sources(sources) == len(sources)
+    finally:
+        await registrar.aclose()
+    out = f"s3://{s3.output}/out"
+    results: list[ItemResult] = []
+
+    async def worker(owner: str) -> None:
+        store = PostgresStore(url, batch=batch, shared=True, owner=owner, lease_seconds=30)
+        async with work_batch(
+            env.client, store, output_dir=out, concurrency=2, renew_every=0.2, poll=0.02
+        ) as items:
+            results.extend([item async for item in items])
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(worker, "w1")
+        group.start_soon(worker, "w2")
+
+    assert sorted(r.source for r in results if r.ok) == sorted(sources)
+    assert len(env.emulator.generation_ids) == len(files)
+    for key, data in files.items():
+        assert s3.get(f"{out}/{Path(key).stem}.mp3") == data
