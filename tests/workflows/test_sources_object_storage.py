@@ -98,3 +98,14 @@ async def test_the_output_prefix_inside_a_source_prefix_is_skipped_and_equal_ref
     assert [job.key for job in await _jobs(walker, "memory://out")] == ["memory:///out/x.wav"]
     with pytest.raises(InvalidRequestError, match="output_dir is the source folder"):
         await _jobs(_to_objects(), "memory://out")
+
+
+async def test_an_object_restored_in_place_over_itself_is_refused(
+    memory: fsspec.AbstractFileSystem,
+) -> None:
+    memory.pipe_file("/out/talk.mp3", b"ID3")
+    memory.pipe_file("/out/talk.wav", b"RIFF")
+    jobs = await _jobs(_to_objects(suffix=None), ["memory://out/talk.mp3"])
+    assert "would overwrite the source" in str(jobs[0].refused)
+    [safe] = await _jobs(_to_objects(suffix=None), ["memory://out/talk.wav"])
+    assert safe.refused is None  # an audio upload comes back as MP3: talk.mp3, not itself
