@@ -65,10 +65,12 @@ def test_adding_sources_twice_registers_them_once(
     assert status["workers"] == []
     assert status["throughput_per_minute"] == 0.0
     assert status["eta_seconds"] is None
+    assert status["stop"] is None
     assert sorted(status) == [
         "batch",
         "counts",
         "eta_seconds",
+        "stop",
         "throughput_per_minute",
         "total",
         "unfinished",
