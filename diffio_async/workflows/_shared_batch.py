@@ -112,6 +112,7 @@ async def work_batch(
     batch = attrs.evolve(batch, on_collision="rename")
     opened = anyio.Event()  # restore_many opens the store: the work below starts then
     lost: set[str] = set()  # items whose lease this worker lost: the others finish them
+    scopes: dict[str, anyio.CancelScope] = {}  # the items in flight, by key (restore_many's)
     stops: list[BatchStop] = []
 
     try:
@@ -160,12 +161,17 @@ async def work_batch(
                     if store.closed:
                         continue
                     try:
-                        await store.renew()
+                        taken = await store.renew()
                     except BatchStoppedError as exc:
                         abort(exc.stop)
                         return
                     except LedgerError:  # the database is away: the next try may pass; a lost
                         continue  # item is refused at its next write (fencing)
+                    for source in taken:  # another worker has it: this one stops at once
+                        lost.add(source)
+                        scope = scopes.get(source)
+                        if scope is not None:
+                            scope.cancel()
 
             worker.start_soon(renew)
             claims = claimed()
@@ -181,6 +187,7 @@ async def work_batch(
                         on_stage=on_stage,
                         router=router,
                         store=store,
+                        item_scopes=scopes,
                     ) as results,
                     contextlib.aclosing(watched(results)) as items,
                 ):

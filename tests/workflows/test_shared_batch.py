@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import anyio
+import psycopg
 import pytest
 from postgres_server import PostgresServer
 from shared_batch_helpers import files, generations_per_file, register
@@ -150,3 +151,50 @@ async def worker_once(client: AsyncDiffio, url: str, batch: str, out: Path) -> l
     options = BatchOptions(ledger=url, name=batch, concurrency=4, lease_seconds=3)
     async with client.restore_many((), output_dir=out, batch=options) as items:
         return [item async for item in items]
+
+
+@pytest.mark.anyio
+async def test_a_renewal_that_finds_a_lease_lost_cancels_the_item_at_once(
+    url: str, batch: str, tmp_path: Path
+) -> None:
+    (source,) = files(tmp_path / "in", 1)
+    await register(url, batch, [source])
+
+    async def taken_while_waiting(where: str, stage: str) -> None:
+        # paused (a partition) while its generation runs: another worker took the item
+        if stage == "wait":
+            await anyio.to_thread.run_sync(_steal, url, batch)
+
+    # the generation would take ten minutes: only the cancellation ends the item sooner
+    async with emulated_diffio(generation_seconds=600) as env:
+        store = PostgresStore(url, batch=batch, shared=True, owner="late", lease_seconds=30)
+        with anyio.fail_after(60):
+            async with work_batch(
+                env.client,
+                env.client._transport,
+                store,
+                output_dir=tmp_path / "out",
+                on_stage=taken_while_waiting,
+                renew_every=0.05,
+                poll=0.05,
+            ) as items:
+                (late,) = [item async for item in items]
+    assert (late.ok, late.stage, type(late.error).__name__) == (False, "lease", "LeaseLostError")
+    assert "lost its lease" in str(late.error)
+    with psycopg.connect(url, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT state, lease_owner FROM diffio_ledger_entries WHERE batch = %s", (batch,)
+        ).fetchone()
+    assert row == ("generation_created", "thief")  # its recorded step stays for the thief
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def _steal(url: str, batch: str) -> None:
+    """What another worker's claim after the lease ran out does (no waiting in tests)."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(
+            "UPDATE diffio_ledger_entries SET lease_owner = 'thief', "
+            "lease_version = lease_version + 1, lease_expires = now() + interval '600 seconds' "
+            "WHERE batch = %s",
+            (batch,),
+        )
