@@ -31,7 +31,16 @@ from pathlib import Path
 import anyio
 import attrs
 
-from ..errors import BatchAbortedError, DiffioError, InvalidRequestError, LedgerError
+from ..errors import (
+    AuthenticationError,
+    BatchAbortedError,
+    DiffioError,
+    InvalidRequestError,
+    LedgerError,
+    PaymentRequiredError,
+    PermissionDeniedError,
+    UploadError,
+)
 from ..webhooks import WebhookRouter
 from ._options import BatchOptions, RestoreOptions, checked_options
 from ._services import FailureEvents, Services
@@ -210,6 +219,14 @@ async def work_batch(
             f"at {stop.at:%Y-%m-%d %H:%M:%S} UTC: {stop.reason}",
             cause=BatchStoppedError(f"the batch was stopped: {stop.reason}", stop=stop),
         )
+
+
+def _stops_every_worker(error: BaseException) -> bool:
+    """Whether the API refused this worker for the account or key (401, 402, an API 403:
+    see ``bulk._is_fatal``), which stops the batch, not a fault of this process alone (an
+    event loop mismatch)."""
+    cause = error.__cause__ if isinstance(error, UploadError) else error
+    return isinstance(cause, AuthenticationError | PaymentRequiredError | PermissionDeniedError)
 
 
 async def _keys(sources: Source | Iterable[Source] | AsyncIterable[Source]) -> list[str]:
