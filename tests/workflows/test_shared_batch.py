@@ -198,3 +198,46 @@ def _steal(url: str, batch: str) -> None:
             "WHERE batch = %s",
             (batch,),
         )
+
+
+@pytest.mark.anyio
+async def test_an_output_another_worker_wrote_is_never_replaced_without_the_lease(
+    url: str, batch: str, tmp_path: Path
+) -> None:
+    (source,) = files(tmp_path / "in", 1)
+    await register(url, batch, [source])
+    out = tmp_path / "out"
+    written = out / "take0.mp3"
+
+    async def taken_before_the_download(where: str, stage: str) -> None:
+        # paused before its download: another worker took the item and wrote its output
+        if stage == "download":
+            await anyio.to_thread.run_sync(_steal, url, batch)
+            out.mkdir(exist_ok=True)
+            written.write_bytes(b"the other worker's output")
+
+    async with emulated_diffio(generation_seconds=0.05) as env:
+        store = PostgresStore(url, batch=batch, shared=True, owner="late", lease_seconds=30)
+        async with work_batch(
+            env.client,
+            env.client._transport,
+            store,
+            output_dir=out,
+            on_stage=taken_before_the_download,
+            renew_every=600,  # no renewal tells it: the fenced check before the replace does
+            poll=0.05,
+        ) as items:
+            (late,) = [item async for item in items]
+        uploads, downloads = (
+            [
+                r
+                for r in env.emulator.requests
+                if r.method == method and r.path.startswith("/_storage")
+            ]
+            for method in ("PUT", "GET")
+        )
+    assert (late.ok, late.stage, type(late.error).__name__) == (False, "lease", "LeaseLostError")
+    assert "not leased to this worker" in str(late.error)
+    assert written.read_bytes() == b"the other worker's output"
+    assert sorted(p.name for p in out.iterdir()) == ["take0.mp3"]  # no temp file left
+    assert len(uploads) == 1 and downloads == []  # refused before fetching a byte
