@@ -159,8 +159,9 @@ async def work_batch(
                             lost.add(item.source)
                         yield item
                 except BatchAbortedError as exc:  # seen here first: every worker stops
-                    with anyio.CancelScope(shield=True), contextlib.suppress(LedgerError):
-                        await store.stop(f"{type(exc.cause).__name__}: {exc.cause}")
+                    if _stops_every_worker(exc.cause):
+                        with anyio.CancelScope(shield=True), contextlib.suppress(LedgerError):
+                            await store.stop(f"{type(exc.cause).__name__}: {exc.cause}")
                     raise
 
             async def renew() -> None:

@@ -15,8 +15,9 @@ from postgres_server import PostgresServer
 from shared_batch_helpers import files, generations_per_file, register
 
 from diffio_async import AsyncDiffio, BatchAbortedError, BatchOptions, InvalidRequestError
+from diffio_async.errors import EventLoopMismatchError
 from diffio_async.testing import TEST_API_KEY, EmulatedDiffio, emulated_diffio
-from diffio_async.workflows._shared_batch import work_batch
+from diffio_async.workflows._shared_batch import _stops_every_worker, work_batch
 from diffio_async.workflows.bulk import ItemResult
 from diffio_async.workflows.ledger import BatchStoppedError, PostgresStore
 
@@ -43,6 +44,12 @@ def test_a_named_batch_needs_a_postgresql_ledger(tmp_path: Path) -> None:
     options = BatchOptions(name="n", ledger="postgresql://u:secret@h/db", lease_seconds=9)
     assert (options.name, options.lease_seconds) == ("n", 9.0)
     assert "secret" not in repr(options)
+
+
+def test_only_an_api_refusal_stops_every_worker() -> None:
+    # a fault of one process (its client used on another event loop) stops that worker only
+    assert not _stops_every_worker(EventLoopMismatchError("another loop"))
+    assert not _stops_every_worker(InvalidRequestError("bad input"))
 
 
 @pytest.mark.anyio
