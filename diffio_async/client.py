@@ -25,6 +25,7 @@ from .resources import Account, ApiKeys, Generations, Projects, Usage, Webhooks
 from .types import GenerationProgress
 from .webhooks import WebhookRouter
 from .workflows._options import BatchOptions, RestoreOptions
+from .workflows._shared_batch import restore_shared_batch
 from .workflows.bulk import ItemResult, Source, restore_many
 from .workflows.restore import RestoreResult, restore
 
@@ -190,7 +191,30 @@ class AsyncDiffio:
             async with client.restore_many(paths, output_dir="out/") as results:
                 async for item in results:
                     print(item.source, item.ok, item.error)
+
+        With ``batch.name`` (and a ``postgresql://`` ``batch.ledger``) the call is one worker
+        of a batch that many machines share: ``sources`` are registered once however many
+        workers give them (``()`` joins the batch as it is), files are claimed under leases
+        until the whole batch is finished, and the results are those of the files this worker
+        finished. A 401, 402 or API 403 on any worker stops them all
+        (:class:`~diffio_async.BatchAbortedError` naming it). See
+        :mod:`diffio_async.workflows._shared_batch`::
+
+            batch = BatchOptions(ledger="postgresql://host/db", name="nightly")
+            async with client.restore_many((), output_dir="out/", batch=batch) as results:
+                async for item in results: ...
         """
+        if isinstance(batch, BatchOptions) and batch.name is not None:
+            return restore_shared_batch(
+                self,
+                self._transport,
+                sources,
+                output_dir=output_dir,
+                options=options,
+                batch=batch,
+                on_stage=on_stage,
+                router=router,
+            )
         return restore_many(
             self,
             self._transport,

@@ -186,11 +186,11 @@ class Diffio:
         early cancels the files still running (no partial output is left). Everything else
         is :meth:`AsyncDiffio.restore_many <diffio_async.AsyncDiffio.restore_many>`:
         ``sources`` (a list, an iterable or a folder), ``options``, ``batch`` (concurrency,
-        ledger, retries), and ``on_stage(source, stage)``, here a plain function run in a
-        worker thread. To have all results at once: ``list(results)`` inside the block.
-        There is no ``router``: a :class:`~diffio_async.WebhookRouter` is fed by an async
-        webhook endpoint on your event loop; the batch polls (use ``AsyncDiffio`` to be
-        woken by webhooks).
+        ledger, retries; with a ``name``, one worker of a batch shared on PostgreSQL), and
+        ``on_stage(source, stage)``, here a plain function run in a worker thread. To have
+        all results at once: ``list(results)`` inside the block. There is no ``router``: a
+        :class:`~diffio_async.WebhookRouter` is fed by an async webhook endpoint on your
+        event loop; the batch polls (use ``AsyncDiffio`` to be woken by webhooks).
         """
         stage = in_worker_thread("on_stage", on_stage)
         batch_run = self._async.restore_many(

@@ -1,6 +1,7 @@
 """``diffio-async batch``: a named batch on a PostgreSQL ledger that many workers share:
-``add`` registers sources, ``status`` shows how far it got, ``run`` is one worker (see
-``workflows.ledger._claims`` and ``_batch_worker``)."""
+``add`` registers sources, ``status`` shows how far it got (and why it stopped), ``run`` is
+one worker (``restore_many`` with a named batch: ``workflows._shared_batch``), ``resume``
+clears a stop (see ``workflows.ledger._claims``)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,11 @@ import anyio
 
 from ..client import AsyncDiffio
 from ..errors import DiffioError, LedgerError
-from ..workflows._options import RestoreOptions
+from ..workflows._options import BatchOptions, RestoreOptions
 from ..workflows._sources import Walker
-from ..workflows.ledger._claims import BatchStatus
+from ..workflows.ledger._claims import BatchStatus, BatchStop
 from ..workflows.ledger._location import is_postgres_url, redact_url
 from ..workflows.ledger._postgres import PostgresStore
-from ._batch_worker import work_batch
 from ._display import item_json
 from ._errors import UsageError, hide, one_line
 from ._extras import require_extra
@@ -31,13 +31,15 @@ __all__ = ["batch_command", "run_worker", "shared_store", "status_json"]
 
 
 async def batch_command(args: argparse.Namespace) -> int:
-    """Run ``batch add`` or ``batch status``; return the exit status."""
+    """Run ``batch add``, ``status`` or ``resume``; return the exit status."""
     if args.action == "add":
         return await _add(args)
+    if args.action == "resume":
+        return await _resume(args)
     return await _status(args)
 
 
-def _checked_store(args: argparse.Namespace, **settings: Any) -> PostgresStore:
+def _checked_store(args: argparse.Namespace) -> PostgresStore:
     """The shared store of the batch ``args.name`` on ``args.ledger`` (not open yet)."""
     if not is_postgres_url(args.ledger):
         raise UsageError(
@@ -46,7 +48,7 @@ def _checked_store(args: argparse.Namespace, **settings: Any) -> PostgresStore:
         )
     require_extra("postgres", "a postgresql:// ledger")
     try:
-        return PostgresStore(args.ledger, batch=args.name, shared=True, **settings)
+        return PostgresStore(args.ledger, batch=args.name, shared=True)
     except LedgerError as exc:
         raise UsageError(f"cannot use --ledger {redact_url(args.ledger)}: {exc}") from None
 
@@ -96,8 +98,20 @@ async def _add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_json(stop: BatchStop | None) -> dict[str, Any] | None:
+    if stop is None:
+        return None
+    return {"reason": stop.reason, "worker": stop.worker, "at": stop.at.isoformat()}
+
+
+def _stop_line(stop: BatchStop) -> str:
+    return one_line(
+        f"stopped by worker {stop.worker} at {stop.at:%Y-%m-%d %H:%M:%S} UTC: {stop.reason}"
+    )
+
+
 def status_json(status: BatchStatus) -> dict[str, Any]:
-    """``batch status --json``: snake_case keys."""
+    """``batch status --json``: snake_case keys (``stop``: ``null`` while the batch runs)."""
     return {
         "batch": status.name,
         "total": status.total,
@@ -109,6 +123,7 @@ def status_json(status: BatchStatus) -> dict[str, Any]:
         ],
         "throughput_per_minute": status.throughput,
         "eta_seconds": status.eta_seconds,
+        "stop": _stop_json(status.stop),
     }
 
 
@@ -140,30 +155,45 @@ async def _status(args: argparse.Namespace) -> int:
         console.print(workers)
     eta = "-" if status.eta_seconds is None else f"{status.eta_seconds:.0f} s"
     print(f"throughput {status.throughput:.1f} files/min, ETA {eta}", flush=True)
+    if status.stop is not None:
+        print(f"{_stop_line(status.stop)} (clear it with 'diffio-async batch resume')", flush=True)
+    return 0
+
+
+async def _resume(args: argparse.Namespace) -> int:
+    async with shared_store(args) as store:
+        cleared = await store.resume()
+    if cleared is None:
+        print(f"batch {args.name!r} was not stopped; its failed files will be tried again")
+    else:
+        print(
+            f"batch {args.name!r} resumed (it was {_stop_line(cleared)}); its failed files "
+            "will be tried again"
+        )
     return 0
 
 
 async def run_worker(client: AsyncDiffio, args: argparse.Namespace, *, secret: str | None) -> int:
     """``batch run``: work the batch until every file is finished; 0 when every file this
     worker took is done, else 1."""
-    store = _checked_store(args, lease_seconds=args.lease)
+    _checked_store(args)  # a clear line for a wrong ledger, before any request
     try:
         options = RestoreOptions(
             model=args.model, download_type=args.download_type, timeout=args.timeout
+        )
+        batch = BatchOptions(
+            concurrency=args.concurrency,
+            ledger=args.ledger,
+            name=args.name,
+            lease_seconds=args.lease,
         )
     except DiffioError as exc:
         raise UsageError(str(exc)) from None
     ok = failed = 0
     started = False
     try:
-        async with work_batch(
-            client,
-            store,
-            output_dir=args.output_dir,
-            options=options,
-            concurrency=args.concurrency,
-            renew_every=args.lease / 3,
-            poll=min(args.lease / 3, 5.0),
+        async with client.restore_many(
+            (), output_dir=args.output_dir, options=options, batch=batch
         ) as items:
             started = True
             async for item in items:

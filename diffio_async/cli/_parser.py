@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         "batch", help="a named batch on a PostgreSQL ledger, worked by many machines"
     )
     actions = batch.add_subparsers(
-        dest="action", required=True, metavar="ACTION", help="add, status or run"
+        dest="action", required=True, metavar="ACTION", help="add, status, run or resume"
     )
 
     def named(sub: argparse.ArgumentParser) -> None:
@@ -229,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     named(status)
     status.add_argument("--json", action="store_true", help="the status as one JSON object")
+    resume = actions.add_parser(
+        "resume",
+        help="clear the stop a fatal error (401, 402, API 403) put on the batch, once fixed; "
+        "its failed files are tried again",
+    )
+    named(resume)
     run = actions.add_parser(
         "run", help="work the batch here until every file is finished (run one per machine)"
     )

@@ -23,7 +23,7 @@ from ..resources._polling import PollPolicy
 from ..resources.generations import normalize_download_type
 from ..types import DownloadTypeName
 from ._sources import Collision
-from .ledger._location import redact_url
+from .ledger._location import is_postgres_url, redact_url
 
 __all__ = [
     "MAX_CONCURRENCY",
@@ -197,6 +197,25 @@ def _polls_per_second(value: float) -> float:
     return float(value)
 
 
+def _name(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        shown = repr(value) if isinstance(value, str) else type(value).__name__
+        raise InvalidRequestError(f"name must be a non-empty string or None, not {shown}")
+    return value
+
+
+def _lease_seconds(value: float) -> float:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not 0 < value < 86400:
+        shown = repr(value) if number else type(value).__name__
+        raise InvalidRequestError(
+            f"lease_seconds must be a number of seconds above 0, below a day, not {shown}"
+        )
+    return float(value)
+
+
 def _on_collision(_: object, __: attrs.Attribute[Any], value: Collision) -> None:
     if value not in ("error", "rename"):
         raise InvalidRequestError(f'on_collision must be "error" or "rename", not {value!r}')
@@ -222,6 +241,13 @@ class BatchOptions:
 
         batch = BatchOptions(concurrency=32, ledger="batch.sqlite")
         async with client.restore_many(paths, output_dir="out/", batch=batch) as results: ...
+
+    ``name`` makes the call one worker of a named batch that many machines share on a
+    ``postgresql://`` ``ledger`` (refused with any other ledger): the sources are registered
+    (once, however many workers give them; ``()`` just joins the batch), then the call claims
+    files under leases of ``lease_seconds`` (renewed every third of it) until every file of
+    the batch is finished, and yields the results of the files this worker finished (see
+    :mod:`diffio_async.workflows._shared_batch`).
     """
 
     concurrency: int = attrs.field(default=8, converter=_concurrency)
@@ -230,6 +256,17 @@ class BatchOptions:
     retry_for: float | None = attrs.field(default=900.0, converter=_retry_for)
     on_collision: Collision = attrs.field(default="error", validator=_on_collision)
     polls_per_second: float = attrs.field(default=100.0, converter=_polls_per_second)
+    name: str | None = attrs.field(default=None, converter=_name)
+    lease_seconds: float = attrs.field(default=60.0, converter=_lease_seconds)
+
+    def __attrs_post_init__(self) -> None:
+        """A named batch lives on a PostgreSQL ledger."""
+        if self.name is not None and (self.ledger is None or not is_postgres_url(self.ledger)):
+            where = "no ledger" if self.ledger is None else f"ledger={redact_url(self.ledger)!r}"
+            raise InvalidRequestError(
+                f"a named batch (name={self.name!r}) is shared on a PostgreSQL ledger: give "
+                f"ledger='postgresql://...', not {where}"
+            )
 
     @property
     def transfers(self) -> int:

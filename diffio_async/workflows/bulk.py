@@ -194,6 +194,7 @@ class _Settings:
     output_store: StoredObject | None = None
     """``output_dir`` on object storage (outputs are then paths on its filesystem)."""
     era_hint: str | None = None
+    item_scopes: dict[str, anyio.CancelScope] | None = None  # see restore_many's item_scopes
 
 
 class _Item:
@@ -436,12 +437,14 @@ class _Item:
             if exc.existing is None:
                 raise
             await self._refuse_an_output_of_another(Path(exc.existing))
-            self.output = await download(overwrite_served=True)
+            await self._record()  # fenced on a shared ledger: only the item's lease holder
+            self.output = await download(overwrite_served=True)  # replaces an output
 
     async def _download_object(self, generation: Generation, store: StoredObject) -> None:
         """Stream the output into an object named for what is served; the object appears
-        only once whole (``object_sink``). Another source's recorded output is refused, any
-        other object there (an earlier run's) is replaced."""
+        only once whole (``object_sink``), and only if this worker still holds the item (a
+        ledger write, fenced on a shared ledger, just before the commit). Another source's
+        recorded output is refused, any other object there (an earlier run's) is replaced."""
         planned = self.job.output
 
         @contextlib.asynccontextmanager
@@ -451,6 +454,7 @@ class _Item:
                 await self._refuse_an_output_of_another(target)
             async with object_sink(store.at(str(target))) as sink:
                 yield sink
+                await self._record()  # a lost lease raises here: the object is discarded
             self.output = self._written_name(target)
 
         await generation.download_to_sink(
@@ -505,12 +509,22 @@ class _Item:
 
 
 async def _process(job: Job, settings: _Settings) -> ItemResult:
-    try:
-        return await _process_item(job, settings)
-    except LeaseLostError as exc:
-        # One of many workers on a shared ledger lost the item's lease: another worker has it
-        # now, so this one writes nothing more for it (see ledger._claims).
-        return ItemResult(source=job.source, ok=False, stage="lease", error=exc)
+    scopes = settings.item_scopes
+    with anyio.CancelScope() as scope:
+        if scopes is not None:
+            scopes[job.key] = scope
+        try:
+            return await _process_item(job, settings)
+        except LeaseLostError as exc:
+            # One of many workers on a shared ledger lost the item's lease: another worker has
+            # it now, so this one writes nothing more for it (see ledger._claims).
+            return ItemResult(source=job.source, ok=False, stage="lease", error=exc)
+        finally:
+            if scopes is not None:
+                del scopes[job.key]
+    # Cancelled through item_scopes: a renewal said the lease was lost.
+    lost = LeaseLostError(f"{job.key!r}: this worker lost its lease; another worker has it")
+    return ItemResult(source=job.source, ok=False, stage="lease", error=lost)
 
 
 async def _process_item(job: Job, settings: _Settings) -> ItemResult:
@@ -602,11 +616,14 @@ async def restore_many(
     on_stage: Callable[[str, str], object] | None,
     router: WebhookRouter | None,
     store: LedgerStore | None = None,
+    item_scopes: dict[str, anyio.CancelScope] | None = None,
 ) -> AsyncIterator[AsyncIterator[ItemResult]]:
     """Restore every source; see the module docstring and ``AsyncDiffio.restore_many``.
 
     ``store``, a ledger store not open yet, is the ledger instead of ``batch.ledger`` (a
-    shared store's worker: see ``ledger._claims``)."""
+    shared store's worker: see ``ledger._claims``). ``item_scopes`` is filled with the cancel
+    scope of each item in flight (by its key): cancelling one ends that item at once with a
+    ``"lease"`` result (a shared store's worker that lost the item's lease)."""
     if isinstance(sources, bytes | Mapping) or not isinstance(
         sources, str | os.PathLike | Iterable | AsyncIterable
     ):
@@ -647,6 +664,7 @@ async def restore_many(
         pace=pace,
         router=router,
         output_store=output_store,
+        item_scopes=item_scopes,
     )
     send_results, receive_results = anyio.create_memory_object_stream[ItemResult](batch.concurrency)
     failures.add_failure_listener(adaptive.on_failure)

@@ -5,7 +5,6 @@ worker's items finished by the others once its leases expire."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 import uuid
 from collections import Counter
@@ -14,11 +13,12 @@ from pathlib import Path
 import anyio
 import pytest
 from postgres_server import PostgresServer
+from shared_batch_helpers import files, generations_per_file, register
 
-from diffio_async import RestoreOptions
+from diffio_async import BatchOptions, RestoreOptions
 from diffio_async._catalog import DEFAULT_MODEL_BY_ERA
-from diffio_async.cli._batch_worker import work_batch
 from diffio_async.testing import TEST_API_KEY, EmulatedDiffio, emulated_diffio
+from diffio_async.workflows._shared_batch import work_batch
 from diffio_async.workflows.bulk import ItemResult
 from diffio_async.workflows.ledger import Ledger, PostgresStore, hash_file
 
@@ -30,36 +30,6 @@ def url(postgres_server: PostgresServer) -> str:
     return postgres_server.url()
 
 
-def _files(folder: Path, count: int) -> list[str]:
-    folder.mkdir(parents=True)
-    paths = []
-    for number in range(count):
-        path = folder / f"take{number}.wav"
-        path.write_bytes(b"RIFF" + os.urandom(64) + str(number).encode())
-        paths.append(os.path.realpath(path))
-    return paths
-
-
-def _generations_per_file(env: EmulatedDiffio) -> Counter[str]:
-    core = env.emulator._core
-    with core.state.lock:
-        names = {pid: project.file_name for pid, project in core.state.projects.items()}
-    counts: Counter[str] = Counter()
-    for generation_id in env.emulator.generation_ids:
-        project_id = env.emulator.generation_progress(generation_id)["apiProjectId"]
-        counts[names[project_id]] += 1
-    return counts
-
-
-async def _register(url: str, batch: str, sources: list[str]) -> None:
-    store = PostgresStore(url, batch=batch, shared=True, owner="registrar")
-    await store.open()
-    try:
-        assert await store.add_sources(sources) == len(sources)
-    finally:
-        await store.aclose()
-
-
 async def _workers(
     env: EmulatedDiffio, url: str, batch: str, out: Path, count: int
 ) -> dict[str, list[ItemResult]]:
@@ -68,7 +38,13 @@ async def _workers(
     async def worker(owner: str) -> None:
         store = PostgresStore(url, batch=batch, shared=True, owner=owner, lease_seconds=30)
         async with work_batch(
-            env.client, store, output_dir=out, concurrency=2, renew_every=0.2, poll=0.02
+            env.client,
+            env.client._transport,
+            store,
+            output_dir=out,
+            batch=BatchOptions(concurrency=2),
+            renew_every=0.2,
+            poll=0.02,
         ) as items:
             results[owner] = [item async for item in items]
 
@@ -80,11 +56,11 @@ async def _workers(
 
 async def test_three_workers_restore_every_file_exactly_once(url: str, tmp_path: Path) -> None:
     batch = f"run-{uuid.uuid4().hex[:12]}"
-    sources = _files(tmp_path / "in", 9)
-    await _register(url, batch, sources)
+    sources = files(tmp_path / "in", 9)
+    await register(url, batch, sources)
     async with emulated_diffio(generation_seconds=0.05) as env:
         results = await _workers(env, url, batch, tmp_path / "out", 3)
-        per_file = _generations_per_file(env)
+        per_file = generations_per_file(env)
     done = [item for items in results.values() for item in items]
     assert sorted(item.source for item in done) == sorted(sources)  # each once, by one worker
     assert all(item.ok and not item.skipped for item in done), [i.error for i in done]
@@ -103,8 +79,8 @@ async def test_three_workers_restore_every_file_exactly_once(url: str, tmp_path:
 
 async def test_a_killed_workers_items_are_finished_by_the_others(url: str, tmp_path: Path) -> None:
     batch = f"run-{uuid.uuid4().hex[:12]}"
-    sources = _files(tmp_path / "in", 4)
-    await _register(url, batch, sources)
+    sources = files(tmp_path / "in", 4)
+    await register(url, batch, sources)
     async with emulated_diffio(generation_seconds=0.05) as env:
         # The worker that dies: it claimed two items, created the generation of the first
         # (under the ledger's key) and hashed the second, then was SIGKILLed: its leases
@@ -130,7 +106,7 @@ async def test_a_killed_workers_items_are_finished_by_the_others(url: str, tmp_p
         await ledger.aclose()
 
         results = await _workers(env, url, batch, tmp_path / "out", 2)
-        per_file = _generations_per_file(env)
+        per_file = generations_per_file(env)
     done = {item.source: item for items in results.values() for item in items}
     assert sorted(done) == sorted(sources)
     assert all(item.ok for item in done.values()), [i.error for i in done.values()]
@@ -143,8 +119,8 @@ async def test_a_worker_that_lost_its_lease_writes_nothing_more_for_the_item(
     url: str, tmp_path: Path
 ) -> None:
     batch = f"run-{uuid.uuid4().hex[:12]}"
-    (source,) = _files(tmp_path / "in", 1)
-    await _register(url, batch, [source])
+    (source,) = files(tmp_path / "in", 1)
+    await register(url, batch, [source])
     taken = False
 
     async def pause_past_the_lease(where: str, stage: str) -> None:
@@ -166,6 +142,7 @@ async def test_a_worker_that_lost_its_lease_writes_nothing_more_for_the_item(
         store = PostgresStore(url, batch=batch, shared=True, owner="paused", lease_seconds=30)
         async with work_batch(
             env.client,
+            env.client._transport,
             store,
             output_dir=tmp_path / "out",
             renew_every=600,  # paused: it renews nothing while the others move on
@@ -174,7 +151,7 @@ async def test_a_worker_that_lost_its_lease_writes_nothing_more_for_the_item(
         ) as items:
             (late,) = [item async for item in items]  # it leaves the lost item to the others
         others = await _workers(env, url, batch, tmp_path / "out", 1)
-        per_file = _generations_per_file(env)
+        per_file = generations_per_file(env)
     assert taken
     # its late write ("downloaded") was refused: the item's result says so, the batch went on
     assert (late.ok, late.stage, type(late.error).__name__) == (False, "lease", "LeaseLostError")
@@ -197,10 +174,10 @@ def _expire_all(url: str, batch: str) -> None:
         )
 
 
-async def test_worker_processes_finish_a_sigkilled_workers_files(url: str, tmp_path: Path) -> None:
+async def test_worker_processes_finish_a_sigkilled_workersfiles(url: str, tmp_path: Path) -> None:
     batch = f"run-{uuid.uuid4().hex[:12]}"
-    sources = _files(tmp_path / "in", 6)
-    await _register(url, batch, sources)
+    sources = files(tmp_path / "in", 6)
+    await register(url, batch, sources)
     async with emulated_diffio(generation_seconds=0.3) as env:
         argv = [sys.executable, "-m", "diffio_async", "batch", "run", batch, "--ledger", url]
         argv += ["-o", str(tmp_path / "out"), "--lease", "1", "--concurrency", "2", "--json"]
@@ -217,7 +194,7 @@ async def test_worker_processes_finish_a_sigkilled_workers_files(url: str, tmp_p
                 out = b"".join([chunk async for chunk in process.stdout])
                 outs.append(out)
                 assert await process.wait() == 0
-        per_file = _generations_per_file(env)
+        per_file = generations_per_file(env)
     lines = [json.loads(line) for out in outs for line in out.splitlines()]
     assert all(line["ok"] for line in lines)
     assert per_file == Counter({Path(source).name: 1 for source in sources})

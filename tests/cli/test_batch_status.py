@@ -65,10 +65,12 @@ def test_adding_sources_twice_registers_them_once(
     assert status["workers"] == []
     assert status["throughput_per_minute"] == 0.0
     assert status["eta_seconds"] is None
+    assert status["stop"] is None
     assert sorted(status) == [
         "batch",
         "counts",
         "eta_seconds",
+        "stop",
         "throughput_per_minute",
         "total",
         "unfinished",
@@ -146,3 +148,15 @@ def test_batch_run_refuses_a_lease_of_a_day_or_more(
     run = ["batch", "run", name, *ledger, "-o", str(tmp_path), "--emulator", "--lease", "86400"]
     assert main(run) == 2
     assert "lease_seconds" in capsys.readouterr().err
+
+
+def test_batch_resume_of_a_batch_that_runs_says_so_and_retries_its_failed_files(
+    batch_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (a,) = _files(tmp_path, "a.wav")
+    name, *ledger = batch_args
+    assert main(["batch", "add", name, str(a), *ledger]) == 0
+    assert main(["batch", "resume", name, *ledger]) == 0
+    out = capsys.readouterr().out
+    assert f"batch {name!r} was not stopped; its failed files will be tried again" in out
+    assert PASSWORD not in out

@@ -18,9 +18,9 @@ from postgres_server import PostgresServer
 from s3_server import SECRET, Buckets
 from shared import AUDIO, ERAS, MEDIA, MIB, batch_arguments
 
-from diffio_async import InvalidRequestError, OutputCollisionError
-from diffio_async.cli._batch_worker import work_batch
+from diffio_async import BatchOptions, InvalidRequestError, OutputCollisionError
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
+from diffio_async.workflows._shared_batch import work_batch
 from diffio_async.workflows.bulk import ItemResult
 from diffio_async.workflows.ledger import Ledger, PostgresStore
 
@@ -288,16 +288,23 @@ async def test_workers_of_a_shared_batch_restore_objects_bucket_to_bucket(
     out = f"s3://{s3.output}/out"
     results: list[ItemResult] = []
 
-    async def worker(owner: str) -> None:
+    async def worker(owner: str, again: list[str]) -> None:
         store = PostgresStore(url, batch=batch, shared=True, owner=owner, lease_seconds=30)
         async with work_batch(
-            env.client, store, output_dir=out, concurrency=2, renew_every=0.2, poll=0.02
+            env.client,
+            env.client._transport,
+            store,
+            again,  # registered again by URL: idempotent
+            output_dir=out,
+            batch=BatchOptions(concurrency=2),
+            renew_every=0.2,
+            poll=0.02,
         ) as items:
             results.extend([item async for item in items])
 
     async with anyio.create_task_group() as group:
-        group.start_soon(worker, "w1")
-        group.start_soon(worker, "w2")
+        group.start_soon(worker, "w1", sources)
+        group.start_soon(worker, "w2", [])
 
     assert sorted(r.source for r in results if r.ok) == sorted(sources)
     assert len(env.emulator.generation_ids) == len(files)

@@ -40,7 +40,14 @@ from types import TracebackType
 from typing import Any, Final
 
 from ...errors import InvalidRequestError, LedgerError
-from ._claims import BatchStatus, ClaimingStore, LeaseLostError, WorkerStatus
+from ._claims import (
+    BatchStatus,
+    BatchStop,
+    BatchStoppedError,
+    ClaimingStore,
+    LeaseLostError,
+    WorkerStatus,
+)
 from ._entry import STATES, EntryState, Identity, LedgerEntry
 from ._hashing import hash_file
 from ._keys import canonical_options, check_content_hash, idempotency_key_for
@@ -60,6 +67,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "STATES",
     "BatchStatus",
+    "BatchStop",
+    "BatchStoppedError",
     "ClaimingStore",
     "EntryState",
     "Identity",

@@ -13,6 +13,15 @@ the item's lease version is still the one this worker claimed (fencing): a worke
 was claimed by another gets :class:`LeaseLostError` and must stop touching the item. A write
 that finishes an item (``downloaded`` or ``failed``) ends its lease.
 
+**Stopping every worker.** A failure that would fail every later file too (a 401, a 402, an
+API 403) seen by one worker stops the whole batch: that worker records it on the batch
+(:meth:`ClaimingStore.stop`: the reason, scrubbed of secrets, which worker, when), and every
+worker looks at it on each :meth:`claim` and :meth:`renew` (both raise
+:class:`BatchStoppedError`), so all of them stop within one lease period. The items in flight
+keep their recorded step (a later run resumes them under the same idempotency keys). A stopped
+batch gives no new work until :meth:`ClaimingStore.resume` clears the stop (after billing is
+fixed), which also gives its failed items another try.
+
 The batch lock of ``LedgerStore`` becomes two: a single-process store takes the batch's
 advisory lock exclusively, shared stores take it shared. So workers of one batch run side by
 side, and a single-process ``restore_many`` on that batch is refused while they do.
@@ -21,20 +30,44 @@ side, and a single-process ``restore_many`` on that batch is refused while they 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from datetime import datetime
 from typing import Protocol
 
 import attrs
 
-from ...errors import LedgerLockedError
+from ...errors import LedgerError, LedgerLockedError
 from ._entry import EntryState
 from ._store import LedgerStore
 
-__all__ = ["BatchStatus", "ClaimingStore", "LeaseLostError", "WorkerStatus"]
+__all__ = [
+    "BatchStatus",
+    "BatchStop",
+    "BatchStoppedError",
+    "ClaimingStore",
+    "LeaseLostError",
+    "WorkerStatus",
+]
 
 
 class LeaseLostError(LedgerLockedError):
     """This worker's lease on an item was taken by another worker: it writes nothing more
     for that item."""
+
+
+@attrs.frozen(kw_only=True)
+class BatchStop:
+    """Why a batch was stopped: ``reason`` (the error, without secrets), the worker that saw
+    it (``worker``, its owner id) and when (``at``, UTC)."""
+
+    reason: str
+    worker: str
+    at: datetime
+
+
+class BatchStoppedError(LedgerError):
+    """The batch was stopped (``stop`` says why): this worker takes no more work from it."""
+
+    stop: BatchStop
 
 
 @attrs.frozen(kw_only=True)
@@ -52,7 +85,8 @@ class BatchStatus:
 
     ``throughput`` is files downloaded per minute over the last ``window`` seconds (or since
     the first download, when that is more recent); ``eta_seconds`` is the unfinished files
-    at that pace (``None`` when nothing was downloaded lately).
+    at that pace (``None`` when nothing was downloaded lately); ``stop`` is why the batch was
+    stopped (``None`` while it runs).
     """
 
     name: str
@@ -60,6 +94,7 @@ class BatchStatus:
     workers: tuple[WorkerStatus, ...]
     throughput: float
     eta_seconds: float | None
+    stop: BatchStop | None = None
 
     @property
     def total(self) -> int:
@@ -74,6 +109,11 @@ class BatchStatus:
 
 class ClaimingStore(LedgerStore, Protocol):
     """A :class:`LedgerStore` whose batch many workers share (see the module docstring)."""
+
+    @property
+    def batch(self) -> str:
+        """The batch's name."""
+        ...
 
     @property
     def owner(self) -> str:
@@ -96,7 +136,22 @@ class ClaimingStore(LedgerStore, Protocol):
 
     async def renew(self) -> list[str]:
         """Extend the leases this worker holds; return the items it lost (now another
-        worker's), which it holds no more."""
+        worker's), which it holds no more. Raises :class:`BatchStoppedError` once the batch
+        was stopped (as :meth:`claim` does)."""
+        ...
+
+    async def stop(self, reason: str) -> BatchStop:
+        """Stop the batch for every worker, recording ``reason`` and this worker; a batch
+        stopped already keeps its first stop, which is returned."""
+        ...
+
+    async def stopped(self) -> BatchStop | None:
+        """Why the batch was stopped, or ``None``."""
+        ...
+
+    async def resume(self) -> BatchStop | None:
+        """Clear the stop (and move the failed items back to their last good step, to be
+        claimed again); return the stop that was cleared, if any."""
         ...
 
     async def status(self) -> BatchStatus:

@@ -16,7 +16,8 @@ transaction under a transaction-level advisory lock (two processes starting at o
 once), and a database written by a newer diffio_async is refused (:class:`LedgerFormatError`).
 Tables are ``diffio_ledger_batches`` (one row per batch name) and ``diffio_ledger_entries``
 (keyed by batch and source). Version 2 adds each entry's lease (owner, expiry, version) for
-many workers on one batch (``shared=True``: the rule is in ``_claims``).
+many workers on one batch (``shared=True``: the rule is in ``_claims``); version 3 adds the
+batch's stop (reason, worker, time: a fatal error seen by one worker stops them all).
 
 **Locking.** :meth:`PostgresStore.open` takes ``pg_try_advisory_lock`` on a hash of the schema
 and batch name, on a dedicated connection held until :meth:`aclose`: a second store on the
@@ -47,6 +48,7 @@ import secrets
 import selectors
 import socket
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -56,9 +58,10 @@ import anyio.to_thread
 import attrs
 
 from ...errors import LedgerError, LedgerFormatError, LedgerLockedError
-from ._claims import BatchStatus, LeaseLostError, WorkerStatus
+from ._claims import BatchStatus, BatchStop, BatchStoppedError, LeaseLostError, WorkerStatus
 from ._entry import ENTRY_COLUMNS, STATES, EntryState, Identity, LedgerEntry
 from ._location import is_postgres_url, redact_url, scrub
+from ._states import retry_failed
 from ._store import EntryChange
 
 if TYPE_CHECKING:
@@ -124,6 +127,10 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ADD COLUMN lease_expires timestamptz, "
         "ADD COLUMN lease_version bigint NOT NULL DEFAULT 0",
     ),
+    (
+        "ALTER TABLE diffio_ledger_batches ADD COLUMN stop_reason text, "
+        "ADD COLUMN stopped_by text, ADD COLUMN stopped_at timestamptz",
+    ),
 )
 
 POSTGRES_SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -150,6 +157,11 @@ _CONNECT_TIMEOUT: Final = "10"  # seconds, unless the URL says otherwise
 _FINISHED: Final = "('downloaded', 'failed')"
 _ADD_CHUNK: Final = 500  # sources registered per statement
 _THROUGHPUT_WINDOW: Final = 600.0  # seconds of downloads that make the throughput
+_REASON_LIMIT: Final = 1000  # characters of a stop's reason kept
+_STOP: Final = (
+    "SELECT stop_reason, stopped_by, stopped_at FROM diffio_ledger_batches "
+    "WHERE name = %s AND stop_reason IS NOT NULL"
+)
 
 _T = TypeVar("_T")
 
@@ -457,6 +469,7 @@ class PostgresStore:
 
         def take(connection: psycopg.Connection[Any]) -> list[str]:
             with connection.transaction():
+                self._refuse_stopped(connection)
                 rows = connection.execute(
                     "WITH picked AS (SELECT source FROM diffio_ledger_entries "
                     f"WHERE batch = %s AND state NOT IN {_FINISHED} "
@@ -493,10 +506,11 @@ class PostgresStore:
         """Extend this worker's leases; return the items it lost (and holds no more)."""
         self._check_shared("renew")
         held = dict(self._held)
-        if not held:
-            return []
 
         def extend(connection: psycopg.Connection[Any]) -> list[str]:
+            self._refuse_stopped(connection)
+            if not held:
+                return []
             rows = connection.execute(
                 "UPDATE diffio_ledger_entries AS e "
                 "SET lease_expires = clock_timestamp() + %s * interval '1 second' "
@@ -514,9 +528,72 @@ class PostgresStore:
 
         return await self._run(extend)
 
+    async def stop(self, reason: str) -> BatchStop:
+        """Stop the batch for every worker (``reason`` is kept on one line, without the
+        database password); a stopped batch keeps its first stop, which is returned."""
+        self._check_shared("stop")
+        text = scrub(" ".join(reason.split()), self._url)[:_REASON_LIMIT] or "stopped"
+
+        def record(connection: psycopg.Connection[Any]) -> BatchStop:
+            with connection.transaction():
+                connection.execute(
+                    "UPDATE diffio_ledger_batches SET stop_reason = %s, stopped_by = %s, "
+                    "stopped_at = clock_timestamp() WHERE name = %s AND stop_reason IS NULL",
+                    (text, self._owner, self.batch),
+                )
+                stop = self._stop(connection)
+            assert stop is not None, "recorded just now, or earlier"
+            return stop
+
+        return await self._run(record)
+
+    async def stopped(self) -> BatchStop | None:
+        """Why the batch was stopped, or ``None``."""
+        return await self._run(self._stop)
+
+    async def resume(self) -> BatchStop | None:
+        """Clear the batch's stop and move its failed items back to their last good step (to
+        be claimed again); return the stop that was cleared, if any."""
+
+        def clear(connection: psycopg.Connection[Any]) -> BatchStop | None:
+            with connection.transaction():
+                stop = self._stop(connection)
+                connection.execute(
+                    "UPDATE diffio_ledger_batches SET stop_reason = NULL, stopped_by = NULL, "
+                    "stopped_at = NULL WHERE name = %s",
+                    (self.batch,),
+                )
+                failed = connection.execute(
+                    f"{_SELECT} AND state = 'failed' ORDER BY seq FOR UPDATE", (self.batch,)
+                ).fetchall()
+                now = time.time()
+                for row in failed:
+                    values = _entry_to_row(retry_failed(_row_to_entry(row), now))
+                    connection.execute(_UPDATE, (*values[1:], self.batch, values[0]))
+            return stop
+
+        return await self._run(clear)
+
+    def _stop(self, connection: psycopg.Connection[Any]) -> BatchStop | None:
+        row = connection.execute(_STOP, (self.batch,)).fetchone()
+        if row is None:
+            return None
+        return BatchStop(reason=str(row[0]), worker=str(row[1]), at=_utc(row[2]))
+
+    def _refuse_stopped(self, connection: psycopg.Connection[Any]) -> None:
+        stop = self._stop(connection)
+        if stop is not None:
+            raise BatchStoppedError(
+                f"the {self._name()} was stopped by worker {stop.worker} at "
+                f"{stop.at:%Y-%m-%d %H:%M:%S} UTC: {stop.reason} (resume it once that is "
+                "fixed: diffio-async batch resume)",
+                stop=stop,
+            )
+
     async def status(self) -> BatchStatus:
-        """Counts per state and per worker, throughput and ETA."""
+        """Counts per state and per worker, throughput and ETA, and the batch's stop."""
         counts = await self.counts()
+        stop = await self.stopped()
 
         def select(
             connection: psycopg.Connection[Any],
@@ -549,6 +626,7 @@ class PostgresStore:
             ),
             throughput=per_second * 60,
             eta_seconds=unfinished / per_second if per_second else None,
+            stop=stop,
         )
 
     def _check_shared(self, what: str) -> None:

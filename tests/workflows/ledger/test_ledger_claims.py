@@ -9,14 +9,15 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import psycopg
 import pytest
-from postgres_server import PostgresServer
+from postgres_server import PASSWORD, PostgresServer
 
 from diffio_async.errors import LedgerError, LedgerLockedError
-from diffio_async.workflows.ledger import LeaseLostError, Ledger, PostgresStore
+from diffio_async.workflows.ledger import BatchStoppedError, LeaseLostError, Ledger, PostgresStore
 from diffio_async.workflows.ledger._postgres import _MIGRATIONS
 
 DIGEST = hashlib.sha256(b"a").hexdigest()
@@ -222,6 +223,55 @@ async def test_a_version_1_database_gains_leases_and_keeps_its_entries(
             assert admin.execute("SELECT version FROM diffio_ledger_schema").fetchall() == [
                 (len(_MIGRATIONS),)
             ]
+    finally:
+        with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.mark.anyio
+async def test_a_stop_reaches_every_worker_at_its_claim_and_renewal(url: str, batch: str) -> None:
+    async with worker(url, batch, "w1") as one, worker(url, batch, "w2") as two:
+        await one.add_sources(["/a", "/b", "/c"])
+        assert await one.claim(1) == ["/a"]
+        assert await two.claim(1) == ["/b"]
+        await Ledger(two).record("/b", state="failed", error="402", error_stage="upload")
+        assert await one.stopped() is None
+        # the reason keeps one line, without the database password
+        stop = await two.stop(f"PaymentFailedError: no\nmoney {PASSWORD} {quote(PASSWORD)}")
+        assert (stop.worker, stop.reason) == ("w2", "PaymentFailedError: no money *** ***")
+        assert await one.stop("a later one") == stop  # the first stop stays
+        with pytest.raises(BatchStoppedError, match="stopped by worker w2") as caught:
+            await one.renew()
+        assert caught.value.stop == stop
+        with pytest.raises(BatchStoppedError, match="no money"):
+            await one.claim(1)
+        assert (await two.status()).stop == stop
+        # resumed: the stop is gone, the failed item is claimable again from its last step
+        assert await one.resume() == stop
+        assert await one.resume() is None
+        assert await one.renew() == []
+        assert sorted(await one.claim(5)) == ["/b", "/c"]
+        entry = await one.get("/b")
+        assert entry is not None and (entry.state, entry.error) == ("pending", None)
+
+
+@pytest.mark.anyio
+async def test_a_version_2_database_gains_the_batch_stop(postgres_server: PostgresServer) -> None:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    database = postgres_server.url(name)
+    try:
+        with psycopg.connect(database, autocommit=True) as old:
+            for statement in (*_MIGRATIONS[0], *_MIGRATIONS[1]):
+                old.execute(statement)
+            old.execute("INSERT INTO diffio_ledger_schema (version) VALUES (2)")
+            old.execute("INSERT INTO diffio_ledger_batches (name, epoch) VALUES ('b', 0)")
+        async with worker(database, "b", "w1") as store:
+            assert await store.stopped() is None
+            assert (await store.stop("PaymentFailedError: x")).worker == "w1"
+        with psycopg.connect(database, autocommit=True) as admin:
+            assert admin.execute("SELECT version FROM diffio_ledger_schema").fetchall() == [(3,)]
     finally:
         with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
             admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
