@@ -4,10 +4,11 @@
 ``restore_many``'s per-item machinery, renew the leases meanwhile (the rule: ``ledger._claims``).
 
 The items flow into ``restore_many`` as a lazy source: an item is claimed only when one of
-the ``concurrency`` slots is about to take it (plus the one the source hands on next), so a
-worker never sits on more leases than it works. When nothing is claimable but items are
-unfinished (other workers hold them), it looks again every ``poll`` seconds: an expired lease
-(a killed worker) is taken over then, and the worker ends once every item is finished. An
+the ``concurrency`` slots is free to take it, so a worker never sits on more leases than it
+works. When nothing is claimable but items are unfinished (other workers hold them), it looks
+again every ``poll`` seconds (a second by default) and whenever one of its own items ends: an
+expired lease (a killed worker) is taken over then, and the worker ends once every item is
+finished. An
 item whose lease this worker lost (paused past it) is cancelled at once when a renewal says
 so, and left to the others for the rest of the run (``restore_many`` takes each file once per
 run), so the worker also ends once only such items are unfinished.
@@ -53,7 +54,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 
 __all__ = ["restore_shared_batch", "work_batch"]
 
-_MAX_POLL = 5.0  # seconds between looks for claimable items, at most
+_MAX_POLL = 1.0  # seconds between looks for claimable items, at most
 
 
 def restore_shared_batch(
@@ -108,7 +109,7 @@ async def work_batch(
     it until every item is finished; yield the results of the items this worker finished, in
     completion order. Leases are renewed every ``renew_every`` seconds and claimable items
     looked for every ``poll`` seconds (by default a third of ``batch.lease_seconds``, the
-    latter at most 5). Raises :class:`BatchAbortedError` when the batch stops (see the module
+    latter at most 1). Raises :class:`BatchAbortedError` when the batch stops (see the module
     docstring)."""
     batch = checked_options(BatchOptions, "batch", batch)
     if renew_every is None:
@@ -123,6 +124,7 @@ async def work_batch(
     lost: set[str] = set()  # items whose lease this worker lost: the others finish them
     scopes: dict[str, anyio.CancelScope] = {}  # the items in flight, by key (restore_many's)
     stops: list[BatchStop] = []
+    finished = [anyio.Event()]  # set when an item of this worker ends (then a new one)
 
     try:
         async with anyio.create_task_group() as worker:
@@ -144,7 +146,11 @@ async def work_batch(
                             else:
                                 if await store.unfinished(excluding=lost) == 0:
                                     return
-                                await anyio.sleep(poll)
+                                # Look again after ``poll``, or once an item of this worker
+                                # ends: its last one ending may finish the batch.
+                                with anyio.move_on_after(poll):
+                                    await finished[0].wait()
+                                finished[0] = anyio.Event()
                     abort(stop)
                 except BatchStoppedError as exc:
                     abort(exc.stop)
@@ -157,6 +163,7 @@ async def work_batch(
                     async for item in results:
                         if item.stage == "lease":
                             lost.add(item.source)
+                        finished[0].set()
                         yield item
                 except BatchAbortedError as exc:  # seen here first: every worker stops
                     if _stops_every_worker(exc.cause):

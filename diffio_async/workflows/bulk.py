@@ -778,11 +778,20 @@ async def _run_pool(
     fatal: list[BaseException],
 ) -> None:
     send_jobs, receive_jobs = anyio.create_memory_object_stream[Job](0)
+    # The next source is taken only once a worker is free for it, never one ahead: a shared
+    # batch's source claims an item when taken, and an item claimed ahead would wait a whole
+    # item's time while another machine's worker sat idle.
+    idle = anyio.Semaphore(workers)
     async with results, anyio.create_task_group() as pool:
 
         async def produce() -> None:
             async with send_jobs, contextlib.aclosing(jobs):
-                async for job in jobs:
+                while True:
+                    await idle.acquire()
+                    try:
+                        job = await anext(jobs)
+                    except StopAsyncIteration:
+                        return
                     await send_jobs.send(job)
 
         async def work(jobs: MemoryObjectReceiveStream[Job]) -> None:
@@ -790,6 +799,7 @@ async def _run_pool(
                 async for job in jobs:
                     result = await _process(job, settings)
                     await results.send(result)
+                    idle.release()
                     if result.error is not None and _is_fatal(result.error):
                         fatal.append(result.error)
                         pool.cancel_scope.cancel()

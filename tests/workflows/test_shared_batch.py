@@ -248,3 +248,43 @@ async def test_an_output_another_worker_wrote_is_never_replaced_without_the_leas
     assert written.read_bytes() == b"the other worker's output"
     assert sorted(p.name for p in out.iterdir()) == ["take0.mp3"]  # no temp file left
     assert len(uploads) == 1 and downloads == []  # refused before fetching a byte
+
+
+@pytest.mark.anyio
+async def test_a_worker_claims_an_item_only_for_a_free_slot(
+    url: str, batch: str, tmp_path: Path
+) -> None:
+    # An item claimed ahead of a free slot would wait a whole item's time while another
+    # machine's worker had nothing to do: at every step, the live leases this worker holds
+    # are at most its concurrency.
+    sources = files(tmp_path / "in", 7)
+    await register(url, batch, sources)
+    held: list[int] = []
+
+    def leases() -> int:
+        with psycopg.connect(url, autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT count(*) FROM diffio_ledger_entries WHERE batch = %s "
+                "AND lease_owner = 'one' AND lease_expires > clock_timestamp()",
+                (batch,),
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def look(source: str, stage: str) -> None:
+        held.append(await anyio.to_thread.run_sync(leases))
+
+    async with emulated_diffio(generation_seconds=0.2) as env:
+        store = PostgresStore(url, batch=batch, shared=True, owner="one", lease_seconds=30)
+        async with work_batch(
+            env.client,
+            env.client._transport,
+            store,
+            output_dir=tmp_path / "out",
+            batch=BatchOptions(concurrency=2),
+            on_stage=look,
+        ) as items:
+            done = [item async for item in items]
+    assert sorted(item.source for item in done) == sorted(sources)
+    assert all(item.ok for item in done)
+    assert held and max(held) == 2, held  # both slots used, never a third item leased
