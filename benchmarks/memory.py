@@ -20,12 +20,20 @@ the SDK is measured:
   emulator, generation, download). The server first takes a 1 MiB warm-up upload, then
   resets its peak RSS; its peak growth during the big request must stay under 32 MiB, and
   the emulator must have stored the sha256 that was sent. Not part of ``--part both``.
+* ``s3-restore``: one large object (default 1 GiB) restored from a local S3 to it with
+  ``restore_many(["s3://..."], output_dir="s3://...")`` per backend and era: moto's server
+  in its own process (objects in its memory), the emulator in its own process, the SDK in
+  the measured child (warm-up object first, then the peak reset as for ``restore``). The
+  source streams from the bucket into the upload and the output from the media URL into the
+  bucket; the output object must have the source's sha256 and the growth must stay under
+  32 MiB. Needs the ``cloud`` extra and ``moto[server]``. Not part of ``--part both``.
 
     python benchmarks/memory.py                          # both parts: 1 GiB, 100 vs 10,000
     python benchmarks/memory.py --quick                  # 64 MiB, 100 vs 1,000
     python benchmarks/memory.py --part restore --size-mib 64 --era both
     python benchmarks/memory.py --part queue --sizes 100 2000 --backends trio --heap
     python benchmarks/memory.py --part fastapi-upload --size-mib 1024 --era both
+    python benchmarks/memory.py --part s3-restore --size-mib 1024 --era both
 
 Prints the tables, writes benchmarks/results/memory.json and memory.png; exits 1 when a
 check fails (bytes differ, a growth over its limit).
@@ -34,6 +42,7 @@ check fails (bytes differ, a growth over its limit).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import hashlib
 import importlib.util
@@ -45,6 +54,7 @@ import re
 import resource
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -56,6 +66,7 @@ from _common import (
     API_KEY,
     MIB,
     Emulator,
+    Process,
     Server,
     apply_quick,
     environment,
@@ -69,6 +80,8 @@ from _common import (
 )
 
 RESTORE_LIMIT_MIB = 32.0
+S3_LIMIT_MIB = 32.0
+S3_SECRET = "bench-fake-secret"
 UPLOAD_LIMIT_MIB = 32.0
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 QUEUE_LIMIT_MIB = 20.0
@@ -229,8 +242,51 @@ def child_queue(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def child_s3_restore(spec: dict[str, Any]) -> dict[str, Any]:
+    """Warm up, reset the peak, restore the big object bucket to bucket; report the growth."""
+    import anyio
+
+    from diffio_async import AsyncDiffio
+
+    os.environ.update(spec["environment"])
+    after_imports = rss_mib()
+
+    async def restore(client: Any, source: str, output_dir: str) -> Any:
+        async with client.restore_many([source], output_dir=output_dir) as results:
+            [result] = [item async for item in results]
+        if not result.ok:
+            raise RuntimeError(f"{source}: {result.stage}: {result.error}")
+        return result
+
+    async def run() -> dict[str, Any]:
+        async with AsyncDiffio(API_KEY, spec["url"]) as client:
+            await restore(client, spec["warmup"], spec["warmup_out"])
+            gc.collect()
+            resettable = reset_peak()
+            before = rss_mib()
+            started = time.perf_counter()
+            result = await restore(client, spec["source"], spec["out"])
+            elapsed = time.perf_counter() - started
+            peak = peak_mib(resettable)
+            after = rss_mib()
+        return {
+            "output": str(result.output),
+            "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+            "total_s": round(elapsed, 3),
+            "rss_after_imports_mib": round(after_imports, 1),
+            "rss_before_mib": round(before, 1),
+            "rss_peak_mib": round(peak, 1),
+            "rss_after_mib": round(after, 1),
+            "rss_growth_mib": round(peak - before, 1),
+            "peak_source": "VmHWM (reset)" if resettable else "ru_maxrss (since start)",
+        }
+
+    return anyio.run(run, backend=spec["backend"])
+
+
 def child(spec: dict[str, Any]) -> int:
-    report = child_restore(spec) if spec["part"] == "restore" else child_queue(spec)
+    children = {"restore": child_restore, "queue": child_queue, "s3-restore": child_s3_restore}
+    report = children[spec["part"]](spec)
     print(json.dumps(report), flush=True)
     return 0
 
@@ -516,6 +572,111 @@ UPLOAD_COLUMNS = [
 ]
 
 
+# --- the s3-restore part --------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[dict[str, str]]:
+    """moto's S3 server in its own process on a free loopback port; yields the environment
+    that points s3fs at it (fake credentials)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = Process(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(600):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("moto.server did not start")
+        yield {
+            "AWS_ACCESS_KEY_ID": "bench-access-key",
+            "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    finally:
+        process.stop()
+
+
+def _put_object(fs: Any, path: str, size: int, seed: int) -> str:
+    """Upload ``size`` pseudo-random bytes to ``path`` 1 MiB at a time; return the sha256."""
+    rng = random.Random(seed)
+    digest = hashlib.sha256()
+    with fs.open(path, "wb", block_size=8 * MIB) as out:
+        remaining = size
+        while remaining:
+            chunk = rng.randbytes(min(MIB, remaining))
+            out.write(chunk)
+            digest.update(chunk)
+            remaining -= len(chunk)
+    return digest.hexdigest()
+
+
+def _object_sha256(fs: Any, path: str) -> str:
+    digest = hashlib.sha256()
+    with fs.open(path, "rb", block_size=8 * MIB) as handle:
+        while chunk := handle.read(MIB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def s3_restore_part(args: Any, work: Path) -> list[dict[str, Any]]:
+    """One large object restored bucket to bucket per era and backend, each in its child."""
+    size = args.size_mib * MIB
+    rows = []
+    with moto_server() as s3_environment:
+        os.environ.update(s3_environment)
+        import s3fs
+
+        s3fs.S3FileSystem.clear_instance_cache()
+        fs = s3fs.S3FileSystem()
+        fs.mkdir("bench-src")
+        fs.mkdir("bench-dst")
+        print(f"uploading {args.size_mib} MiB to s3://bench-src ...", file=sys.stderr)
+        expected = _put_object(fs, "bench-src/recording.wav", size, seed=20240601)
+        _put_object(fs, "bench-src/warmup.wav", MIB, seed=1)
+        for era in eras(args.era):
+            for backend in args.backends:
+                print(f"  s3-restore: {backend}, era {era} ...", file=sys.stderr, flush=True)
+                storage = work / f"emulator-s3-{backend}-{era}"
+                with Emulator(era, generation_seconds=1, storage_dir=storage) as emulator:
+                    spec = {
+                        "part": "s3-restore",
+                        "backend": backend,
+                        "url": emulator.url,
+                        "environment": s3_environment,
+                        "source": "s3://bench-src/recording.wav",
+                        "warmup": "s3://bench-src/warmup.wav",
+                        "out": f"s3://bench-dst/{backend}-{era}",
+                        "warmup_out": f"s3://bench-dst/warmup-{backend}-{era}",
+                    }
+                    row = run_child(_child_command(spec), timeout=3600)
+                shutil.rmtree(storage, ignore_errors=True)
+                output = row.pop("output")
+                fs.invalidate_cache()
+                row["sha256_equal"] = _object_sha256(fs, output) == expected
+                fs.rm(output)
+                row.update(
+                    backend=backend,
+                    era=era,
+                    size_mib=args.size_mib,
+                    throughput_mib_s=round(2 * size / MIB / row["total_s"], 1),
+                    ok=row["sha256_equal"] and row["rss_growth_mib"] < S3_LIMIT_MIB,
+                )
+                for stage in ("upload", "wait", "download"):
+                    row[f"{stage}_s"] = row["timings_s"].get(stage)
+                row["sha256"] = "equal" if row["sha256_equal"] else "DIFF"
+                row["verdict"] = "yes" if row["ok"] else "NO"
+                rows.append(row)
+    return rows
+
+
 # --- outputs --------------------------------------------------------------------------------
 
 
@@ -561,10 +722,15 @@ def chart(restore_rows: list[dict[str, Any]], summary: dict[str, Any], args: Any
 def main(argv: list[str] | None = None) -> int:
     cli = parser(__doc__.split("\n\n")[0])
     cli.add_argument(
-        "--part", choices=("restore", "queue", "both", "fastapi-upload", "all"), default=None
+        "--part",
+        choices=("restore", "queue", "both", "fastapi-upload", "s3-restore", "all"),
+        default=None,
     )
     cli.add_argument(
-        "--size-mib", type=int, default=None, help="restore, fastapi-upload: file size (1024)"
+        "--size-mib",
+        type=int,
+        default=None,
+        help="restore, fastapi-upload, s3-restore: file size (1024)",
     )
     cli.add_argument(
         "--sizes", type=int, nargs=2, default=None, metavar=("BASE", "N"), help="queue: 100 10000"
@@ -584,6 +750,7 @@ def main(argv: list[str] | None = None) -> int:
     restore_rows: list[dict[str, Any]] = []
     queue_rows: list[dict[str, Any]] = []
     upload_rows: list[dict[str, Any]] = []
+    s3_rows: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
     work = Path(tempfile.mkdtemp(prefix="diffio-bench-memory-", dir=args.workdir))
     try:
@@ -593,6 +760,8 @@ def main(argv: list[str] | None = None) -> int:
             queue_rows, summary = queue_part(args, work)
         if args.part in ("fastapi-upload", "all"):
             upload_rows = fastapi_upload_part(args, work)
+        if args.part in ("s3-restore", "all"):
+            s3_rows = s3_restore_part(args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -617,6 +786,12 @@ def main(argv: list[str] | None = None) -> int:
             "examples/fastapi_upload.py (peak RSS growth of the server process):"
         )
         print_table(UPLOAD_COLUMNS, upload_rows)
+    if s3_rows:
+        print(
+            f"\ns3-restore: one {args.size_mib} MiB object restored from a local S3 to it "
+            "(peak RSS growth of the SDK):"
+        )
+        print_table(RESTORE_COLUMNS, s3_rows)
     settings = {
         key: getattr(args, key) for key in ("part", "size_mib", "sizes", "backends", "era", "heap")
     }
@@ -627,16 +802,18 @@ def main(argv: list[str] | None = None) -> int:
             "restore": RESTORE_LIMIT_MIB,
             "queue": QUEUE_LIMIT_MIB,
             "fastapi_upload": UPLOAD_LIMIT_MIB,
+            "s3_restore": S3_LIMIT_MIB,
         },
         "env": environment(),
         "restore": restore_rows,
         "queue": {"rows": queue_rows, "added": summary},
         "fastapi_upload": upload_rows,
+        "s3_restore": s3_rows,
     }
     path = write_results("memory", report)
     picture = save_chart("memory", chart(restore_rows, summary, args))
     print(f"\nwritten: {path}" + (f", {picture}" if picture else ""))
-    passed = all(row["ok"] for row in restore_rows + upload_rows) and all(
+    passed = all(row["ok"] for row in restore_rows + upload_rows + s3_rows) and all(
         added["ok"] and added["all_restored"] for added in summary.values()
     )
     return 0 if passed else 1

@@ -1,5 +1,9 @@
 """Media downloads: stream a signed URL to a temp file beside the target, then ``os.replace``.
 
+Where the bytes go is a :class:`DownloadSink`: a temp file here (:func:`download_to_path`), an
+object being uploaded in ``object_sink`` (:func:`download_to_sink`); the HTTP part (resume,
+refresh, checks) is the same for both.
+
 The temp file's name is short whatever the target's (see :func:`temp_prefix`), so a target
 name near the file system's 255-byte limit still downloads. Only uncompressed bodies are
 accepted: an answer with a ``Content-Encoding`` other than ``identity`` is refused with
@@ -22,8 +26,8 @@ import os
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 
 import anyio
 
@@ -39,8 +43,10 @@ if TYPE_CHECKING:
 __all__ = [
     "MEDIA_SUFFIXES",
     "SERVED_SUFFIX",
+    "DownloadSink",
     "check_dest",
     "download_to_path",
+    "download_to_sink",
     "is_served_name",
     "resolve_target",
     "served_name",
@@ -63,12 +69,15 @@ SERVED_SUFFIX: Final = re.compile(r"\.[A-Za-z0-9]{1,7}")
 digits."""
 
 
-def without_media_suffix(path: Path) -> Path:
+_P = TypeVar("_P", bound=PurePath)
+
+
+def without_media_suffix(path: _P) -> _P:
     """``path`` less its suffix when that is a media one (:data:`MEDIA_SUFFIXES`)."""
     return path.with_suffix("") if path.suffix.lower() in MEDIA_SUFFIXES else path
 
 
-def is_served_name(path: Path, named: Path) -> bool:
+def is_served_name(path: PurePath, named: PurePath) -> bool:
     """Whether ``path`` is a name that :func:`served_name` may give ``named`` (for any
     suffix of the :data:`SERVED_SUFFIX` shape)."""
     base = without_media_suffix(named)
@@ -80,7 +89,7 @@ def is_served_name(path: Path, named: Path) -> bool:
     )
 
 
-def served_name(path: Path, suffix: str) -> Path:
+def served_name(path: _P, suffix: str) -> _P:
     """``path`` named for a download served with ``suffix``: a media suffix is replaced,
     anything else kept (``talk.wav`` -> ``talk.mp3``, ``talk`` and ``take.1`` gain it)."""
     base = without_media_suffix(path)
@@ -184,6 +193,45 @@ def _total_size(status_code: int, headers: dict[str, str], offset: int) -> int |
     return None
 
 
+class DownloadSink(Protocol):
+    """Where a download's bytes go, in order."""
+
+    async def write(self, data: bytes) -> None:
+        """Append ``data``."""
+        ...
+
+    async def restart(self) -> None:
+        """Drop everything written so far (the server ignored ``Range``: it starts over)."""
+        ...
+
+
+class _FileSink:
+    """A temp file open for writing."""
+
+    def __init__(self, out: anyio.AsyncFile[bytes]) -> None:
+        self._out = out
+
+    async def write(self, data: bytes) -> None:
+        await self._out.write(data)
+
+    async def restart(self) -> None:
+        await self._out.seek(0)
+        await self._out.truncate()
+
+
+async def download_to_sink(
+    transport: Transport,
+    *,
+    info: DownloadInfo,
+    refresh: Callable[[], Awaitable[DownloadInfo]],
+    sink: DownloadSink,
+    on_progress: ProgressCallback | None = None,
+) -> None:
+    """Stream ``info.download_url`` into ``sink`` (resumed, refreshed and checked as
+    :func:`download_to_path` is); the caller commits or discards the sink."""
+    await _fetch(transport, info, refresh, sink, on_progress)
+
+
 async def download_to_path(
     transport: Transport,
     *,
@@ -205,7 +253,13 @@ async def download_to_path(
     # (even a cancellation delivered after the thread that created it returns) removes it.
     temp = target.with_name(temp_name(target))
     try:
-        await _fetch(transport, info, refresh, temp, on_progress)
+        with anyio.CancelScope(shield=True):  # an open finishing after a cancel is still closed
+            out = await anyio.open_file(temp, "xb")
+        try:
+            await _fetch(transport, info, refresh, _FileSink(out), on_progress)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await out.aclose()
         await anyio.to_thread.run_sync(os.replace, temp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -218,7 +272,7 @@ async def _fetch(
     transport: Transport,
     info: DownloadInfo,
     refresh: Callable[[], Awaitable[DownloadInfo]],
-    temp: Path,
+    out: DownloadSink,
     on_progress: ProgressCallback | None,
 ) -> None:
     url = info.download_url
@@ -226,8 +280,6 @@ async def _fetch(
     total: int | None = None
     refreshes = 0
     resumes = 0  # consecutive attempts that ended early without adding a byte
-    with anyio.CancelScope(shield=True):  # an open finishing after a cancel is still closed
-        out = await anyio.open_file(temp, "xb")
     buffer = bytearray()
 
     async def flush() -> None:
@@ -243,61 +295,56 @@ async def _fetch(
             if inspect.isawaitable(result):
                 await result
 
-    try:
-        while True:
-            before = written
-            # identity: Range offsets and Content-Length must count the bytes we write.
-            headers = {"Accept-Encoding": "identity"}
-            if written:
-                headers["Range"] = f"bytes={written}-"
-            try:
-                async with transport.send_media(
-                    "GET", url, endpoint="media", headers=headers, stream_response=True
-                ) as response:
-                    _refuse_encoded(response.headers, info.generation_id)
-                    if written and _range_start(response.status_code, response.headers) != written:
-                        # The server ignored Range (or answered another one): start over.
-                        await out.seek(0)
-                        await out.truncate()
-                        written = 0
-                    total = _total_size(response.status_code, dict(response.headers), written)
-                    pieces = iter_response_bytes(response, endpoint="media", chunk_size=_READ_SIZE)
-                    async with closing_shielded(pieces):
-                        async for piece in pieces:
-                            buffer += piece
-                            if len(buffer) >= CHUNK_SIZE:
-                                await flush()
-                await flush()
-            except PermissionDeniedError:
-                refreshes += 1
-                if refreshes > MAX_URL_REFRESHES:
-                    raise
-                await flush()
-                url = (await refresh()).download_url
-                continue
-            except APIConnectionError:
-                await flush()
-                resumes = 0 if written > before else resumes + 1
-                if resumes > transport.retry.max_retries:
-                    raise
-                continue
-            if total is None or written == total:
-                break
-            if written > total:
-                raise DownloadError(
-                    f"the media URL sent {written} bytes but announced {total}",
-                    generation_id=info.generation_id,
-                )
-            # A short body without an error: resume from where it stopped.
+    while True:
+        before = written
+        # identity: Range offsets and Content-Length must count the bytes we write.
+        headers = {"Accept-Encoding": "identity"}
+        if written:
+            headers["Range"] = f"bytes={written}-"
+        try:
+            async with transport.send_media(
+                "GET", url, endpoint="media", headers=headers, stream_response=True
+            ) as response:
+                _refuse_encoded(response.headers, info.generation_id)
+                if written and _range_start(response.status_code, response.headers) != written:
+                    # The server ignored Range (or answered another one): start over.
+                    await out.restart()
+                    written = 0
+                total = _total_size(response.status_code, dict(response.headers), written)
+                pieces = iter_response_bytes(response, endpoint="media", chunk_size=_READ_SIZE)
+                async with closing_shielded(pieces):
+                    async for piece in pieces:
+                        buffer += piece
+                        if len(buffer) >= CHUNK_SIZE:
+                            await flush()
+            await flush()
+        except PermissionDeniedError:
+            refreshes += 1
+            if refreshes > MAX_URL_REFRESHES:
+                raise
+            await flush()
+            url = (await refresh()).download_url
+            continue
+        except APIConnectionError:
+            await flush()
             resumes = 0 if written > before else resumes + 1
             if resumes > transport.retry.max_retries:
-                raise DownloadError(
-                    f"the download stopped at {written} of {total} bytes",
-                    generation_id=info.generation_id,
-                )
-    finally:
-        with anyio.CancelScope(shield=True):
-            await out.aclose()
+                raise
+            continue
+        if total is None or written == total:
+            break
+        if written > total:
+            raise DownloadError(
+                f"the media URL sent {written} bytes but announced {total}",
+                generation_id=info.generation_id,
+            )
+        # A short body without an error: resume from where it stopped.
+        resumes = 0 if written > before else resumes + 1
+        if resumes > transport.retry.max_retries:
+            raise DownloadError(
+                f"the download stopped at {written} of {total} bytes",
+                generation_id=info.generation_id,
+            )
 
 
 def _refuse_encoded(headers: Mapping[str, str], generation_id: str | None) -> None:

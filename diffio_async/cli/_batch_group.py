@@ -68,11 +68,17 @@ async def shared_store(args: argparse.Namespace) -> AsyncIterator[PostgresStore]
 
 
 async def _add(args: argparse.Namespace) -> int:
+    from .._media.object_store import is_url  # imported here: this edit stays inside _add
+    from ._paths import check_url
+
     for raw in args.paths:
-        if not await anyio.Path(raw).exists():
+        if is_url(raw):  # an object or prefix on storage: its URL is the key
+            check_url(raw, "source")
+        elif not await anyio.Path(raw).exists():
             raise UsageError(f"no such file or folder: {raw}")
     # The files restore_many would restore (hidden files and links seen twice left out), by
-    # their real paths: the ledger's keys. Nothing is written: the folder only names outputs.
+    # their real paths or URLs: the ledger's keys. Nothing is written: the folder only names
+    # outputs.
     walker = Walker(Path(os.devnull), "", "rename")
     sources: list[str] = []
     async for job in walker.jobs(args.paths):

@@ -7,7 +7,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
 import anyio
@@ -165,7 +165,7 @@ class Display:
             shown = failed + [r for r in results if r.ok]
             for item in shown[:20]:
                 detail = (
-                    item.output.name
+                    PurePosixPath(str(item.output)).name
                     if item.output
                     else hide(f"{item.stage}: {item.error}", self.secret)
                 )

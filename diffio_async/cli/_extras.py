@@ -10,12 +10,13 @@ from ._errors import UsageError
 
 __all__ = ["EXTRA_MODULES", "Extra", "install_hint", "require_extra"]
 
-Extra = Literal["emulator", "cli", "postgres"]
+Extra = Literal["emulator", "cli", "postgres", "cloud"]
 
 EXTRA_MODULES: dict[Extra, tuple[str, ...]] = {
     "emulator": ("starlette", "uvicorn"),
     "cli": ("rich",),
     "postgres": ("psycopg",),
+    "cloud": ("fsspec", "s3fs"),
 }
 """The modules each extra installs."""
 

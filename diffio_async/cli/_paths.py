@@ -7,9 +7,10 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 
-from ..errors import InvalidRequestError, LedgerError
+from .._media.object_store import StoredObject, is_url, locate, shown_url
+from ..errors import ConfigurationError, InvalidRequestError, LedgerError
 from ..workflows._sources import Collision, Walker
 from ..workflows.ledger._location import is_postgres_url, redact_url, sqlite_path
 from ._errors import UsageError
@@ -20,14 +21,19 @@ __all__ = [
     "check_ledger",
     "check_output_dir",
     "check_paths",
+    "check_url",
     "count_files",
 ]
 
 
 def check_paths(paths: Sequence[str], output_dir: str, ledger: str | None) -> None:
     """Fail fast on missing or unreadable inputs, an unusable ledger or an unwritable output
-    folder (created when missing)."""
+    folder (created when missing). A URL (``s3://...``) needs the ``cloud`` extra and a known
+    protocol; what is behind it is seen when the batch walks it (no request here)."""
     for raw in paths:
+        if is_url(raw):
+            check_url(raw, "source")
+            continue
         path = Path(raw)
         if not path.exists():
             raise UsageError(f"no such file or folder: {raw}")
@@ -35,7 +41,20 @@ def check_paths(paths: Sequence[str], output_dir: str, ledger: str | None) -> No
             raise UsageError(f"cannot read {raw}")
     if ledger is not None:
         check_ledger(ledger)
-    check_output_dir(output_dir)
+    if is_url(output_dir):
+        check_url(output_dir, "--output-dir")
+    else:
+        check_output_dir(output_dir)
+
+
+def check_url(raw: str, what: str) -> StoredObject:
+    """The filesystem of a URL source or output folder: one line naming the ``pip install``
+    when the ``cloud`` extra is missing, or why the URL cannot be used."""
+    require_extra("cloud", f"{what} {shown_url(raw)}")
+    try:
+        return locate(raw, what=what)
+    except (ConfigurationError, InvalidRequestError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 async def count_files(paths: Sequence[str], output_dir: str, on_collision: Collision) -> int:
@@ -45,7 +64,9 @@ async def count_files(paths: Sequence[str], output_dir: str, on_collision: Colli
     left out exactly as the batch leaves them out. Call it once ``output_dir`` exists."""
     # The suffix only names outputs (and so which of them collide); every job is one result
     # whatever its output is called, so the count does not depend on it.
-    walker = Walker(Path(output_dir), "", on_collision)
+    store = check_url(output_dir, "--output-dir") if is_url(output_dir) else None
+    out: PurePath = Path(output_dir) if store is None else PurePosixPath(store.path)
+    walker = Walker(out, "", on_collision, output_store=store)
     total = 0
     try:
         async with contextlib.aclosing(walker.jobs(paths)) as jobs:

@@ -10,13 +10,21 @@ import mimetypes
 import numbers
 import os
 from collections.abc import AsyncGenerator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path, PurePath
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import anyio
 
 from .._http.transport import RequestOptions, Transport
-from .._media.download import SERVED_SUFFIX, check_dest, download_to_path, served_name
+from .._media.download import (
+    SERVED_SUFFIX,
+    DownloadSink,
+    check_dest,
+    download_to_path,
+    download_to_sink,
+    served_name,
+)
 from .._media.upload import ProgressCallback, closing_shielded
 from ..errors import (
     APIConnectionError,
@@ -42,7 +50,7 @@ from ..types import (
 from ..webhooks import WebhookRouter
 from ._polling import PollBudget, PollPlanner, PollPolicy
 
-__all__ = ["Generation", "GenerationCalls"]
+__all__ = ["Generation", "GenerationCalls", "served_path"]
 
 logger = logging.getLogger("diffio_async")
 
@@ -425,11 +433,47 @@ class Generation:
                 on_progress=on_progress,
             )
 
+    async def download_to_sink(
+        self,
+        open_sink: Callable[[DownloadInfo], AbstractAsyncContextManager[DownloadSink]],
+        *,
+        download_type: DownloadTypeName | None = None,
+        not_ready_patience: float = 30.0,
+        transfer_limiter: anyio.CapacityLimiter | None = None,
+        known_complete: bool = False,
+    ) -> DownloadInfo:
+        """Stream the result into a sink instead of a file (``restore_many`` writes outputs on
+        object storage this way); return what was served.
+
+        ``open_sink(info)`` is given what the server serves (so the sink can be named for it)
+        and returns an async context manager of the sink, which commits it on a normal exit
+        and discards it on any other. Readiness, resume and URL refresh work as in
+        :meth:`download`.
+        """
+        patience = _seconds("not_ready_patience", not_ready_patience, allow_none=False)
+        assert patience is not None
+        _check_type("transfer_limiter", transfer_limiter, anyio.CapacityLimiter)
+        info = await self._ready_download_info(
+            download_type, patience, complete=known_complete or self._seen_complete()
+        )
+        self.last_download = info
+        async with transfer_limiter or contextlib.nullcontext(), open_sink(info) as sink:
+            await download_to_sink(
+                self._http,
+                info=info,
+                refresh=lambda: self.download_info(download_type=download_type),
+                sink=sink,
+            )
+        return info
+
 
 _FIXED_SUFFIXES = {"audio": ".mp3", "transcript": ".json"}
 
 
-def _served_path(dest: Path, info: DownloadInfo) -> Path:
+_P = TypeVar("_P", bound=PurePath)
+
+
+def served_path(dest: _P, info: DownloadInfo) -> _P:
     """``dest`` named for what ``info`` served (:func:`served_name`): ``.mp3`` for audio,
     ``.json`` for a transcript; for a video (or a type this SDK does not know) the suffix of
     the answer's ``file_name``, else the one its ``mime_type`` suggests, else ``dest`` as is."""
@@ -444,14 +488,14 @@ def _served_path(dest: Path, info: DownloadInfo) -> Path:
 def _served_dest(
     dest: str | os.PathLike[str], info: DownloadInfo, overwrite: bool, generation_id: str
 ) -> str | os.PathLike[str]:
-    """``dest`` as :func:`_served_path` names it, unless it is a folder (see
+    """``dest`` as :func:`served_path` names it, unless it is a folder (see
     ``resolve_target``: the server's own file name is used there). Another name than
     ``dest`` must not be a folder, nor (unless ``overwrite``) an existing file."""
     raw = os.fspath(dest)
     if raw.endswith((os.sep, "/")) or Path(raw).is_dir():
         return dest
     named = Path(raw)
-    served = _served_path(named, info)
+    served = served_path(named, info)
     if served != named:
         if served.is_dir():
             raise IsADirectoryError(

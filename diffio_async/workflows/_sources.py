@@ -32,6 +32,13 @@ The rules, chosen so that no layout can overwrite an output or bill one file twi
   Outputs are compared as a case-insensitive, Unicode-normalising file system would (macOS,
   Windows): ``Take.wav`` and ``take.wav`` collide. A file output where another output needs
   a folder (``x.wav`` and ``x.mp3/y.wav``) collides too.
+* A source given as a URL (``s3://bucket/in/``, any fsspec protocol; see
+  ``_media.object_store``) is an object or a prefix on storage: identified by its URL
+  (``protocol://path``, the ledger key), a prefix walked one folder at a time like a local
+  folder (hidden names and "folder marker" keys skipped), its layout mirrored the same way.
+  ``output_dir`` may be a URL too (``Walker(output_store=...)``); outputs are then paths on
+  that filesystem (``PurePosixPath``), and the same collision rules apply to them (names
+  compared folded, as on a local file system: the safe side).
 * Non-regular files (FIFOs, devices, sockets), empty files, broken links, unreadable folders,
   names that are not UTF-8, outputs whose name would be over 255 bytes and sources that are
   not paths become failed items before any request, never exceptions of the batch.
@@ -47,14 +54,15 @@ import os
 import stat
 import unicodedata
 from collections.abc import AsyncGenerator, AsyncIterable, Collection, Iterable
-from pathlib import Path
-from typing import Literal
+from pathlib import Path, PurePath, PurePosixPath
+from typing import Literal, TypeVar
 
 import anyio
 import attrs
 
 from .._checks import path_like
 from .._media.download import without_media_suffix
+from .._media.object_store import StoredObject, is_url, list_folder, locate, shown_url, stat_object
 from ..errors import InvalidRequestError, OutputCollisionError
 
 __all__ = [
@@ -70,20 +78,23 @@ Collision = Literal["error", "rename"]
 """What ``restore_many`` does when two sources want one output file."""
 
 _FileId = tuple[int, int]
+_P = TypeVar("_P", bound=PurePath)
 
 
 @attrs.define
 class Job:
-    """One source to restore: ``source`` as given or walked, ``key`` its real path (the
-    ledger key), ``output`` where the result goes; ``refused`` is set when the item must
-    fail before any request."""
+    """One source to restore: ``source`` as given or walked, ``key`` its real path or URL
+    (the ledger key), ``output`` where the result goes (a path on the output filesystem);
+    ``refused`` is set when the item must fail before any request."""
 
     source: str
     key: str
-    output: Path
+    output: PurePath
     refused: InvalidRequestError | None = None
     size: int = 0
     """Bytes, as the walk saw them (0 for a refused source)."""
+    stored: StoredObject | None = None
+    """The object a URL source names (``None`` for a local file)."""
 
 
 @attrs.frozen
@@ -115,8 +126,11 @@ def _as_path(value: object) -> str | None:
 
 
 def _kinds(values: list[object]) -> list[_Kind | None]:
-    """:func:`_kind` of each value that is a path (runs in a worker thread)."""
-    return [None if (raw := _as_path(value)) is None else _kind(raw) for value in values]
+    """:func:`_kind` of each value that is a local path (runs in a worker thread)."""
+    return [
+        None if is_url(value) or (raw := _as_path(value)) is None else _kind(raw)
+        for value in values
+    ]
 
 
 def _kind(path: str) -> _Kind:
@@ -159,13 +173,16 @@ class Walker:
 
     def __init__(
         self,
-        output_dir: Path,
+        output_dir: PurePath,
         suffix: str | None,
         on_collision: Collision,
         contested: Collection[str] = (),
         content_type: str | None = None,
+        output_store: StoredObject | None = None,
     ) -> None:
         self.output_dir = output_dir
+        self.output_store = output_store
+        """The output folder on object storage (``output_dir`` is then its path there)."""
         self.suffix = suffix
         """The outputs' suffix (``""``: the source's own; ``None``: chosen at the download)."""
         self.content_type = content_type
@@ -175,7 +192,8 @@ class Walker:
         self.contested = frozenset(self._unshown(output) for output in contested)
         self._output_id: _FileId | None = None
         self._walked: set[_FileId] = set()
-        self._files: set[_FileId] = set()
+        self._walked_urls: set[str] = set()
+        self._files: set[_FileId | str] = set()  # local files by identity, objects by URL
         self._outputs: dict[str, str] = {}  # folded output path -> the source writing it
         self._folders: dict[str, str] = {}  # folded folder of an output -> a source inside
         self.clashes: dict[str, list[str]] = {}
@@ -185,7 +203,8 @@ class Walker:
         self, sources: str | os.PathLike[str] | Iterable[object] | AsyncIterable[object]
     ) -> AsyncGenerator[Job, None]:
         """Yield a job per distinct source file, lazily."""
-        self._output_id = await anyio.to_thread.run_sync(_existing_id, self.output_dir)
+        if self.output_store is None:
+            self._output_id = await anyio.to_thread.run_sync(_existing_id, self.output_dir)
         if isinstance(sources, str | os.PathLike):
             async with contextlib.aclosing(self._one(sources)) as jobs:
                 async for job in jobs:
@@ -206,6 +225,11 @@ class Walker:
                             yield job
 
     async def _one(self, value: object, known: _Kind | None = None) -> AsyncGenerator[Job, None]:
+        if isinstance(value, str) and is_url(value):
+            async with contextlib.aclosing(self._stored(value)) as jobs:
+                async for job in jobs:
+                    yield job
+            return
         raw = _as_path(value)
         if raw is None:
             text = repr(value)[:80]
@@ -226,7 +250,7 @@ class Walker:
                     yield job
         elif kind == "file":
             assert file_id is not None
-            single = self._file(raw, Path(Path(raw).name), file_id, size)
+            single = self._file(raw, PurePath(Path(raw).name), file_id, size)
             if single is not None:
                 yield single
         else:
@@ -257,11 +281,76 @@ class Walker:
                 else:
                     yield self._refused(str(path), f"{path} {entry.problem}")
 
-    def _file(self, source: str, relative: Path, file_id: _FileId, size: int) -> Job | None:
+    async def _stored(self, url: str) -> AsyncGenerator[Job, None]:
+        """The jobs of a URL source: an object, or a prefix walked one folder at a time."""
+        shown = shown_url(url)
+        try:
+            root = await anyio.to_thread.run_sync(locate, url)
+        except InvalidRequestError as exc:  # an unknown protocol, no bucket
+            yield self._refused(shown, str(exc))
+            return
+        kind, size, problem = await anyio.to_thread.run_sync(stat_object, root)
+        if kind == "file":
+            if size == 0:
+                yield self._refused(root.url, f"{root.url} is empty; nothing to restore")
+                return
+            name = PurePosixPath(PurePosixPath(root.path).name)
+            job = self._file(root.url, name, root.url, size, root)
+            if job is not None:
+                yield job
+        elif kind == "dir":
+            if self._is_output(root):
+                raise InvalidRequestError(
+                    f"output_dir is the source folder {root.url} itself: its outputs would be "
+                    "restored again on the next run; pick another output_dir"
+                )
+            async with contextlib.aclosing(self._walk_stored(root)) as jobs:
+                async for job in jobs:
+                    yield job
+        else:
+            yield self._refused(root.url, f"{root.url} {problem}")
+
+    def _is_output(self, folder: StoredObject) -> bool:
+        out = self.output_store
+        return out is not None and out.protocol == folder.protocol and out.path == folder.path
+
+    async def _walk_stored(self, root: StoredObject) -> AsyncGenerator[Job, None]:
+        if root.url in self._walked_urls:
+            return
+        self._walked_urls.add(root.url)
+        pending = [root]
+        while pending:
+            folder = pending.pop()
+            listing = await anyio.to_thread.run_sync(list_folder, folder)
+            if isinstance(listing, str):
+                yield self._refused(folder.url, f"the folder {folder.url} {listing}")
+                continue
+            for entry in listing:
+                child = root.at(entry.path)
+                if entry.kind == "dir":
+                    if child.url not in self._walked_urls and not self._is_output(child):
+                        self._walked_urls.add(child.url)
+                        pending.append(child)
+                elif entry.size == 0:
+                    yield self._refused(child.url, f"{child.url} is empty; nothing to restore")
+                else:
+                    relative = PurePosixPath(entry.path).relative_to(root.path)
+                    job = self._file(child.url, relative, child.url, entry.size, child)
+                    if job is not None:
+                        yield job
+
+    def _file(
+        self,
+        source: str,
+        relative: PurePath,
+        file_id: _FileId | str,
+        size: int,
+        stored: StoredObject | None = None,
+    ) -> Job | None:
         if file_id in self._files:
             return None  # the same file again (given twice, or through a link): one item
         self._files.add(file_id)
-        key = os.path.realpath(source)
+        key = os.path.realpath(source) if stored is None else stored.url
         if not _is_utf8(key):
             return self._refused(key, f"{key}: its name is not valid UTF-8; rename it")
         plain = self.output_dir / relative.with_suffix(self.suffix or relative.suffix)
@@ -292,24 +381,32 @@ class Walker:
         if self._may_be_served_as_source(output, key):
             return self._refused(source, f"the output of {source} would overwrite the source")
         self._claim(output, source)
-        return Job(source=source, key=key, output=output, size=size)
+        return Job(source=source, key=key, output=output, size=size, stored=stored)
 
-    def _may_be_served_as_source(self, output: Path, key: str) -> bool:
+    def _may_be_served_as_source(self, output: PurePath, key: str) -> bool:
         """Whether the download may write over the source (real path ``key``). With a fixed
         suffix: when the output is the source. With the server choosing (see
         ``served_name``): when the source is the output's name but for a media suffix, unless
         the source is uploaded as audio (``content_type``, else guessed from its name): an
         audio project comes back as MP3, so ``talk.wav`` restored in place is safe but
         ``talk.mp3`` is not; anything else may come back in its own container."""
+        written = self.full_name(output)
         if self.suffix is not None:
-            return os.path.realpath(output) == key
-        source = Path(key)
-        base = without_media_suffix(Path(os.path.realpath(output)))
+            return written == key
+        source = PurePath(key)
+        base = without_media_suffix(PurePath(written))
         if base != source.with_suffix("") or source == base:
             return False
         return not uploads_audio(key, self.content_type) or source.suffix.lower() == ".mp3"
 
-    def _claimant(self, output: Path) -> str | None:
+    def full_name(self, output: PurePath) -> str:
+        """What ``output`` is called as a source would be: its URL on object storage, else
+        its real path."""
+        if self.output_store is not None:
+            return self.output_store.at(str(output)).url
+        return os.path.realpath(output)
+
+    def _claimant(self, output: PurePath) -> str | None:
         """Which source already takes ``output``: as its output, as a folder of its output,
         or by having its output where ``output`` needs a folder. Names are compared the way a
         case-insensitive, normalising file system (macOS, Windows) would."""
@@ -320,27 +417,27 @@ class Walker:
             claimant = claimant or (self._outputs.get(folder) if folder else None)
         return claimant
 
-    def _claim(self, output: Path, source: str) -> None:
+    def _claim(self, output: PurePath, source: str) -> None:
         self._outputs[self._name(output)] = source
         for parent in _parents_below(output, self.output_dir):
             folder = self._folder_name(parent)
             if folder:
                 self._folders.setdefault(folder, source)
 
-    def _shown(self, output: Path) -> str:
+    def _shown(self, output: PurePath) -> str:
         """``output`` as errors show it: ``out/x.*`` when the download chooses the suffix."""
         return str(output) if self.suffix is not None else f"{without_media_suffix(output)}.*"
 
     def _unshown(self, shown: str) -> str:
         """The :meth:`_name` of an output as :meth:`_shown` shows it."""
-        return _fold(Path(shown.removesuffix(".*") if self.suffix is None else shown))
+        return _fold(PurePath(shown.removesuffix(".*") if self.suffix is None else shown))
 
-    def _name(self, output: Path) -> str:
+    def _name(self, output: PurePath) -> str:
         """What two outputs are compared by: the folded path, less a media suffix when the
         suffix is only chosen at the download."""
         return _fold(without_media_suffix(output) if self.suffix is None else output)
 
-    def _folder_name(self, folder: Path) -> str | None:
+    def _folder_name(self, folder: PurePath) -> str | None:
         """What a folder of an output is compared with outputs by (:meth:`_name`'s terms):
         ``None`` when no output can be that folder (with a suffix chosen at the download, a
         folder without a media suffix: every output ends with a served one)."""
@@ -364,19 +461,19 @@ _SUFFIX_ROOM = 8
 """Bytes kept free in a planned name whose suffix the server chooses (a dot and up to 7)."""
 
 
-def _fold(path: Path) -> str:
+def _fold(path: PurePath) -> str:
     """``path`` as a case-insensitive, Unicode-normalising file system sees it."""
     return unicodedata.normalize("NFC", str(path)).casefold()
 
 
-def _renamed(output: Path, key: str, attempt: int) -> Path:
+def _renamed(output: _P, key: str, attempt: int) -> _P:
     """``output`` with ``-<8 hex digits>`` of the source's real path (and the attempt, past
     the first) before its suffix."""
     salt = key if attempt == 0 else f"{key}#{attempt}"
     return output.with_name(f"{output.stem}-{_short_hash(salt)}{output.suffix}")
 
 
-def _parents_below(path: Path, top: Path) -> list[Path]:
+def _parents_below(path: PurePath, top: PurePath) -> list[PurePath]:
     """The folders between ``top`` (excluded) and ``path`` (excluded)."""
     parents = []
     for parent in path.parents:
@@ -401,7 +498,7 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-def _existing_id(path: Path) -> _FileId | None:
+def _existing_id(path: PurePath) -> _FileId | None:
     try:
         return _file_id(os.stat(path))
     except OSError:
@@ -410,12 +507,15 @@ def _existing_id(path: Path) -> _FileId | None:
 
 async def find_collisions(
     sources: str | os.PathLike[str] | Collection[object],
-    output_dir: Path,
+    output_dir: PurePath,
     suffix: str | None,
     content_type: str | None = None,
+    output_store: StoredObject | None = None,
 ) -> dict[str, list[str]]:
     """Walk a whole (non-lazy) batch once: the outputs that more than one source wants."""
-    walker = Walker(output_dir, suffix, "error", content_type=content_type)
+    walker = Walker(
+        output_dir, suffix, "error", content_type=content_type, output_store=output_store
+    )
     async with contextlib.aclosing(walker.jobs(sources)) as jobs:
         async for _ in jobs:
             pass

@@ -31,6 +31,10 @@ How it is built:
   a create request and its ledger write cannot create (and bill) a second generation.
 * Cancelling (leaving the ``async with`` early, or cancelling the surrounding scope) stops the
   workers at once; downloads remove their temp files, so no partial output is left.
+* Sources and ``output_dir`` may be URLs on object storage (``s3://bucket/in/``, any fsspec
+  protocol; the ``cloud`` extra): a source streams from the bucket into the upload, an output
+  from the media URL into the bucket, committed only when whole (``_media.object_sink``); the
+  content hash is read from the object's bytes, its ledger key is its URL.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ from collections.abc import (
     Mapping,
 )
 from contextlib import asynccontextmanager
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 import anyio
@@ -63,7 +67,10 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .._catalog import DEFAULT_MODEL_BY_ERA
 from .._checks import path_like
 from .._http.retry import RetryPolicy, delays, hinted_delay
-from .._media.download import is_served_name, served_name, temp_prefix
+from .._media.download import DownloadSink, is_served_name, served_name, temp_prefix
+from .._media.object_sink import object_sink
+from .._media.object_source import object_media_source
+from .._media.object_store import StoredObject, bucket_missing, is_url, locate, object_exists
 from ..errors import (
     APIConnectionError,
     AuthenticationError,
@@ -83,7 +90,7 @@ from ..errors import (
     WaitTimeoutError,
 )
 from ..resources._polling import PollBudget, PollPolicy
-from ..resources.generation_handle import Generation
+from ..resources.generation_handle import Generation, served_path
 from ..resources.generations import new_idempotency_key
 from ..types._model import _HandedOn
 from ..webhooks import WebhookRouter
@@ -100,6 +107,7 @@ from .ledger import (
     canonical_options,
     hash_file,
 )
+from .ledger._hashing import hash_object
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
@@ -107,7 +115,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 __all__ = ["ItemResult", "Source", "restore_many"]
 
 Source = str | os.PathLike[str]
-"""A file to restore."""
+"""A file to restore: a path, or a URL on object storage (``s3://bucket/key``)."""
 
 _SUFFIXES = {"audio": ".mp3", "transcript": ".json"}
 """The suffix of each download type's outputs (a video keeps its source's). With the default
@@ -134,7 +142,8 @@ class ItemResult(_HandedOn):
     was). On failure ``error`` is the exception and ``stage`` where it happened (``hash``,
     ``upload``, ``generation``, ``wait``, ``download``). ``project_id`` and ``generation_id``
     are whatever exists on the server; ``attempts`` counts tries of this item; ``timings``
-    maps stages to seconds.
+    maps stages to seconds. ``output`` is the file written, or its URL (a ``str``) when
+    ``output_dir`` is on object storage.
     """
 
     source: str
@@ -143,7 +152,7 @@ class ItemResult(_HandedOn):
     error: BaseException | None = None
     project_id: str | None = None
     generation_id: str | None = None
-    output: Path | None = None
+    output: Path | str | None = None
     attempts: int = 1
     skipped: bool = False
     timings: Mapping[str, float] = attrs.field(factory=dict)
@@ -182,6 +191,8 @@ class _Settings:
     budget: PollBudget
     pace: Pace
     router: WebhookRouter | None
+    output_store: StoredObject | None = None
+    """``output_dir`` on object storage (outputs are then paths on its filesystem)."""
     era_hint: str | None = None
     item_scopes: dict[str, anyio.CancelScope] | None = None  # see restore_many's item_scopes
 
@@ -199,7 +210,7 @@ class _Item:
         self.generation_id: str | None = None
         self.idempotency_key: str | None = None
         self.complete = False
-        self.output: Path | None = None  # the file written, once downloaded
+        self.output: Path | str | None = None  # the file (or object URL) written
         self.sweep_stale_parts = False
         self.timings: dict[str, float] = {}
         self.stage = "hash"
@@ -215,18 +226,30 @@ class _Item:
         if self.settings.ledger is not None:
             await self.settings.ledger.record(self.key, **changes)
 
-    async def _refuse_an_output_of_another(self, output: Path) -> None:
+    def _written_name(self, output: PurePath) -> str:
+        """How the ledger records ``output``: its path, or its URL on object storage."""
+        store = self.settings.output_store
+        return str(output) if store is None else store.at(str(output)).url
+
+    def _recorded_output(self, recorded: str) -> PurePath | None:
+        """A recorded output as a path on the output filesystem (``None``: not on it)."""
+        store = self.settings.output_store
+        if store is None:
+            return Path(recorded)
+        prefix = f"{store.protocol}://"
+        return PurePosixPath(recorded.removeprefix(prefix)) if recorded.startswith(prefix) else None
+
+    async def _refuse_an_output_of_another(self, output: PurePath) -> None:
         """Raise if the ledger records ``output`` as another source's: an earlier batch on
         this ledger wrote there, and it is never overwritten."""
         ledger = self.settings.ledger
-        owner = (
-            None if ledger is None else await ledger.output_owner(str(output), other_than=self.key)
-        )
+        name = self._written_name(output)
+        owner = None if ledger is None else await ledger.output_owner(name, other_than=self.key)
         if owner is not None:
             raise OutputCollisionError(
-                f"{self.job.source} would be written to {output}, which the ledger "
+                f"{self.job.source} would be written to {name}, which the ledger "
                 f"records as the output of {owner}; use another output_dir",
-                clashes={str(output): (owner, self.job.source)},
+                clashes={name: (owner, self.job.source)},
             )
 
     async def load(self) -> ItemResult | None:
@@ -237,7 +260,8 @@ class _Item:
         await self._enter("hash")
         for output in self._likely_outputs():
             await self._refuse_an_output_of_another(output)
-        size, digest = await hash_file(self.key)
+        stored = self.job.stored
+        size, digest = await (hash_file(self.key) if stored is None else hash_object(stored))
         entry = await ledger.register(
             self.key,
             size=size,
@@ -249,14 +273,14 @@ class _Item:
         )
         if entry.state == "failed":
             entry = await ledger.retry(self.key)
-        return self._resume(entry)
+        return await self._resume(entry)
 
     @property
     def _served_suffix(self) -> bool:
         """Whether the server chooses the output's type, hence its suffix."""
         return self.settings.options.download_type is None
 
-    def _likely_outputs(self) -> list[Path]:
+    def _likely_outputs(self) -> list[PurePath]:
         """The planned output, and with a served suffix its likely other names."""
         planned = self.job.output
         if not self._served_suffix:
@@ -271,24 +295,34 @@ class _Item:
         older ledger) the MP3 of a source uploaded as audio, which is what the server serves
         it. So a transcript, or the MP3 of a video project, never stands for the default
         output."""
-        recorded = entry.output_path
+        recorded = None if entry.output_path is None else self._recorded_output(entry.output_path)
         if recorded is None:
             return False
         planned = self.job.output
         if not self._served_suffix:
-            return recorded == str(planned)
+            return recorded == planned
         if entry.served_type is not None:
-            return recorded == str(planned) or is_served_name(Path(recorded), planned)
+            return recorded == planned or is_served_name(recorded, planned)
         content_type = self.settings.options.content_type
         audio = uploads_audio(self.key, content_type)
-        return audio and Path(recorded) == served_name(planned, _SUFFIXES["audio"])
+        return audio and recorded == served_name(planned, _SUFFIXES["audio"])
 
-    def _resume(self, entry: LedgerEntry) -> ItemResult | None:
+    async def _output_exists(self, recorded: str) -> Path | str | None:
+        """The recorded output (a path, or a URL) when it is still there."""
+        store = self.settings.output_store
+        if store is None:
+            return Path(recorded) if await anyio.Path(recorded).is_file() else None
+        written = self._recorded_output(recorded)
+        assert written is not None  # _is_planned checked it is on the output filesystem
+        there = await anyio.to_thread.run_sync(object_exists, store.at(str(written)))
+        return recorded if there else None
+
+    async def _resume(self, entry: LedgerEntry) -> ItemResult | None:
         recorded = entry.output_path
         if entry.state == "downloaded" and self._is_planned(entry):
             assert recorded is not None
-            output = Path(recorded)
-            if output.is_file():
+            output = await self._output_exists(recorded)
+            if output is not None:
                 self.output = output
                 return ItemResult(
                     source=self.job.source,
@@ -321,8 +355,11 @@ class _Item:
             await self._enter("upload")
             started = anyio.current_time()
             options = self.settings.options
+            stored = self.job.stored
             project = await client.projects.create(
-                self.key,
+                self.key
+                if stored is None
+                else object_media_source(stored, size=self.job.size, content_type=None),
                 content_type=options.content_type,
                 file_format=options.file_format,
                 params=options.project_params,
@@ -369,11 +406,24 @@ class _Item:
             await self._record(state="complete")
         await self._enter("download")
         started = anyio.current_time()
-        sweep = self._likely_outputs() if self.sweep_stale_parts else []
-        await anyio.to_thread.run_sync(_prepare_output, self.job.output, sweep)
+        if self.settings.output_store is not None:
+            await self._download_object(self.generation, self.settings.output_store)
+        else:
+            await self._download_file(self.generation)
+        self.timings["download"] = anyio.current_time() - started
+        served = self.generation.last_download
+        served_type = served.download_type if self._served_suffix and served else None
+        await self._record(
+            state="downloaded", output_path=str(self.output), served_type=served_type
+        )
+
+    async def _download_file(self, generation: Generation) -> None:
+        planned = Path(self.job.output)
+        sweep = [Path(name) for name in self._likely_outputs()] if self.sweep_stale_parts else []
+        await anyio.to_thread.run_sync(_prepare_output, planned, sweep)
         download = functools.partial(
-            self.generation.download,
-            self.job.output,
+            generation.download,
+            planned,
             download_type=self.settings.options.download_type,
             transfer_limiter=self.settings.transfers,
             known_complete=True,  # waited on above, or recorded complete by the ledger
@@ -389,11 +439,29 @@ class _Item:
             await self._refuse_an_output_of_another(Path(exc.existing))
             await self._record()  # fenced on a shared ledger: only the item's lease holder
             self.output = await download(overwrite_served=True)  # replaces an output
-        self.timings["download"] = anyio.current_time() - started
-        served = self.generation.last_download
-        served_type = served.download_type if self._served_suffix and served else None
-        await self._record(
-            state="downloaded", output_path=str(self.output), served_type=served_type
+
+    async def _download_object(self, generation: Generation, store: StoredObject) -> None:
+        """Stream the output into an object named for what is served; the object appears
+        only once whole (``object_sink``), and only if this worker still holds the item (a
+        ledger write, fenced on a shared ledger, just before the commit). Another source's
+        recorded output is refused, any other object there (an earlier run's) is replaced."""
+        planned = self.job.output
+
+        @contextlib.asynccontextmanager
+        async def open_sink(info: Any) -> AsyncIterator[DownloadSink]:
+            target = served_path(planned, info) if self._served_suffix else planned
+            if target != planned:
+                await self._refuse_an_output_of_another(target)
+            async with object_sink(store.at(str(target))) as sink:
+                yield sink
+                await self._record()  # a lost lease raises here: the object is discarded
+            self.output = self._written_name(target)
+
+        await generation.download_to_sink(
+            open_sink,
+            download_type=self.settings.options.download_type,
+            transfer_limiter=self.settings.transfers,
+            known_complete=True,  # waited on above, or recorded complete by the ledger
         )
 
     async def _create_generation(self) -> Generation:
@@ -566,17 +634,16 @@ async def restore_many(
         raise InvalidRequestError("on_stage must be callable")
     if router is not None and not isinstance(router, WebhookRouter):
         raise InvalidRequestError(f"router must be a WebhookRouter, not {type(router).__name__}")
-    out = Path(path_like("output_dir", output_dir))
-    try:
-        await anyio.Path(out).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InvalidRequestError(f"cannot create output_dir {out}: {exc.strerror}") from None
-    if not os.access(out, os.W_OK):
-        raise InvalidRequestError(f"cannot write to {out}")
+    out, output_store = await _output_root(output_dir)
+    listed = [sources] if isinstance(sources, str) else sources
+    if isinstance(listed, Collection) and (url := next(filter(is_url, listed), None)) is not None:
+        await anyio.to_thread.run_sync(_url_usable, url)  # before any request
     suffix = None if options.download_type is None else _SUFFIXES.get(options.download_type, "")
     clashes: dict[str, list[str]] = {}
     if isinstance(sources, str | os.PathLike | Collection):  # not lazy: look at it all first
-        clashes = await find_collisions(sources, out, suffix, options.content_type)
+        clashes = await find_collisions(
+            sources, out, suffix, options.content_type, output_store=output_store
+        )
         if clashes and batch.on_collision == "error":
             raise collision_error(clashes)
 
@@ -596,6 +663,7 @@ async def restore_many(
         budget=PollBudget(batch.polls_per_second),
         pace=pace,
         router=router,
+        output_store=output_store,
         item_scopes=item_scopes,
     )
     send_results, receive_results = anyio.create_memory_object_stream[ItemResult](batch.concurrency)
@@ -608,6 +676,7 @@ async def restore_many(
                 batch.on_collision,
                 contested=clashes,
                 content_type=options.content_type,
+                output_store=output_store,
             )
             outer.start_soon(
                 _run_pool, walker.jobs(sources), settings, batch.concurrency, send_results, fatal
@@ -634,6 +703,36 @@ async def restore_many(
         if opened is not None:
             with anyio.CancelScope(shield=True):
                 await opened.aclose()
+
+
+async def _output_root(
+    output_dir: str | os.PathLike[str],
+) -> tuple[PurePath, StoredObject | None]:
+    """``output_dir`` checked: a local folder (created, writable), or a URL on object storage
+    (its filesystem known; nothing is created there until an output is whole)."""
+    if isinstance(output_dir, str) and is_url(output_dir):
+        store = await anyio.to_thread.run_sync(
+            functools.partial(locate, output_dir, what="output_dir")
+        )
+        if await anyio.to_thread.run_sync(bucket_missing, store):
+            # Else every item would be paid for, then fail at its download.
+            raise InvalidRequestError(f"output_dir {store.url}: no such bucket")
+        return PurePosixPath(store.path), store
+    out = Path(path_like("output_dir", output_dir))
+    try:
+        await anyio.Path(out).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot create output_dir {out}: {exc.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise InvalidRequestError(f"cannot write to {out}")
+    return out, None
+
+
+def _url_usable(url: str) -> None:
+    """Raise :class:`ConfigurationError` when the ``cloud`` extra (or the package of
+    ``url``'s protocol) is missing; any other problem of the URL fails its own item."""
+    with contextlib.suppress(InvalidRequestError):
+        locate(url)
 
 
 def _recorded_settings(

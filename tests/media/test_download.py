@@ -490,3 +490,52 @@ async def test_bad_download_arguments_are_refused_before_any_request(
             await generation.download(**call)
     assert env.emulator.requests.find(path="/v1/get_generation_download") == []
     assert _names(tmp_path) == []
+
+
+class _ListSink:
+    """A sink in memory that says when it was opened, written and closed."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.data = bytearray()
+        self.events = events
+
+    async def write(self, data: bytes) -> None:
+        self.data += data
+
+    async def restart(self) -> None:
+        self.events.append("restart")
+        self.data.clear()
+
+
+async def test_download_to_sink_streams_resumes_and_names_the_sink_for_what_was_served(
+    env: EmulatedDiffio,
+) -> None:
+    data = _data(3 * MIB)
+    generation = await _completed(env, data)
+    env.emulator.add_fault(path=MEDIA[env.emulator.era], method="GET", truncate=True, count=1)
+    events: list[str] = []
+    sinks: list[_ListSink] = []
+
+    @contextlib.asynccontextmanager
+    async def open_sink(info: Any) -> AsyncIterator[_ListSink]:
+        events.append(f"open {info.download_type}")
+        sink = _ListSink(events)
+        sinks.append(sink)
+        try:
+            yield sink
+        except BaseException:
+            events.append("discard")
+            raise
+        events.append("commit")
+
+    info = await generation.download_to_sink(open_sink)
+    assert info is generation.last_download and info.download_type == "audio"
+    assert events == ["open audio", "commit"]
+    assert bytes(sinks[0].data) == data
+    assert [e.header("range") for e in _media_gets(env)] == [None, f"bytes={len(data) // 2}-"]
+
+    env.emulator.add_fault(path=MEDIA[env.emulator.era], method="GET", status=500, count=None)
+    events.clear()
+    with pytest.raises(InternalServerError):
+        await generation.download_to_sink(open_sink)
+    assert events == ["open audio", "discard"]
