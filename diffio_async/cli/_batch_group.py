@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -19,7 +17,7 @@ import anyio
 from ..client import AsyncDiffio
 from ..errors import DiffioError, LedgerError
 from ..workflows._options import BatchOptions, RestoreOptions
-from ..workflows._sources import Walker
+from ..workflows._sources import placements
 from ..workflows.ledger._claims import BatchStatus, BatchStop
 from ..workflows.ledger._location import is_postgres_url, redact_url
 from ..workflows.ledger._postgres import PostgresStore
@@ -77,14 +75,12 @@ async def _add(args: argparse.Namespace) -> int:
         elif not await anyio.Path(raw).exists():
             raise UsageError(f"no such file or folder: {raw}")
     # The files restore_many would restore (hidden files and links seen twice left out), by
-    # their real paths or URLs: the ledger's keys. Nothing is written: the folder only names
-    # outputs.
-    walker = Walker(Path(os.devnull), "", "rename")
-    sources: list[str] = []
-    async for job in walker.jobs(args.paths):
-        if job.refused is not None:
-            raise UsageError(str(job.refused))
-        sources.append(job.key)
+    # their real paths or URLs (the ledger's keys), each with where its output goes under the
+    # workers' output folder. Nothing is written: the folder only names outputs.
+    try:
+        sources = await placements(args.paths)
+    except DiffioError as exc:
+        raise UsageError(str(exc)) from None
     async with shared_store(args) as store:
         added = await store.add_sources(sources)
         total = (await store.status()).total

@@ -3,6 +3,12 @@
 ``diffio-async batch run``): register the sources, claim items, restore them with
 ``restore_many``'s per-item machinery, renew the leases meanwhile (the rule: ``ledger._claims``).
 
+Each source is registered with where the walk placed its output (``a/x.wav`` for a folder's
+file, ``x.wav`` for a file given directly: ``_sources.placements``), and a claimed item comes
+back as a :class:`Placed` source, so every worker mirrors the folders registered, as
+``restore`` does. The walk refuses a place that would leave ``output_dir`` (a hostile row);
+that item, like any claimed item refused before a request, is recorded failed.
+
 The items flow into ``restore_many`` as a lazy source: an item is claimed only when one of
 the ``concurrency`` slots is free to take it, so a worker never sits on more leases than it
 works. When nothing is claimable but items are unfinished (other workers hold them), it looks
@@ -27,7 +33,6 @@ import os
 import sys
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import anyio
 import attrs
@@ -35,7 +40,6 @@ import attrs
 from ..errors import (
     AuthenticationError,
     BatchAbortedError,
-    DiffioError,
     InvalidRequestError,
     LedgerError,
     PaymentRequiredError,
@@ -45,9 +49,9 @@ from ..errors import (
 from ..webhooks import WebhookRouter
 from ._options import BatchOptions, RestoreOptions, checked_options
 from ._services import FailureEvents, Services
-from ._sources import Walker
+from ._sources import Placed, placements
 from .bulk import ItemResult, Source, _lone, restore_many
-from .ledger import BatchStop, BatchStoppedError, ClaimingStore, PostgresStore
+from .ledger import BatchStop, BatchStoppedError, ClaimingStore, Ledger, PostgresStore
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
@@ -116,7 +120,7 @@ async def work_batch(
         renew_every = batch.lease_seconds / 3
     if poll is None:
         poll = min(batch.lease_seconds / 3, _MAX_POLL)
-    keys = await _keys(sources)  # the files, by the ledger's keys, before any request
+    placed = await _placements(sources)  # the files, by the ledger's keys, before any request
     # Outputs are named as "rename" names them: collisions cannot be checked up front across
     # machines, and those names are the same on every machine.
     batch = attrs.evolve(batch, on_collision="rename")
@@ -133,15 +137,22 @@ async def work_batch(
                 stops.append(stop)
                 worker.cancel_scope.cancel()
 
-            async def claimed() -> AsyncGenerator[str, None]:
+            async def claimed() -> AsyncGenerator[str | Placed, None]:
                 opened.set()
                 try:
                     stop = await store.stopped()
                     if stop is None:
-                        await store.add_sources(keys)
+                        await store.add_sources(placed)
                         while True:
                             for source in await store.claim(1, excluding=lost):
-                                yield source
+                                relative = store.relative_output(source)
+                                # Named where the walk that registered it placed it (an
+                                # older row has no place: named after the file).
+                                yield (
+                                    source
+                                    if relative is None
+                                    else Placed(source=source, relative=relative)
+                                )
                                 break
                             else:
                                 if await store.unfinished(excluding=lost) == 0:
@@ -163,6 +174,8 @@ async def work_batch(
                     async for item in results:
                         if item.stage == "lease":
                             lost.add(item.source)
+                        elif item.stage == "source" and item.error is not None:
+                            await _record_refusal(store, item.source, item.error)
                         finished[0].set()
                         yield item
                 except BatchAbortedError as exc:  # seen here first: every worker stops
@@ -229,6 +242,14 @@ async def work_batch(
         )
 
 
+async def _record_refusal(store: ClaimingStore, source: str, error: BaseException) -> None:
+    """Record a claimed item refused before any request (a file gone, an output path that
+    would leave ``output_dir``) as failed, so that the batch can finish; ``restore_many``
+    records nothing for it. A source that is not this worker's item is left alone."""
+    with contextlib.suppress(LedgerError):
+        await Ledger(store).record(source, state="failed", error=str(error), error_stage="source")
+
+
 def _stops_every_worker(error: BaseException) -> bool:
     """Whether the API refused this worker for the account or key (401, 402, an API 403:
     see ``bulk._is_fatal``), which stops the batch, not a fault of this process alone (an
@@ -237,20 +258,13 @@ def _stops_every_worker(error: BaseException) -> bool:
     return isinstance(cause, AuthenticationError | PaymentRequiredError | PermissionDeniedError)
 
 
-async def _keys(sources: Source | Iterable[Source] | AsyncIterable[Source]) -> list[str]:
-    """The files ``sources`` names (hidden files and links seen twice left out), by the
-    ledger's keys (their real paths); a refused source raises. Nothing is written: the
-    folder only names outputs."""
+async def _placements(
+    sources: Source | Iterable[Source] | AsyncIterable[Source],
+) -> list[tuple[str, str]]:
+    """The files ``sources`` names, by the ledger's keys, each with where its output goes
+    under ``output_dir`` (``_sources.placements``); a refused source raises."""
     if isinstance(sources, bytes) or not isinstance(
         sources, str | os.PathLike | Iterable | AsyncIterable
     ):
         raise InvalidRequestError("sources must be a path, or an (async) iterable of paths")
-    walker = Walker(Path(os.devnull), "", "rename")
-    keys: list[str] = []
-    async for job in walker.jobs(sources):
-        if job.refused is not None:
-            if isinstance(job.refused, DiffioError):
-                raise job.refused
-            raise InvalidRequestError(str(job.refused))
-        keys.append(job.key)
-    return keys
+    return await placements(sources)

@@ -68,9 +68,11 @@ from ..errors import InvalidRequestError, OutputCollisionError
 __all__ = [
     "Collision",
     "Job",
+    "Placed",
     "Walker",
     "collision_error",
     "find_collisions",
+    "placements",
     "uploads_audio",
 ]
 
@@ -95,6 +97,21 @@ class Job:
     """Bytes, as the walk saw them (0 for a refused source)."""
     stored: StoredObject | None = None
     """The object a URL source names (``None`` for a local file)."""
+
+
+@attrs.frozen(kw_only=True)
+class Placed:
+    """A source whose output's place under ``output_dir`` was decided before: ``relative``,
+    a POSIX path (``a/x.wav``; the suffix is replaced as a walk's would be), as the walk that
+    registered a shared batch's ``source`` (a path or URL) placed it. As a path it is its
+    source, so ``restore_many`` takes it where it takes a path."""
+
+    source: str
+    relative: str
+
+    def __fspath__(self) -> str:
+        """The source."""
+        return self.source
 
 
 @attrs.frozen
@@ -224,7 +241,17 @@ class Walker:
                         async for job in jobs:
                             yield job
 
+    def relative(self, job: Job) -> str:
+        """Where ``job`` puts its output under ``output_dir`` (POSIX separators): what
+        :class:`Placed` takes back."""
+        return PurePath(job.output).relative_to(self.output_dir).as_posix()
+
     async def _one(self, value: object, known: _Kind | None = None) -> AsyncGenerator[Job, None]:
+        if isinstance(value, Placed):
+            async with contextlib.aclosing(self._placed(value)) as jobs:
+                async for job in jobs:
+                    yield job
+            return
         if isinstance(value, str) and is_url(value):
             async with contextlib.aclosing(self._stored(value)) as jobs:
                 async for job in jobs:
@@ -255,6 +282,38 @@ class Walker:
                 yield single
         else:
             yield self._refused(raw, f"{raw} {problem}")
+
+    async def _placed(self, placed: Placed) -> AsyncGenerator[Job, None]:
+        """The job of a source placed before: the file (or object) it names, its output at
+        its relative path (refused unless it stays inside ``output_dir``)."""
+        source = placed.source
+        problem = _unsafe_relative(placed.relative)
+        if problem is not None:
+            yield self._refused(
+                source, f"the output path {placed.relative!r} of {source} {problem}"
+            )
+            return
+        relative = PurePosixPath(placed.relative)
+        if is_url(source):
+            try:
+                root = await anyio.to_thread.run_sync(locate, source)
+            except InvalidRequestError as exc:
+                yield self._refused(shown_url(source), str(exc))
+                return
+            kind, size, reason = await anyio.to_thread.run_sync(stat_object, root)
+            if kind == "file" and size > 0:
+                job = self._file(root.url, relative, root.url, size, root)
+            else:
+                job = self._refused(root.url, f"{root.url} {reason or _NOT_A_FILE}")
+        else:
+            local, file_id, trouble, length = await anyio.to_thread.run_sync(_kind, source)
+            if local == "file":
+                assert file_id is not None
+                job = self._file(source, relative, file_id, length)
+            else:
+                job = self._refused(source, f"{source} {trouble or _NOT_A_FILE}")
+        if job is not None:
+            yield job
 
     async def _walk(self, root: str, root_id: _FileId) -> AsyncGenerator[Job, None]:
         self._walked.add(root_id)
@@ -454,6 +513,8 @@ class Walker:
         )
 
 
+_NOT_A_FILE = "is not the file registered (a folder now, or empty)"
+
 _MAX_NAME_BYTES = 255
 """The longest file name most file systems take (ext4, APFS, NTFS in UTF-16 units)."""
 
@@ -490,6 +551,21 @@ def uploads_audio(source: str, content_type: str | None) -> bool:
     return kind.startswith("audio/")
 
 
+def _unsafe_relative(text: str) -> str | None:
+    """Why ``text`` cannot be an output's path under ``output_dir`` (``None``: it can): not a
+    relative POSIX path of plain names (empty, absolute, ``..``, ``.``, empty parts, a NUL,
+    a drive), or not UTF-8. The name's length is checked as any output's."""
+    if not isinstance(text, str) or not text:
+        return "is empty"
+    if not _is_utf8(text) or "\0" in text:
+        return "is not valid UTF-8 text"
+    if text.startswith("/") or PurePath(text).is_absolute() or PurePath(text).drive:
+        return "is absolute; it must stay inside output_dir"
+    if any(part in ("", ".", "..") for part in text.split("/")):
+        return "has an empty, '.' or '..' part; it must stay inside output_dir"
+    return None
+
+
 def _is_utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -520,6 +596,25 @@ async def find_collisions(
         async for _ in jobs:
             pass
     return walker.clashes
+
+
+async def placements(
+    sources: str | os.PathLike[str] | Iterable[object] | AsyncIterable[object],
+) -> list[tuple[str, str]]:
+    """The files ``sources`` names (hidden files and links seen twice left out), each by its
+    ledger key (real path or URL) with where its output goes under ``output_dir`` (a folder's
+    layout mirrored; an output wanted twice renamed, as ``on_collision="rename"`` does, and
+    compared as if the server chose the suffix: safe whatever suffix a worker asks for).
+    Raises the refusal of a refused source. Nothing is written: the folder only names
+    outputs."""
+    walker = Walker(PurePath(os.devnull), None, "rename")
+    found: list[tuple[str, str]] = []
+    async with contextlib.aclosing(walker.jobs(sources)) as jobs:
+        async for job in jobs:
+            if job.refused is not None:
+                raise job.refused
+            found.append((job.key, walker.relative(job)))
+    return found
 
 
 def collision_error(clashes: dict[str, list[str]]) -> OutputCollisionError:

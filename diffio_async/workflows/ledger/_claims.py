@@ -3,7 +3,9 @@
 
 **The rule.** A store opened *shared* (``PostgresStore(url, batch=..., shared=True)``) lets any
 number of workers, on any machines, work one batch. Sources are registered ``pending``
-(:meth:`ClaimingStore.add_sources`, idempotent). A worker takes items with :meth:`claim`: each
+(:meth:`ClaimingStore.add_sources`, idempotent), each with where its output goes under the
+worker's ``output_dir`` (its relative path in the folder walked, so that the workers keep the
+layout; see ``workflows._shared_batch``). A worker takes items with :meth:`claim`: each
 claimed item gets a lease (the worker's owner id, an expiry, and a lease version bumped by
 every claim). The worker renews its leases (:meth:`renew`) while it works. An item whose
 lease expired (a killed or partitioned worker) is claimable again; the next worker resumes it
@@ -120,14 +122,23 @@ class ClaimingStore(LedgerStore, Protocol):
         """This worker's id, recorded on the items it claims."""
         ...
 
-    async def add_sources(self, sources: Iterable[str]) -> int:
-        """Register ``sources`` as ``pending`` entries; return how many were new."""
+    async def add_sources(self, sources: Iterable[str | tuple[str, str | None]]) -> int:
+        """Register ``sources`` as ``pending`` entries, each a key or a ``(key, relative
+        output path)`` pair: where the walk that found it placed its output under
+        ``output_dir`` (``a/x.wav``); a source registered already keeps what it has. Return
+        how many were new."""
         ...
 
     async def claim(self, limit: int, *, excluding: Collection[str] = ()) -> list[str]:
         """Lease up to ``limit`` unfinished items that no live lease holds, oldest first
         (``SELECT ... FOR UPDATE SKIP LOCKED``: workers never wait on each other); never
         one this worker holds already (even if its lease ran out), nor one of ``excluding``."""
+        ...
+
+    def relative_output(self, source: str) -> str | None:
+        """The relative output path registered with ``source``, as this worker's last
+        :meth:`claim` of it read it (``None``: none was registered, or not claimed here).
+        Nothing checks it: a worker refuses one that would leave ``output_dir``."""
         ...
 
     async def unfinished(self, *, excluding: Collection[str] = ()) -> int:

@@ -17,7 +17,10 @@ once), and a database written by a newer diffio_async is refused (:class:`Ledger
 Tables are ``diffio_ledger_batches`` (one row per batch name) and ``diffio_ledger_entries``
 (keyed by batch and source). Version 2 adds each entry's lease (owner, expiry, version) for
 many workers on one batch (``shared=True``: the rule is in ``_claims``); version 3 adds the
-batch's stop (reason, worker, time: a fatal error seen by one worker stops them all).
+batch's stop (reason, worker, time: a fatal error seen by one worker stops them all);
+version 4 adds each entry's ``output_relative``, where the walk that registered the source
+placed its output under ``output_dir`` (``a/x.wav``: a shared batch's workers keep the layout
+of the folders registered; ``NULL`` in older rows: the output is named after the file).
 
 **Locking.** :meth:`PostgresStore.open` takes ``pg_try_advisory_lock`` on a hash of the schema
 and batch name, on a dedicated connection held until :meth:`aclose`: a second store on the
@@ -131,6 +134,7 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE diffio_ledger_batches ADD COLUMN stop_reason text, "
         "ADD COLUMN stopped_by text, ADD COLUMN stopped_at timestamptz",
     ),
+    ("ALTER TABLE diffio_ledger_entries ADD COLUMN output_relative text",),
 )
 
 POSTGRES_SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -223,6 +227,7 @@ class PostgresStore:
         self._owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._lease_seconds = float(lease_seconds)
         self._held: dict[str, int] = {}  # claimed source -> its lease version
+        self._relatives: dict[str, str | None] = {}  # claimed source -> its output_relative
         self.batch = batch
         """The batch whose entries this store keeps."""
         self._limiter = anyio.CapacityLimiter(connections)
@@ -437,25 +442,36 @@ class PostgresStore:
 
     # --- many workers on one batch (shared stores; the rule is in _claims) --------------------
 
-    async def add_sources(self, sources: Iterable[str]) -> int:
-        """Register ``sources`` as ``pending`` entries (those known already are left as they
-        are); return how many were new."""
-        chosen = list(dict.fromkeys(sources))
-        for source in chosen:
+    async def add_sources(self, sources: Iterable[str | tuple[str, str | None]]) -> int:
+        """Register ``sources`` as ``pending`` entries, each a key or a ``(key, relative
+        output path)`` pair (those known already are left as they are, relative path
+        included); return how many were new."""
+        chosen: dict[str, str | None] = {}
+        for given in sources:
+            source, relative = (given, None) if isinstance(given, str) else given
             if not isinstance(source, str) or not source:
                 raise LedgerError("a source must be a non-empty string")
+            if relative is not None and not isinstance(relative, str):
+                raise LedgerError("a relative output path must be a string or None")
+            chosen.setdefault(source, relative)
+        keys, relatives = list(chosen), list(chosen.values())
 
         def insert(connection: psycopg.Connection[Any]) -> int:
             added = 0
             with connection.transaction():
-                for start in range(0, len(chosen), _ADD_CHUNK):
+                for start in range(0, len(keys), _ADD_CHUNK):
                     added += connection.execute(
-                        "INSERT INTO diffio_ledger_entries (batch, source, state, "
-                        "last_good_state, created_at, updated_at) "
-                        "SELECT %s, source, 'pending', 'pending', now(), now() "
-                        "FROM unnest(%s::text[]) WITH ORDINALITY AS given (source, n) ORDER BY n "
+                        "INSERT INTO diffio_ledger_entries (batch, source, output_relative, "
+                        "state, last_good_state, created_at, updated_at) "
+                        "SELECT %s, source, relative, 'pending', 'pending', now(), now() "
+                        "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY "
+                        "AS given (source, relative, n) ORDER BY n "
                         "ON CONFLICT (batch, source) DO NOTHING",
-                        (self.batch, chosen[start : start + _ADD_CHUNK]),
+                        (
+                            self.batch,
+                            keys[start : start + _ADD_CHUNK],
+                            relatives[start : start + _ADD_CHUNK],
+                        ),
                     ).rowcount
             return added
 
@@ -480,14 +496,20 @@ class PostgresStore:
                     "lease_expires = clock_timestamp() + %s * interval '1 second', "
                     "lease_version = e.lease_version + 1 FROM picked "
                     "WHERE e.batch = %s AND e.source = picked.source "
-                    "RETURNING e.source, e.lease_version, e.seq",
+                    "RETURNING e.source, e.lease_version, e.seq, e.output_relative",
                     (self.batch, skipped, limit, self._owner, self._lease_seconds, self.batch),
                 ).fetchall()
             rows.sort(key=lambda row: row[2])
             self._held.update((row[0], row[1]) for row in rows)
+            self._relatives.update((row[0], row[3]) for row in rows)
             return [str(row[0]) for row in rows]
 
         return await self._run(take)
+
+    def relative_output(self, source: str) -> str | None:
+        """The relative output path registered with ``source``, as this worker's last claim
+        of it read it (``None``: none was registered, or this worker never claimed it)."""
+        return self._relatives.get(source)
 
     async def unfinished(self, *, excluding: Collection[str] = ()) -> int:
         """How many items are neither downloaded nor failed, leaving out ``excluding``."""
