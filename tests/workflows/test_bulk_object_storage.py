@@ -19,6 +19,7 @@ from s3_server import SECRET, Buckets
 from shared import AUDIO, ERAS, MEDIA, MIB, batch_arguments
 
 from diffio_async import BatchOptions, InvalidRequestError, OutputCollisionError
+from diffio_async.cli import main
 from diffio_async.testing import EmulatedDiffio, emulated_diffio
 from diffio_async.workflows._shared_batch import work_batch
 from diffio_async.workflows.bulk import ItemResult
@@ -275,14 +276,26 @@ async def test_no_secret_in_the_ledger_errors_or_logs(
 async def test_workers_of_a_shared_batch_restore_objects_bucket_to_bucket(
     env: EmulatedDiffio, s3: Buckets, postgres_server: PostgresServer
 ) -> None:
-    """``batch add`` keys objects by URL; ``batch run``'s workers restore them once each."""
-    files = {f"in/take{n}.wav": _recording(100 + n) for n in range(6)}
+    """``batch add`` keys objects by URL, each with its place under the prefix; ``batch run``'s
+    workers restore them once each and mirror the prefix's layout, as ``restore`` does (one
+    object with the same name in two folders is no collision); a row registered without a
+    place (an older diffio_async) keeps its bare name."""
+    files = {
+        "in/0/take.wav": _recording(100),
+        "in/1/take.wav": _recording(101),
+        "in/1/deep/more.wav": _recording(102),
+        "in/top.wav": _recording(103),
+    }
     sources = [s3.put(key, data) for key, data in files.items()]
+    old = s3.put("old/bare.wav", _recording(104))
     batch, url = f"s3-{uuid.uuid4().hex[:10]}", postgres_server.url()
+    prefix = f"s3://{s3.source}/in/"
+    argv = ["batch", "add", batch, prefix, "--ledger", url]
+    assert await anyio.to_thread.run_sync(main, argv) == 0
     registrar = PostgresStore(url, batch=batch, shared=True, owner="registrar")
     await registrar.open()
     try:
-        assert await registrar.add_sources(sources) == len(sources)
+        assert await registrar.add_sources([old]) == 1  # no place: as a v3 row
     finally:
         await registrar.aclose()
     out = f"s3://{s3.output}/out"
@@ -303,10 +316,19 @@ async def test_workers_of_a_shared_batch_restore_objects_bucket_to_bucket(
             results.extend([item async for item in items])
 
     async with anyio.create_task_group() as group:
-        group.start_soon(worker, "w1", sources)
+        group.start_soon(worker, "w1", [prefix])
         group.start_soon(worker, "w2", [])
 
-    assert sorted(r.source for r in results if r.ok) == sorted(sources)
-    assert len(env.emulator.generation_ids) == len(files)
+    assert sorted(r.source for r in results if r.ok) == sorted([*sources, old])
+    assert len(env.emulator.generation_ids) == len(files) + 1
     for key, data in files.items():
-        assert s3.get(f"{out}/{Path(key).stem}.mp3") == data
+        relative = key.removeprefix("in/").removesuffix(".wav")
+        assert s3.get(f"{out}/{relative}.mp3") == data
+    assert s3.get(f"{out}/bare.mp3") == _recording(104)
+    assert sorted(s3.keys(s3.output)) == [
+        "out/0/take.mp3",
+        "out/1/deep/more.mp3",
+        "out/1/take.mp3",
+        "out/bare.mp3",
+        "out/top.mp3",
+    ]
