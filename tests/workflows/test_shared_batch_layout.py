@@ -5,6 +5,7 @@ schema v3 database (no place) keep their bare names. Real PostgreSQL, one emulat
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -88,7 +89,7 @@ async def _work(
 
 
 async def test_batch_add_of_folders_and_a_file_keeps_the_layout_on_every_worker(
-    url: str, batch: str, tmp_path: Path
+    url: str, batch: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = tmp_path / "in"
     data = {
@@ -113,6 +114,11 @@ async def test_batch_add_of_folders_and_a_file_keeps_the_layout_on_every_worker(
         assert _read(output) == _read(path)
     assert generations == 5
     assert _tree(tmp_path / "elsewhere") == ["solo.wav"]
+    capsys.readouterr()
+    status = ["batch", "status", batch, "--ledger", url, "--json"]
+    assert await anyio.to_thread.run_sync(main, status) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["total"], shown["unfinished"], shown["counts"]["downloaded"]) == (5, 0, 5)
 
 
 async def test_sources_given_to_restore_many_keep_their_layout(
