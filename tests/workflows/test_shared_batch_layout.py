@@ -237,3 +237,14 @@ async def test_the_walker_places_a_placed_source_only_inside_output_dir(tmp_path
         )
     ]
     assert folder.refused is not None and "not the file registered" in str(folder.refused)
+
+
+async def test_a_source_keeps_the_place_it_was_first_registered_with(url: str, batch: str) -> None:
+    store = PostgresStore(url, batch=batch, shared=True, owner="w1")
+    async with await Ledger.open(store):
+        assert await store.add_sources([("/a", "x/a.wav"), "/b", ("/a", "other.wav")]) == 2
+        assert await store.add_sources([("/a", "y/a.wav"), ("/b", "b.wav"), "/c"]) == 1
+        assert store.relative_output("/a") is None  # not claimed yet
+        assert await store.claim(3) == ["/a", "/b", "/c"]
+        places = [store.relative_output(source) for source in ("/a", "/b", "/c")]
+    assert places == ["x/a.wav", None, None]
