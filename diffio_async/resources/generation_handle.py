@@ -433,7 +433,7 @@ class Generation:
                 on_progress=on_progress,
             )
 
-    async def download_to_sink(
+    async def _download_to_sink(
         self,
         open_sink: Callable[[DownloadInfo], AbstractAsyncContextManager[DownloadSink]],
         *,
@@ -443,7 +443,8 @@ class Generation:
         known_complete: bool = False,
     ) -> DownloadInfo:
         """Stream the result into a sink instead of a file (``restore_many`` writes outputs on
-        object storage this way); return what was served.
+        object storage this way; the sink protocol is the SDK's own, so this is not public);
+        return what was served.
 
         ``open_sink(info)`` is given what the server serves (so the sink can be named for it)
         and returns an async context manager of the sink, which commits it on a normal exit

@@ -457,7 +457,7 @@ class _Item:
                 await self._record()  # a lost lease raises here: the object is discarded
             self.output = self._written_name(target)
 
-        await generation.download_to_sink(
+        await generation._download_to_sink(
             open_sink,
             download_type=self.settings.options.download_type,
             transfer_limiter=self.settings.transfers,

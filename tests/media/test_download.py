@@ -528,7 +528,7 @@ async def test_download_to_sink_streams_resumes_and_names_the_sink_for_what_was_
             raise
         events.append("commit")
 
-    info = await generation.download_to_sink(open_sink)
+    info = await generation._download_to_sink(open_sink)
     assert info is generation.last_download and info.download_type == "audio"
     assert events == ["open audio", "commit"]
     assert bytes(sinks[0].data) == data
@@ -537,5 +537,5 @@ async def test_download_to_sink_streams_resumes_and_names_the_sink_for_what_was_
     env.emulator.add_fault(path=MEDIA[env.emulator.era], method="GET", status=500, count=None)
     events.clear()
     with pytest.raises(InternalServerError):
-        await generation.download_to_sink(open_sink)
+        await generation._download_to_sink(open_sink)
     assert events == ["open audio", "discard"]

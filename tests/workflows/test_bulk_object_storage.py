@@ -9,6 +9,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import anyio
@@ -28,15 +29,26 @@ from diffio_async.workflows.ledger import Ledger, PostgresStore
 pytestmark = pytest.mark.anyio
 
 
+def _emulated(era: str, part_size: int) -> AbstractAsyncContextManager[EmulatedDiffio]:
+    return emulated_diffio(
+        era=era,
+        generation_seconds=0.05,
+        part_size_bytes=part_size,
+        client_options={"max_retries": 1},
+    )
+
+
 @pytest.fixture(params=ERAS)
 async def env(request: pytest.FixtureRequest) -> AsyncIterator[EmulatedDiffio]:
     # Era B in parts of 4 KiB: a source of a few KiB is read from the bucket part by part.
-    async with emulated_diffio(
-        era=request.param,
-        generation_seconds=0.05,
-        part_size_bytes=4096,
-        client_options={"max_retries": 1},
-    ) as env:
+    async with _emulated(request.param, 4096) as env:
+        yield env
+
+
+@pytest.fixture(params=ERAS)
+async def large_env(request: pytest.FixtureRequest) -> AsyncIterator[EmulatedDiffio]:
+    # Era B in parts of 1 MiB, for sources of several MiB (each part is one ranged GET).
+    async with _emulated(request.param, MIB) as env:
         yield env
 
 
@@ -135,32 +147,32 @@ async def test_a_rerun_with_a_ledger_skips_finished_objects_without_a_new_genera
 
 
 async def test_a_download_failing_midway_leaves_no_object_and_the_rerun_writes_it(
-    env: EmulatedDiffio, s3: Buckets, tmp_path: Path
+    large_env: EmulatedDiffio, s3: Buckets, tmp_path: Path
 ) -> None:
     # 12 MiB: the first half of the cut body is more than one 5 MiB part of the output's
     # multipart upload, so a part is in the bucket when the download fails.
     data = _recording(6, 12 * MIB)
     source = s3.put("in/long.wav", data)
-    media = MEDIA[env.emulator.era]
-    env.emulator.add_fault(path=media, method="GET", truncate=True, count=1)
-    env.emulator.add_fault(path=media, method="GET", status=500, count=None)
+    media = MEDIA[large_env.emulator.era]
+    large_env.emulator.add_fault(path=media, method="GET", truncate=True, count=1)
+    large_env.emulator.add_fault(path=media, method="GET", status=500, count=None)
     ledger = tmp_path / "batch.sqlite"
     out = f"s3://{s3.output}/out"
 
-    [failed] = await _restore(env, [source], out, ledger=ledger, retry_for=0)
+    [failed] = await _restore(large_env, [source], out, ledger=ledger, retry_for=0)
 
     assert not failed.ok and failed.stage == "download"
     assert s3.keys(s3.output) == []
     assert s3.unfinished_uploads(s3.output) == []  # the multipart upload was aborted
-    env.emulator.clear_faults()
-    [retried] = await _restore(env, [source], out, ledger=ledger)
+    large_env.emulator.clear_faults()
+    [retried] = await _restore(large_env, [source], out, ledger=ledger)
     assert retried.ok and retried.generation_id == failed.generation_id
     assert s3.get(f"{out}/long.mp3") == data
-    assert len(env.emulator.generation_ids) == 1
+    assert len(large_env.emulator.generation_ids) == 1
 
 
 async def test_two_batches_racing_on_one_output_leave_one_whole_object(
-    env: EmulatedDiffio, s3: Buckets
+    large_env: EmulatedDiffio, s3: Buckets
 ) -> None:
     data = _recording(7, 6 * MIB)
     source = s3.put("in/race.wav", data)
@@ -168,7 +180,7 @@ async def test_two_batches_racing_on_one_output_leave_one_whole_object(
     results: list[ItemResult] = []
 
     async def one() -> None:
-        results.extend(await _restore(env, [source], out))
+        results.extend(await _restore(large_env, [source], out))
 
     async with anyio.create_task_group() as group:
         group.start_soon(one)
