@@ -58,7 +58,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +161,31 @@ def sha256_of(path: Path) -> str:
 # --- children -------------------------------------------------------------------------------
 
 
+async def measured_restore(
+    restore: Callable[[], Awaitable[Any]], after_imports: float
+) -> dict[str, Any]:
+    """Reset the peak, run ``restore()`` (warmed up already); report its RSS growth."""
+    gc.collect()
+    resettable = reset_peak()
+    before = rss_mib()
+    started = time.perf_counter()
+    result = await restore()
+    elapsed = time.perf_counter() - started
+    peak = peak_mib(resettable)
+    after = rss_mib()
+    return {
+        "output": str(result.output),
+        "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+        "total_s": round(elapsed, 3),
+        "rss_after_imports_mib": round(after_imports, 1),
+        "rss_before_mib": round(before, 1),
+        "rss_peak_mib": round(peak, 1),
+        "rss_after_mib": round(after, 1),
+        "rss_growth_mib": round(peak - before, 1),
+        "peak_source": "VmHWM (reset)" if resettable else "ru_maxrss (since start)",
+    }
+
+
 def child_restore(spec: dict[str, Any]) -> dict[str, Any]:
     """Warm up, reset the peak, restore the big file; report the growth."""
     import anyio
@@ -174,25 +199,10 @@ def child_restore(spec: dict[str, Any]) -> dict[str, Any]:
         async with AsyncDiffio(API_KEY, spec["url"]) as client:
             warm = await client.restore(spec["warmup"], output=out_dir / "warmup.mp3")
             warm.output.unlink()
-            gc.collect()
-            resettable = reset_peak()
-            before = rss_mib()
-            started = time.perf_counter()
-            result = await client.restore(spec["source"], output=out_dir / "restored.mp3")
-            elapsed = time.perf_counter() - started
-            peak = peak_mib(resettable)
-            after = rss_mib()
-        return {
-            "output": str(result.output),
-            "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
-            "total_s": round(elapsed, 3),
-            "rss_after_imports_mib": round(after_imports, 1),
-            "rss_before_mib": round(before, 1),
-            "rss_peak_mib": round(peak, 1),
-            "rss_after_mib": round(after, 1),
-            "rss_growth_mib": round(peak - before, 1),
-            "peak_source": "VmHWM (reset)" if resettable else "ru_maxrss (since start)",
-        }
+            return await measured_restore(
+                lambda: client.restore(spec["source"], output=out_dir / "restored.mp3"),
+                after_imports,
+            )
 
     report = anyio.run(run, backend=spec["backend"])
     report["ru_maxrss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -261,25 +271,9 @@ def child_s3_restore(spec: dict[str, Any]) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
         async with AsyncDiffio(API_KEY, spec["url"]) as client:
             await restore(client, spec["warmup"], spec["warmup_out"])
-            gc.collect()
-            resettable = reset_peak()
-            before = rss_mib()
-            started = time.perf_counter()
-            result = await restore(client, spec["source"], spec["out"])
-            elapsed = time.perf_counter() - started
-            peak = peak_mib(resettable)
-            after = rss_mib()
-        return {
-            "output": str(result.output),
-            "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
-            "total_s": round(elapsed, 3),
-            "rss_after_imports_mib": round(after_imports, 1),
-            "rss_before_mib": round(before, 1),
-            "rss_peak_mib": round(peak, 1),
-            "rss_after_mib": round(after, 1),
-            "rss_growth_mib": round(peak - before, 1),
-            "peak_source": "VmHWM (reset)" if resettable else "ru_maxrss (since start)",
-        }
+            return await measured_restore(
+                lambda: restore(client, spec["source"], spec["out"]), after_imports
+            )
 
     return anyio.run(run, backend=spec["backend"])
 
