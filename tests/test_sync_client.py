@@ -691,6 +691,29 @@ def test_ctrl_c_during_a_blocking_call_cancels_that_call(backend: str, tmp_path:
     assert done.stdout.split() == ["interrupted", "cancelled"], done.stderr
 
 
+def test_ctrl_c_received_by_another_thread_still_interrupts_the_waiting_call(
+    backend: str, tmp_path: Path
+) -> None:
+    """Seen in CI: a SIGINT that the main thread does not itself receive (it lands just before
+    the thread blocks, or another thread takes it) must still interrupt the call. Here the
+    main thread blocks SIGINT, so another thread always receives it: the waiting thread wakes
+    to run the handler (before, it waited for the call, which never ends: a hang)."""
+    script = CTRL_C_DURING_RESTORE.replace(
+        "    try:\n        client.restore",
+        "    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\n"
+        "    try:\n        client.restore",
+    )
+    assert script != CTRL_C_DURING_RESTORE
+    done = subprocess.run(
+        [sys.executable, "-c", script, TEST_API_KEY, backend, f"{tmp_path}/o.mp3"],
+        capture_output=True,
+        text=True,
+        timeout=120,  # a bound on a hang, not a timing
+        check=False,
+    )
+    assert done.stdout.split() == ["interrupted", "cancelled"], done.stderr
+
+
 CTRL_C_INSIDE_A_RUNNING_LOOP = """
 import os, signal, sys, threading
 import anyio, trio

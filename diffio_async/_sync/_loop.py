@@ -127,7 +127,7 @@ class LoopThread:
         try:
             _outside_event_loops(lambda: started.append(self._portal.start_task_soon(run)))
             try:
-                return started[0].result()
+                return _interruptible_result(started[0])
             except BaseException as exc:
                 if (carried := _carried_in(exc)) is not None:
                     raise carried from None
@@ -157,7 +157,7 @@ class LoopThread:
         try:
             task = _outside_event_loops(lambda: self._portal.start_task_soon(held.run))
             try:
-                value = held.entered.result()
+                value = _interruptible_result(held.entered)
             except BaseException:
                 # cancel() is false once the task ended (entering failed: that is raised).
                 if task.cancel():
@@ -190,7 +190,7 @@ class LoopThread:
         its ``__aexit__`` returned."""
         _outside_event_loops(lambda: self._portal.call(held.release, exc))
         try:
-            return task.result()
+            return _interruptible_result(task)
         except BaseException as exc:
             if (carried := _carried_in(exc)) is not None:
                 raise carried from None
@@ -325,6 +325,21 @@ def _outside_event_loops(call: Callable[[], T]) -> T:
         helper.join()
         raise
     return outcome.result()
+
+
+_SIGNAL_CHECK = 0.2
+"""Seconds between the wake-ups of a thread waiting for a call on the loop. A signal handler
+(Ctrl-C's KeyboardInterrupt) runs only when the main thread runs Python code: a signal that
+lands just before the thread blocks, or that another thread received, would otherwise wait
+until the call ended (a blocked lock wait is not woken again)."""
+
+
+def _interruptible_result(future: concurrent.futures.Future[T]) -> T:
+    """``future.result()``, waking every :data:`_SIGNAL_CHECK` seconds so that a pending
+    signal's handler runs (and raises) while the call goes on."""
+    while not future.done():
+        concurrent.futures.wait((future,), timeout=_SIGNAL_CHECK)
+    return future.result()
 
 
 _callbacks = threading.local()
