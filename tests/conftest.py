@@ -4,6 +4,7 @@ local S3 (moto) per session for the tests that ask for them."""
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,13 @@ from postgres_server import PostgresServer, running_server
 
 # The fixtures users get (diffio_env) are tested the way users load them.
 pytest_plugins = ["diffio_async.testing"]
+
+# A suite started in the background by a shell without job control (`cmd &` in a script)
+# inherits SIGINT ignored, and so would every process it starts: the Ctrl-C tests' scripts
+# would then wait for an interrupt that never comes. Handled (not ignored), it is back to its
+# default in the processes the tests start.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -694,10 +694,10 @@ def test_ctrl_c_during_a_blocking_call_cancels_that_call(backend: str, tmp_path:
 def test_ctrl_c_received_by_another_thread_still_interrupts_the_waiting_call(
     backend: str, tmp_path: Path
 ) -> None:
-    """Seen in CI: a SIGINT that the main thread does not itself receive (it lands just before
-    the thread blocks, or another thread takes it) must still interrupt the call. Here the
-    main thread blocks SIGINT, so another thread always receives it: the waiting thread wakes
-    to run the handler (before, it waited for the call, which never ends: a hang)."""
+    """A SIGINT that another thread receives (the kernel gives a process's signal to any
+    thread that does not block it) must still interrupt the call. Here the main thread blocks
+    SIGINT, so another thread always receives it: the waiting thread wakes to run the handler
+    (before, it waited for the call, which never ends: a hang)."""
     script = CTRL_C_DURING_RESTORE.replace(
         "    try:\n        client.restore",
         "    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\n"
