@@ -321,19 +321,27 @@ def restore_part(args: Any, work: Path) -> list[dict[str, Any]]:
             row["sha256_equal"] = sha256_of(output) == expected
             shutil.rmtree(out_dir, ignore_errors=True)
             shutil.rmtree(storage, ignore_errors=True)
-            row.update(
-                backend=backend,
-                era=era,
-                size_mib=round(size / MIB, 1),
-                throughput_mib_s=round(2 * size / MIB / row["total_s"], 1),  # up + down
-                ok=row["sha256_equal"] and row["rss_growth_mib"] < RESTORE_LIMIT_MIB,
-            )
-            for stage in ("upload", "wait", "download"):
-                row[f"{stage}_s"] = row["timings_s"].get(stage)
-            row["sha256"] = "equal" if row["sha256_equal"] else "DIFF"
-            row["verdict"] = "yes" if row["ok"] else "NO"
-            rows.append(row)
+            rows.append(restore_row(row, backend, era, size, RESTORE_LIMIT_MIB))
     return rows
+
+
+def restore_row(
+    row: dict[str, Any], backend: str, era: str, size: int, limit_mib: float
+) -> dict[str, Any]:
+    """A child's report (with ``sha256_equal``) completed into a table row: the run, its
+    throughput (up and down), its stages, and whether it stayed under ``limit_mib``."""
+    row.update(
+        backend=backend,
+        era=era,
+        size_mib=round(size / MIB, 1),
+        throughput_mib_s=round(2 * size / MIB / row["total_s"], 1),  # up + down
+        ok=row["sha256_equal"] and row["rss_growth_mib"] < limit_mib,
+    )
+    for stage in ("upload", "wait", "download"):
+        row[f"{stage}_s"] = row["timings_s"].get(stage)
+    row["sha256"] = "equal" if row["sha256_equal"] else "DIFF"
+    row["verdict"] = "yes" if row["ok"] else "NO"
+    return row
 
 
 RESTORE_COLUMNS = [
@@ -656,18 +664,7 @@ def s3_restore_part(args: Any, work: Path) -> list[dict[str, Any]]:
                 fs.invalidate_cache()
                 row["sha256_equal"] = _object_sha256(fs, output) == expected
                 fs.rm(output)
-                row.update(
-                    backend=backend,
-                    era=era,
-                    size_mib=args.size_mib,
-                    throughput_mib_s=round(2 * size / MIB / row["total_s"], 1),
-                    ok=row["sha256_equal"] and row["rss_growth_mib"] < S3_LIMIT_MIB,
-                )
-                for stage in ("upload", "wait", "download"):
-                    row[f"{stage}_s"] = row["timings_s"].get(stage)
-                row["sha256"] = "equal" if row["sha256_equal"] else "DIFF"
-                row["verdict"] = "yes" if row["ok"] else "NO"
-                rows.append(row)
+                rows.append(restore_row(row, backend, era, size, S3_LIMIT_MIB))
     return rows
 
 

@@ -15,7 +15,7 @@ FAST_POLL = PollPolicy(initial=0.02, maximum=0.1)
 
 
 async def collect(
-    env: EmulatedDiffio, sources: object, out: Path, **options: object
+    env: EmulatedDiffio, sources: object, out: str | Path, **options: object
 ) -> list[ItemResult]:
     """Run ``restore_many(sources, output_dir=out, **options)`` and return every result."""
     results = []

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import anyio
 import pytest
-from bulk_helpers import FAST_POLL
+from bulk_helpers import collect
 from postgres_server import PostgresServer
 from s3_server import SECRET, Buckets
-from shared import AUDIO, ERAS, MEDIA, MIB, batch_arguments
+from shared import AUDIO, ERAS, MEDIA, MIB
 
 from diffio_async import BatchOptions, InvalidRequestError, OutputCollisionError
 from diffio_async.cli import main
@@ -52,21 +52,6 @@ async def large_env(request: pytest.FixtureRequest) -> AsyncIterator[EmulatedDif
         yield env
 
 
-async def _restore(
-    env: EmulatedDiffio, sources: object, output_dir: str | Path, **options: object
-) -> list[ItemResult]:
-    results = []
-    arguments = batch_arguments(poll=FAST_POLL, **options)
-    async with env.client.restore_many(
-        sources,  # type: ignore[arg-type]
-        output_dir=output_dir,
-        **arguments,
-    ) as items:
-        async for item in items:
-            results.append(item)
-    return results
-
-
 def _recording(seed: int, size: int = len(AUDIO)) -> bytes:
     block = hashlib.sha256(str(seed).encode()).digest()
     return (b"RIFF" + block * (size // len(block) + 1))[:size]
@@ -94,7 +79,7 @@ async def test_a_prefix_restores_to_a_prefix_keeping_its_layout(
         s3.put(key, data)
     s3.put("in/.hidden.wav", b"RIFF-hidden")
 
-    results = await _restore(env, f"s3://{s3.source}/in", f"s3://{s3.output}/out", concurrency=3)
+    results = await collect(env, f"s3://{s3.source}/in", f"s3://{s3.output}/out", concurrency=3)
 
     assert all(r.ok for r in results), [(r.source, r.error) for r in results]
     assert sorted(r.source for r in results) == sorted(f"s3://{s3.source}/{k}" for k in files)
@@ -119,10 +104,10 @@ async def test_a_rerun_with_a_ledger_skips_finished_objects_without_a_new_genera
     ledger = tmp_path / "batch.sqlite"
     out = f"s3://{s3.output}/out"
 
-    first = await _restore(env, sources, out, ledger=ledger)
+    first = await collect(env, sources, out, ledger=ledger)
     assert all(r.ok and not r.skipped for r in first)
     generations = list(env.emulator.generation_ids)
-    second = await _restore(env, sources, out, ledger=ledger)
+    second = await collect(env, sources, out, ledger=ledger)
 
     assert all(r.ok and r.skipped for r in second), [(r.source, r.error) for r in second]
     assert env.emulator.generation_ids == generations
@@ -139,7 +124,7 @@ async def test_a_rerun_with_a_ledger_skips_finished_objects_without_a_new_genera
 
     # An output deleted since is written again from the finished generation, no new one.
     s3.fs.rm_file(f"{s3.output}/out/one.mp3")  # type: ignore[attr-defined]
-    third = await _restore(env, sources, out, ledger=ledger)
+    third = await collect(env, sources, out, ledger=ledger)
     rewritten = [r for r in third if not r.skipped]
     assert [r.source for r in rewritten] == [sources[0]]
     assert env.emulator.generation_ids == generations
@@ -159,13 +144,13 @@ async def test_a_download_failing_midway_leaves_no_object_and_the_rerun_writes_i
     ledger = tmp_path / "batch.sqlite"
     out = f"s3://{s3.output}/out"
 
-    [failed] = await _restore(large_env, [source], out, ledger=ledger, retry_for=0)
+    [failed] = await collect(large_env, [source], out, ledger=ledger, retry_for=0)
 
     assert not failed.ok and failed.stage == "download"
     assert s3.keys(s3.output) == []
     assert s3.unfinished_uploads(s3.output) == []  # the multipart upload was aborted
     large_env.emulator.clear_faults()
-    [retried] = await _restore(large_env, [source], out, ledger=ledger)
+    [retried] = await collect(large_env, [source], out, ledger=ledger)
     assert retried.ok and retried.generation_id == failed.generation_id
     assert s3.get(f"{out}/long.mp3") == data
     assert len(large_env.emulator.generation_ids) == 1
@@ -180,7 +165,7 @@ async def test_two_batches_racing_on_one_output_leave_one_whole_object(
     results: list[ItemResult] = []
 
     async def one() -> None:
-        results.extend(await _restore(large_env, [source], out))
+        results.extend(await collect(large_env, [source], out))
 
     async with anyio.create_task_group() as group:
         group.start_soon(one)
@@ -198,12 +183,12 @@ async def test_local_files_restore_to_a_bucket_and_objects_to_a_folder(
     local = tmp_path / "in" / "local.wav"
     local.parent.mkdir()
     local.write_bytes(_recording(8))
-    [up] = await _restore(env, [local], f"s3://{s3.output}/from-disk")
+    [up] = await collect(env, [local], f"s3://{s3.output}/from-disk")
     assert up.ok and up.output == f"s3://{s3.output}/from-disk/local.mp3"
     assert s3.get(up.output) == local.read_bytes()
 
     source = s3.put("in/remote.wav", _recording(9))
-    [down] = await _restore(env, source, tmp_path / "out")
+    [down] = await collect(env, source, tmp_path / "out")
     assert down.ok and down.output == tmp_path / "out" / "remote.mp3"
     assert (tmp_path / "out" / "remote.mp3").read_bytes() == _recording(9)
     assert _stored(env, "originals", down.project_id) == _recording(9)
@@ -212,7 +197,7 @@ async def test_local_files_restore_to_a_bucket_and_objects_to_a_folder(
 async def test_bad_urls_fail_as_items_before_any_request(env: EmulatedDiffio, s3: Buckets) -> None:
     missing_bucket = "s3://diffio-no-such-bucket-8d2k/x.wav"
     bad = ["s3://", f"s3://{s3.source}/missing.wav", "nosuchproto://bucket/x.wav", missing_bucket]
-    results = await _restore(env, bad, f"s3://{s3.output}/out")
+    results = await collect(env, bad, f"s3://{s3.output}/out")
 
     errors = {r.source: r.error for r in results}
     assert all(not r.ok and r.stage == "source" for r in results)
@@ -233,7 +218,7 @@ async def test_a_bad_output_url_is_refused_before_any_request(
         ("s3://diffio-no-such-bucket-7q/out", "no such bucket"),
     ]:
         with pytest.raises(InvalidRequestError, match=message):
-            await _restore(env, [source], output_dir)
+            await collect(env, [source], output_dir)
     assert len(env.emulator.requests) == 0
 
 
@@ -243,10 +228,10 @@ async def test_two_objects_wanting_one_output_are_refused_or_renamed(
     one, two = s3.put("a/take.wav", _recording(11)), s3.put("b/take.wav", _recording(12))
     out = f"s3://{s3.output}/out"
     with pytest.raises(OutputCollisionError, match="take"):
-        await _restore(env, [one, two], out)
+        await collect(env, [one, two], out)
     assert len(env.emulator.requests) == 0
 
-    results = await _restore(env, [one, two], out, on_collision="rename")
+    results = await collect(env, [one, two], out, on_collision="rename")
     assert all(r.ok for r in results)
     outputs = {r.source: r.output for r in results}
     assert len(set(outputs.values())) == 2 and all("take-" in str(o) for o in outputs.values())
@@ -258,12 +243,12 @@ async def test_an_output_prefix_inside_the_source_prefix_is_not_restored_again(
     env: EmulatedDiffio, s3: Buckets
 ) -> None:
     s3.put("in/x.wav", _recording(13))
-    first = await _restore(env, f"s3://{s3.source}/in", f"s3://{s3.source}/in/restored")
+    first = await collect(env, f"s3://{s3.source}/in", f"s3://{s3.source}/in/restored")
     assert [r.ok for r in first] == [True]
-    second = await _restore(env, f"s3://{s3.source}/in", f"s3://{s3.source}/in/restored")
+    second = await collect(env, f"s3://{s3.source}/in", f"s3://{s3.source}/in/restored")
     assert [r.source for r in second] == [f"s3://{s3.source}/in/x.wav"]
     with pytest.raises(InvalidRequestError, match="output_dir is the source folder"):
-        await _restore(env, f"s3://{s3.source}/in", f"s3://{s3.source}/in")
+        await collect(env, f"s3://{s3.source}/in", f"s3://{s3.source}/in")
 
 
 async def test_no_secret_in_the_ledger_errors_or_logs(
@@ -275,7 +260,7 @@ async def test_no_secret_in_the_ledger_errors_or_logs(
     ledger = tmp_path / "batch.sqlite"
     caplog.set_level(logging.DEBUG)
     sources = [good, f"s3://{s3.source}/missing.wav", "s3://", f"s3://user:{SECRET}@x/y.wav"]
-    results = await _restore(env, sources, f"s3://{s3.output}/out", ledger=ledger)
+    results = await collect(env, sources, f"s3://{s3.output}/out", ledger=ledger)
 
     assert [r.ok for r in results].count(True) == 1
     shown = " ".join(f"{r.source} {r.error!r} {r.error} {r!r}" for r in results)
